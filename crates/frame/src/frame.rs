@@ -1,0 +1,363 @@
+//! The frame: a command, its headers and a body.
+//!
+//! Owns the [`Frame`] type, typed accessors for the standard headers and builders
+//! for the frames a client or server writes. It does not read or write bytes
+//! (`stompkit-wire` does) and does not enforce session rules (the broker does).
+
+use crate::headers::Headers;
+use crate::{Command, names};
+use bytes::Bytes;
+use std::fmt;
+
+/// One STOMP frame. The body is a shared [`Bytes`], so handing one message to many
+/// subscribers copies no payload.
+///
+/// ```
+/// use stompkit_frame::{Command, Frame};
+/// let frame = Frame::send("/queue/orders")
+///     .header("content-type", "application/json")
+///     .with_receipt("r-1")
+///     .with_body(r#"{"id":7}"#);
+/// assert_eq!(frame.command, Command::Send);
+/// assert_eq!(frame.destination(), Some("/queue/orders"));
+/// assert_eq!(frame.receipt(), Some("r-1"));
+/// assert_eq!(&frame.body[..], br#"{"id":7}"#);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The frame's command.
+    pub command: Command,
+    /// Headers in wire order, repeats kept (F13), already unescaped.
+    pub headers: Headers,
+    /// The body; empty for frames that carry none (F7).
+    pub body: Bytes,
+}
+
+/// The `ack` mode of a subscription (C2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum AckMode {
+    /// The server treats a message as acknowledged once sent (the default).
+    #[default]
+    Auto,
+    /// Cumulative: an ACK covers the message and every earlier one of the subscription.
+    Client,
+    /// Each ACK or NACK covers only the message it names (1.1+).
+    ClientIndividual,
+}
+
+impl AckMode {
+    /// The header spelling: `auto`, `client`, `client-individual`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AckMode::Auto => "auto",
+            AckMode::Client => "client",
+            AckMode::ClientIndividual => "client-individual",
+        }
+    }
+
+    /// Reads a header value; anything else is `None`.
+    pub fn from_header(value: &str) -> Option<AckMode> {
+        match value {
+            "auto" => Some(AckMode::Auto),
+            "client" => Some(AckMode::Client),
+            "client-individual" => Some(AckMode::ClientIndividual),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for AckMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `content-length` value that is not a plain decimal `u64` (F8): empty, signed
+/// (`-1`, `+5`), padded (` 5`), trailing garbage (`5x`) or too large.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadContentLength;
+
+impl fmt::Display for BadContentLength {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("content-length is not a non-negative decimal integer")
+    }
+}
+
+impl std::error::Error for BadContentLength {}
+
+/// Parses a `content-length` value strictly: ASCII digits only, at most `u64::MAX`.
+///
+/// ```
+/// use stompkit_frame::parse_content_length;
+/// assert_eq!(parse_content_length(b"42"), Ok(42));
+/// assert!(parse_content_length(b"+5").is_err()); // u64::from_str would accept it
+/// assert!(parse_content_length(b"18446744073709551616").is_err());
+/// ```
+#[inline]
+pub fn parse_content_length(value: &[u8]) -> Result<u64, BadContentLength> {
+    if value.is_empty() {
+        return Err(BadContentLength);
+    }
+    let mut n: u64 = 0;
+    for &b in value {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return Err(BadContentLength);
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(digit)))
+            .ok_or(BadContentLength)?;
+    }
+    Ok(n)
+}
+
+impl Frame {
+    /// A frame with no headers and no body.
+    pub const fn new(command: Command) -> Frame {
+        Frame {
+            command,
+            headers: Headers::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// Adds a header at the end (builder style).
+    pub fn header(mut self, name: &str, value: &str) -> Frame {
+        self.headers.push(name, value);
+        self
+    }
+
+    /// Sets the body (builder style).
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Frame {
+        self.body = body.into();
+        self
+    }
+
+    /// Adds a `receipt` header (builder style).
+    pub fn with_receipt(self, receipt: &str) -> Frame {
+        self.header(names::RECEIPT, receipt)
+    }
+
+    /// Adds a `transaction` header (builder style).
+    pub fn with_transaction(self, transaction: &str) -> Frame {
+        self.header(names::TRANSACTION, transaction)
+    }
+
+    /// CONNECT for `host`, offering the given `accept-version` list (for example `"1.0,1.1,1.2"`).
+    pub fn connect(host: &str, accept_version: &str) -> Frame {
+        Frame::new(Command::Connect)
+            .header(names::ACCEPT_VERSION, accept_version)
+            .header(names::HOST, host)
+    }
+
+    /// CONNECTED for the negotiated `version`.
+    pub fn connected(version: crate::Version) -> Frame {
+        Frame::new(Command::Connected).header(names::VERSION, version.as_str())
+    }
+
+    /// SEND to `destination`.
+    pub fn send(destination: &str) -> Frame {
+        Frame::new(Command::Send).header(names::DESTINATION, destination)
+    }
+
+    /// SUBSCRIBE to `destination` with subscription `id` and an ack mode.
+    pub fn subscribe(destination: &str, id: &str, ack: AckMode) -> Frame {
+        let frame = Frame::new(Command::Subscribe)
+            .header(names::ID, id)
+            .header(names::DESTINATION, destination);
+        match ack {
+            AckMode::Auto => frame,
+            _ => frame.header(names::ACK, ack.as_str()),
+        }
+    }
+
+    /// UNSUBSCRIBE subscription `id`.
+    pub fn unsubscribe(id: &str) -> Frame {
+        Frame::new(Command::Unsubscribe).header(names::ID, id)
+    }
+
+    /// BEGIN transaction `id`.
+    pub fn begin(transaction: &str) -> Frame {
+        Frame::new(Command::Begin).with_transaction(transaction)
+    }
+
+    /// COMMIT transaction `id`.
+    pub fn commit(transaction: &str) -> Frame {
+        Frame::new(Command::Commit).with_transaction(transaction)
+    }
+
+    /// ABORT transaction `id`.
+    pub fn abort(transaction: &str) -> Frame {
+        Frame::new(Command::Abort).with_transaction(transaction)
+    }
+
+    /// DISCONNECT, without receipt (add one with [`with_receipt`](Frame::with_receipt)).
+    pub fn disconnect() -> Frame {
+        Frame::new(Command::Disconnect)
+    }
+
+    /// RECEIPT answering `receipt_id`.
+    pub fn receipt_for(receipt_id: &str) -> Frame {
+        Frame::new(Command::Receipt).header(names::RECEIPT_ID, receipt_id)
+    }
+
+    /// ERROR with a short `message` header.
+    pub fn error(message: &str) -> Frame {
+        Frame::new(Command::Error).header(names::MESSAGE, message)
+    }
+
+    /// First value of header `name` (F13).
+    #[inline]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
+    }
+
+    /// `destination`.
+    pub fn destination(&self) -> Option<&str> {
+        self.get(names::DESTINATION)
+    }
+    /// `id` (SUBSCRIBE/UNSUBSCRIBE, 1.2 ACK/NACK).
+    pub fn id(&self) -> Option<&str> {
+        self.get(names::ID)
+    }
+    /// `ack`: on SUBSCRIBE the mode, on a 1.2 MESSAGE the id to acknowledge with.
+    pub fn ack(&self) -> Option<&str> {
+        self.get(names::ACK)
+    }
+    /// The SUBSCRIBE `ack` mode: `Ok(Auto)` when absent, `Err` for an unknown mode.
+    pub fn ack_mode(&self) -> Result<AckMode, &str> {
+        match self.ack() {
+            None => Ok(AckMode::Auto),
+            Some(v) => AckMode::from_header(v).ok_or(v),
+        }
+    }
+    /// `receipt`.
+    pub fn receipt(&self) -> Option<&str> {
+        self.get(names::RECEIPT)
+    }
+    /// `receipt-id` (RECEIPT, ERROR).
+    pub fn receipt_id(&self) -> Option<&str> {
+        self.get(names::RECEIPT_ID)
+    }
+    /// `message-id` (MESSAGE, 1.0/1.1 ACK/NACK).
+    pub fn message_id(&self) -> Option<&str> {
+        self.get(names::MESSAGE_ID)
+    }
+    /// `subscription` (MESSAGE, 1.1 ACK/NACK).
+    pub fn subscription(&self) -> Option<&str> {
+        self.get(names::SUBSCRIPTION)
+    }
+    /// `transaction`.
+    pub fn transaction(&self) -> Option<&str> {
+        self.get(names::TRANSACTION)
+    }
+    /// `content-type`.
+    pub fn content_type(&self) -> Option<&str> {
+        self.get(names::CONTENT_TYPE)
+    }
+    /// `content-length`, strictly parsed: `Ok(None)` when absent.
+    pub fn content_length(&self) -> Result<Option<u64>, BadContentLength> {
+        self.get(names::CONTENT_LENGTH)
+            .map(|v| parse_content_length(v.as_bytes()))
+            .transpose()
+    }
+    /// `heart-beat`, unparsed (`stompkit-negotiate` parses it).
+    pub fn heart_beat(&self) -> Option<&str> {
+        self.get(names::HEART_BEAT)
+    }
+    /// `accept-version`, unparsed (`stompkit-negotiate` parses it).
+    pub fn accept_version(&self) -> Option<&str> {
+        self.get(names::ACCEPT_VERSION)
+    }
+    /// `version` (CONNECTED, ERROR).
+    pub fn version(&self) -> Option<&str> {
+        self.get(names::VERSION)
+    }
+    /// `host` (CONNECT).
+    pub fn host(&self) -> Option<&str> {
+        self.get(names::HOST)
+    }
+    /// `login` (CONNECT).
+    pub fn login(&self) -> Option<&str> {
+        self.get(names::LOGIN)
+    }
+    /// `passcode` (CONNECT).
+    pub fn passcode(&self) -> Option<&str> {
+        self.get(names::PASSCODE)
+    }
+    /// `session` (CONNECTED).
+    pub fn session(&self) -> Option<&str> {
+        self.get(names::SESSION)
+    }
+    /// `server` (CONNECTED).
+    pub fn server(&self) -> Option<&str> {
+        self.get(names::SERVER)
+    }
+    /// `message` (ERROR).
+    pub fn message(&self) -> Option<&str> {
+        self.get(names::MESSAGE)
+    }
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("command", &self.command)
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f8_content_length_is_parsed_strictly() {
+        assert_eq!(parse_content_length(b"0"), Ok(0));
+        assert_eq!(parse_content_length(b"18446744073709551615"), Ok(u64::MAX));
+        for bad in [
+            &b""[..],
+            b"-1",
+            b"+5",
+            b" 5",
+            b"5 ",
+            b"5x",
+            b"18446744073709551616",
+            b"99999999999999999999999",
+        ] {
+            assert_eq!(parse_content_length(bad), Err(BadContentLength), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn typed_accessors_read_the_first_entry() {
+        let f = Frame::subscribe("/topic/a", "s1", AckMode::ClientIndividual)
+            .header("content-length", "3")
+            .header("content-length", "9");
+        assert_eq!(f.id(), Some("s1"));
+        assert_eq!(f.ack_mode(), Ok(AckMode::ClientIndividual));
+        assert_eq!(f.content_length(), Ok(Some(3)));
+        assert_eq!(Frame::send("/q").ack_mode(), Ok(AckMode::Auto));
+        assert_eq!(Frame::send("/q").header("ack", "x").ack_mode(), Err("x"));
+        assert_eq!(
+            Frame::send("/q").header("content-length", "-1").content_length(),
+            Err(BadContentLength)
+        );
+    }
+
+    #[test]
+    fn builders_write_required_headers() {
+        assert_eq!(Frame::connect("h", "1.2").accept_version(), Some("1.2"));
+        assert_eq!(Frame::connected(crate::Version::V1_1).version(), Some("1.1"));
+        assert_eq!(Frame::unsubscribe("s").id(), Some("s"));
+        assert_eq!(Frame::begin("t").transaction(), Some("t"));
+        assert_eq!(Frame::commit("t").command, Command::Commit);
+        assert_eq!(Frame::abort("t").command, Command::Abort);
+        assert_eq!(Frame::receipt_for("r").receipt_id(), Some("r"));
+        assert_eq!(Frame::error("bad").message(), Some("bad"));
+        assert_eq!(Frame::disconnect().with_receipt("r").receipt(), Some("r"));
+    }
+}

@@ -1,0 +1,415 @@
+//! The ordered header list of a frame.
+//!
+//! Owns header storage and lookup. Headers keep their order and their repeats
+//! (F13: a relay re-encodes them all), and a lookup answers with the first entry
+//! whose name matches. It does not escape or unescape anything: names and values
+//! here are always the decoded text.
+//!
+//! Storage is built for the parser's zero-copy path: a parsed frame's headers are
+//! byte ranges into one shared [`Bytes`] (the frame's header block), so reading a
+//! frame costs no allocation per header. Text that is not in that block (a value
+//! that needed unescaping, a header added by a builder) lives in one owned buffer
+//! beside it. Every stored name and value is valid UTF-8 (F5), checked on entry.
+
+use bytes::Bytes;
+use std::fmt;
+use std::ops::Range;
+
+/// Offsets are stored as `u32`; the top bit says "owned buffer" rather than "backing".
+const OWNED: u32 = 1 << 31;
+/// Largest offset a header list can address (2 GiB, far above any header limit).
+const MAX_OFFSET: usize = (OWNED - 1) as usize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    name: Span,
+    value: Span,
+}
+
+/// An ordered list of STOMP headers that keeps repeats; lookups return the first match.
+///
+/// ```
+/// use stompkit_frame::Headers;
+/// let mut h = Headers::new();
+/// h.push("content-length", "5");
+/// h.push("content-length", "7"); // a repeat: kept, but the first one wins (F13)
+/// assert_eq!(h.get("content-length"), Some("5"));
+/// assert_eq!(h.get_all("content-length").collect::<Vec<_>>(), ["5", "7"]);
+/// assert_eq!(h.len(), 2);
+/// ```
+#[derive(Clone, Default)]
+pub struct Headers {
+    backing: Bytes,
+    owned: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl Headers {
+    /// An empty header list. Allocates nothing until the first header is added.
+    pub const fn new() -> Headers {
+        Headers {
+            backing: Bytes::new(),
+            owned: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// An empty list with room for `n` headers.
+    pub fn with_capacity(n: usize) -> Headers {
+        Headers {
+            backing: Bytes::new(),
+            owned: Vec::new(),
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    /// Number of entries, repeats included.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no headers.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Appends a header at the end (after any existing entry of the same name).
+    ///
+    /// # Panics
+    /// If the owned text of this list would exceed 2 GiB.
+    pub fn push(&mut self, name: &str, value: &str) {
+        let name = self.store(name.as_bytes());
+        let value = self.store(value.as_bytes());
+        self.entries.push(Entry { name, value });
+    }
+
+    /// Sets `name` to `value`: the first entry of that name is replaced in place and
+    /// later repeats are removed; without one, the header is appended.
+    pub fn set(&mut self, name: &str, value: &str) {
+        match self.position(name) {
+            Some(i) => {
+                self.entries[i].value = self.store(value.as_bytes());
+                let (backing, owned) = (&self.backing, &self.owned);
+                let mut j = 0;
+                self.entries.retain(|e| {
+                    j += 1;
+                    j <= i + 1 || text(backing, owned, e.name) != name.as_bytes()
+                });
+            }
+            None => self.push(name, value),
+        }
+    }
+
+    /// Removes every entry named `name`; returns how many were removed.
+    pub fn remove(&mut self, name: &str) -> usize {
+        let before = self.entries.len();
+        let (backing, owned) = (&self.backing, &self.owned);
+        self.entries
+            .retain(|e| text(backing, owned, e.name) != name.as_bytes());
+        before - self.entries.len()
+    }
+
+    /// The value of the first header named `name` (F13), if any.
+    #[inline]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.position(name).map(|i| self.value_at(i))
+    }
+
+    /// Whether a header named `name` is present.
+    #[inline]
+    pub fn contains(&self, name: &str) -> bool {
+        self.position(name).is_some()
+    }
+
+    /// Every value of headers named `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// All headers in order, as `(name, value)` pairs, repeats included.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        (0..self.entries.len()).map(move |i| (self.name_at(i), self.value_at(i)))
+    }
+
+    #[inline]
+    fn position(&self, name: &str) -> Option<usize> {
+        let name = name.as_bytes();
+        self.entries
+            .iter()
+            .position(|e| text(&self.backing, &self.owned, e.name) == name)
+    }
+
+    #[inline]
+    fn name_at(&self, i: usize) -> &str {
+        as_str(text(&self.backing, &self.owned, self.entries[i].name))
+    }
+
+    #[inline]
+    fn value_at(&self, i: usize) -> &str {
+        as_str(text(&self.backing, &self.owned, self.entries[i].value))
+    }
+
+    fn store(&mut self, bytes: &[u8]) -> Span {
+        let start = self.owned.len();
+        let end = start + bytes.len();
+        assert!(end <= MAX_OFFSET, "header text exceeds 2 GiB");
+        self.owned.extend_from_slice(bytes);
+        Span {
+            start: start as u32 | OWNED,
+            end: end as u32 | OWNED,
+        }
+    }
+}
+
+#[inline]
+fn text<'a>(backing: &'a [u8], owned: &'a [u8], span: Span) -> &'a [u8] {
+    if span.start & OWNED == 0 {
+        &backing[span.start as usize..span.end as usize]
+    } else {
+        &owned[(span.start & !OWNED) as usize..(span.end & !OWNED) as usize]
+    }
+}
+
+/// Header text is checked to be UTF-8 when it enters the list (`push` takes `&str`,
+/// [`RawHeaders::finish`] validates), so this conversion cannot fail; a failure would
+/// be a bug in this module, and yields an empty string rather than a panic.
+#[inline]
+fn as_str(bytes: &[u8]) -> &str {
+    debug_assert!(std::str::from_utf8(bytes).is_ok());
+    std::str::from_utf8(bytes).unwrap_or_default()
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Headers) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Headers {}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> FromIterator<(&'a str, &'a str)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(iter: I) -> Headers {
+        let mut h = Headers::new();
+        for (n, v) in iter {
+            h.push(n, v);
+        }
+        h
+    }
+}
+
+/// A name or value of a header being read off the wire: either a range of the
+/// frame's header block (the common, zero-copy case) or decoded text that differs
+/// from the wire bytes (after unescaping).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RawText<'a> {
+    /// Bytes `range` of the backing block, taken as they are.
+    Backed(Range<usize>),
+    /// Decoded bytes, copied into the list's owned buffer.
+    Decoded(&'a [u8]),
+}
+
+/// Headers being read before their backing bytes are frozen: a parser records
+/// ranges while it scans, then hands over the frame's header block with
+/// [`RawHeaders::finish`], which checks every range and that all text is UTF-8.
+///
+/// ```
+/// use bytes::Bytes;
+/// use stompkit_frame::{RawHeaders, RawText};
+/// let block = Bytes::from_static(b"destination:/queue/a\nx:a\\cb\n");
+/// let mut raw = RawHeaders::new();
+/// raw.push(RawText::Backed(0..11), RawText::Backed(12..20)).unwrap();
+/// raw.push(RawText::Backed(21..22), RawText::Decoded(b"a:b")).unwrap();
+/// let headers = raw.finish(block).unwrap();
+/// assert_eq!(headers.get("destination"), Some("/queue/a"));
+/// assert_eq!(headers.get("x"), Some("a:b"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct RawHeaders {
+    headers: Headers,
+}
+
+/// Why a [`RawHeaders`] could not become [`Headers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawHeadersError {
+    /// A name or value is not valid UTF-8 (F5).
+    InvalidUtf8,
+    /// A range lies outside the backing block or beyond 2 GiB.
+    OutOfBounds,
+}
+
+impl fmt::Display for RawHeadersError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RawHeadersError::InvalidUtf8 => "header is not valid UTF-8",
+            RawHeadersError::OutOfBounds => "header range outside its block",
+        })
+    }
+}
+
+impl std::error::Error for RawHeadersError {}
+
+impl RawHeaders {
+    /// An empty list.
+    pub const fn new() -> RawHeaders {
+        RawHeaders {
+            headers: Headers::new(),
+        }
+    }
+
+    /// Number of headers recorded so far.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// Whether nothing has been recorded.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty()
+    }
+
+    /// Records one header. Decoded text is checked for UTF-8 now; backed ranges
+    /// when the block arrives in [`finish`](RawHeaders::finish).
+    #[inline]
+    pub fn push(&mut self, name: RawText<'_>, value: RawText<'_>) -> Result<(), RawHeadersError> {
+        let name = self.span(name)?;
+        let value = self.span(value)?;
+        self.headers.entries.push(Entry { name, value });
+        Ok(())
+    }
+
+    /// The value of the first recorded header named `name`, looked up in `block`
+    /// (the bytes the backed ranges refer to, not yet frozen). `None` when absent,
+    /// out of range or not UTF-8.
+    pub fn get<'a>(&'a self, block: &'a [u8], name: &str) -> Option<&'a [u8]> {
+        let h = &self.headers;
+        h.entries.iter().find_map(|e| {
+            let n = text_checked(block, &h.owned, e.name)?;
+            (n == name.as_bytes()).then(|| text_checked(block, &h.owned, e.value))?
+        })
+    }
+
+    /// Attaches the header block the backed ranges point into, checks every range
+    /// and that every name and value is UTF-8, and returns the finished list.
+    #[inline]
+    pub fn finish(self, block: Bytes) -> Result<Headers, RawHeadersError> {
+        let mut headers = self.headers;
+        for e in &headers.entries {
+            for span in [e.name, e.value] {
+                if span.start & OWNED == 0 {
+                    let bytes = block
+                        .get(span.start as usize..span.end as usize)
+                        .ok_or(RawHeadersError::OutOfBounds)?;
+                    if !bytes.is_ascii() && std::str::from_utf8(bytes).is_err() {
+                        return Err(RawHeadersError::InvalidUtf8);
+                    }
+                }
+            }
+        }
+        headers.backing = block;
+        Ok(headers)
+    }
+
+    fn span(&mut self, text: RawText<'_>) -> Result<Span, RawHeadersError> {
+        match text {
+            RawText::Backed(r) if r.start <= r.end && r.end <= MAX_OFFSET => Ok(Span {
+                start: r.start as u32,
+                end: r.end as u32,
+            }),
+            RawText::Backed(_) => Err(RawHeadersError::OutOfBounds),
+            RawText::Decoded(bytes) => {
+                let s = std::str::from_utf8(bytes).map_err(|_| RawHeadersError::InvalidUtf8)?;
+                if self.headers.owned.len() + s.len() > MAX_OFFSET {
+                    return Err(RawHeadersError::OutOfBounds);
+                }
+                Ok(self.headers.store(s.as_bytes()))
+            }
+        }
+    }
+}
+
+fn text_checked<'a>(backing: &'a [u8], owned: &'a [u8], span: Span) -> Option<&'a [u8]> {
+    if span.start & OWNED == 0 {
+        backing.get(span.start as usize..span.end as usize)
+    } else {
+        owned.get((span.start & !OWNED) as usize..(span.end & !OWNED) as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f13_first_entry_wins_and_repeats_are_kept_in_order() {
+        let h: Headers = [("a", "1"), ("b", "2"), ("a", "3")].into_iter().collect();
+        assert_eq!(h.get("a"), Some("1"));
+        assert_eq!(h.iter().collect::<Vec<_>>(), [("a", "1"), ("b", "2"), ("a", "3")]);
+    }
+
+    #[test]
+    fn f4_header_names_are_case_sensitive() {
+        let h: Headers = [("Destination", "x")].into_iter().collect();
+        assert_eq!(h.get("destination"), None);
+    }
+
+    #[test]
+    fn set_replaces_first_and_drops_repeats() {
+        let mut h: Headers = [("a", "1"), ("b", "2"), ("a", "3")].into_iter().collect();
+        h.set("a", "9");
+        assert_eq!(h.iter().collect::<Vec<_>>(), [("a", "9"), ("b", "2")]);
+        h.set("c", "4");
+        assert_eq!(h.get("c"), Some("4"));
+        assert_eq!(h.remove("b"), 1);
+        assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn raw_headers_mix_backed_and_decoded_text() {
+        let block = Bytes::from_static(b"k:v\nname:x\n");
+        let mut raw = RawHeaders::new();
+        raw.push(RawText::Backed(0..1), RawText::Backed(2..3)).unwrap();
+        raw.push(RawText::Decoded(b"na:me"), RawText::Backed(9..10)).unwrap();
+        assert_eq!(raw.get(&block, "na:me"), Some(&b"x"[..]));
+        let h = raw.finish(block).unwrap();
+        assert_eq!(h.iter().collect::<Vec<_>>(), [("k", "v"), ("na:me", "x")]);
+        // a clone shares the block and compares equal to owned headers
+        let owned: Headers = [("k", "v"), ("na:me", "x")].into_iter().collect();
+        assert_eq!(h.clone(), owned);
+    }
+
+    #[test]
+    fn f5_raw_headers_reject_invalid_utf8_and_bad_ranges() {
+        let mut raw = RawHeaders::new();
+        raw.push(RawText::Backed(0..2), RawText::Backed(0..1)).unwrap();
+        assert_eq!(
+            raw.finish(Bytes::from_static(b"\xff\xfe")).unwrap_err(),
+            RawHeadersError::InvalidUtf8
+        );
+        let mut raw = RawHeaders::new();
+        raw.push(RawText::Backed(0..9), RawText::Backed(0..1)).unwrap();
+        assert_eq!(
+            raw.finish(Bytes::from_static(b"ab")).unwrap_err(),
+            RawHeadersError::OutOfBounds
+        );
+        let mut raw = RawHeaders::new();
+        assert_eq!(
+            raw.push(RawText::Decoded(b"\xc3"), RawText::Backed(0..0)),
+            Err(RawHeadersError::InvalidUtf8)
+        );
+    }
+}
