@@ -186,10 +186,13 @@ pub fn write_escaped<B: BufMut>(
 fn next_special(bytes: &[u8], from: usize) -> Option<usize> {
     let rest = bytes.get(from..)?;
     let lf_colon_bs = memchr::memchr3(b'\n', b':', b'\\', rest);
-    let cr = memchr::memchr(b'\r', match lf_colon_bs {
-        Some(end) => &rest[..end],
-        None => rest,
-    });
+    let cr = memchr::memchr(
+        b'\r',
+        match lf_colon_bs {
+            Some(end) => &rest[..end],
+            None => rest,
+        },
+    );
     cr.or(lf_colon_bs).map(|i| i + from)
 }
 
@@ -261,11 +264,17 @@ mod tests {
 
     #[test]
     fn e3_undefined_escapes_are_errors() {
-        assert_eq!(unescape(b"a\\tb", V12), Err(EscapeError::Undefined { byte: b't' }));
+        assert_eq!(
+            unescape(b"a\\tb", V12),
+            Err(EscapeError::Undefined { byte: b't' })
+        );
         assert_eq!(unescape(b"a\\", V12), Err(EscapeError::TrailingBackslash));
         assert_eq!(unescape(b"\\", V11), Err(EscapeError::TrailingBackslash));
         // \r is fatal in 1.1 and valid in 1.2
-        assert_eq!(unescape(b"\\r", V11), Err(EscapeError::Undefined { byte: b'r' }));
+        assert_eq!(
+            unescape(b"\\r", V11),
+            Err(EscapeError::Undefined { byte: b'r' })
+        );
         assert_eq!(unescape(b"\\r", V12).unwrap(), &b"\r"[..]);
     }
 
@@ -289,22 +298,40 @@ mod tests {
     #[test]
     fn nothing_to_do_borrows() {
         assert!(matches!(unescape(b"plain", V12).unwrap(), Cow::Borrowed(_)));
-        assert!(matches!(escape("plain", V12, Part::Value).unwrap(), Cow::Borrowed(_)));
-        assert!(matches!(escape("a:b", Escaping::None, Part::Value).unwrap(), Cow::Borrowed(_)));
+        assert!(matches!(
+            escape("plain", V12, Part::Value).unwrap(),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(
+            escape("a:b", Escaping::None, Part::Value).unwrap(),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
     fn e4_escapes_each_special_byte() {
-        assert_eq!(escape("\r\n:\\", V12, Part::Value).unwrap(), "\\r\\n\\c\\\\");
+        assert_eq!(
+            escape("\r\n:\\", V12, Part::Value).unwrap(),
+            "\\r\\n\\c\\\\"
+        );
         assert_eq!(escape("x\n:\\y", V11, Part::Name).unwrap(), "x\\n\\c\\\\y");
     }
 
     #[test]
     fn unrepresentable_text_is_an_error_not_silently_written() {
         use EscapeError::Unrepresentable;
-        assert_eq!(escape("a\nb", Escaping::None, Part::Value), Err(Unrepresentable { byte: b'\n' }));
-        assert_eq!(escape("a:b", Escaping::None, Part::Name), Err(Unrepresentable { byte: b':' }));
-        assert_eq!(escape("a\rb", V11, Part::Value), Err(Unrepresentable { byte: b'\r' }));
+        assert_eq!(
+            escape("a\nb", Escaping::None, Part::Value),
+            Err(Unrepresentable { byte: b'\n' })
+        );
+        assert_eq!(
+            escape("a:b", Escaping::None, Part::Name),
+            Err(Unrepresentable { byte: b':' })
+        );
+        assert_eq!(
+            escape("a\rb", V11, Part::Value),
+            Err(Unrepresentable { byte: b'\r' })
+        );
         let mut out = Vec::new();
         assert!(write_escaped(b"ok:\\then\r", V11, Part::Value, &mut out).is_err());
         assert!(out.is_empty(), "nothing written on error");

@@ -186,13 +186,22 @@ mod tests {
 
     #[test]
     fn f7_only_send_message_error_allow_a_body() {
-        let with_body: Vec<_> = Command::ALL.into_iter().filter(|c| c.allows_body()).collect();
+        let with_body: Vec<_> = Command::ALL
+            .into_iter()
+            .filter(|c| c.allows_body())
+            .collect();
         assert_eq!(with_body, [Command::Send, Command::Message, Command::Error]);
     }
 
     #[test]
     fn e1_connect_stomp_connected_are_never_escaped() {
-        let unescaped: Vec<_> = Command::ALL.into_iter().filter(|c| !c.escapes_headers()).collect();
-        assert_eq!(unescaped, [Command::Connect, Command::Stomp, Command::Connected]);
+        let unescaped: Vec<_> = Command::ALL
+            .into_iter()
+            .filter(|c| !c.escapes_headers())
+            .collect();
+        assert_eq!(
+            unescaped,
+            [Command::Connect, Command::Stomp, Command::Connected]
+        );
     }
 }

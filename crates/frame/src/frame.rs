@@ -343,7 +343,9 @@ mod tests {
         assert_eq!(Frame::send("/q").ack_mode(), Ok(AckMode::Auto));
         assert_eq!(Frame::send("/q").header("ack", "x").ack_mode(), Err("x"));
         assert_eq!(
-            Frame::send("/q").header("content-length", "-1").content_length(),
+            Frame::send("/q")
+                .header("content-length", "-1")
+                .content_length(),
             Err(BadContentLength)
         );
     }
@@ -351,7 +353,10 @@ mod tests {
     #[test]
     fn builders_write_required_headers() {
         assert_eq!(Frame::connect("h", "1.2").accept_version(), Some("1.2"));
-        assert_eq!(Frame::connected(crate::Version::V1_1).version(), Some("1.1"));
+        assert_eq!(
+            Frame::connected(crate::Version::V1_1).version(),
+            Some("1.1")
+        );
         assert_eq!(Frame::unsubscribe("s").id(), Some("s"));
         assert_eq!(Frame::begin("t").transaction(), Some("t"));
         assert_eq!(Frame::commit("t").command, Command::Commit);

@@ -358,7 +358,10 @@ mod tests {
     fn f13_first_entry_wins_and_repeats_are_kept_in_order() {
         let h: Headers = [("a", "1"), ("b", "2"), ("a", "3")].into_iter().collect();
         assert_eq!(h.get("a"), Some("1"));
-        assert_eq!(h.iter().collect::<Vec<_>>(), [("a", "1"), ("b", "2"), ("a", "3")]);
+        assert_eq!(
+            h.iter().collect::<Vec<_>>(),
+            [("a", "1"), ("b", "2"), ("a", "3")]
+        );
     }
 
     #[test]
@@ -382,8 +385,10 @@ mod tests {
     fn raw_headers_mix_backed_and_decoded_text() {
         let block = Bytes::from_static(b"k:v\nname:x\n");
         let mut raw = RawHeaders::new();
-        raw.push(RawText::Backed(0..1), RawText::Backed(2..3)).unwrap();
-        raw.push(RawText::Decoded(b"na:me"), RawText::Backed(9..10)).unwrap();
+        raw.push(RawText::Backed(0..1), RawText::Backed(2..3))
+            .unwrap();
+        raw.push(RawText::Decoded(b"na:me"), RawText::Backed(9..10))
+            .unwrap();
         assert_eq!(raw.get(&block, "na:me"), Some(&b"x"[..]));
         let h = raw.finish(block).unwrap();
         assert_eq!(h.iter().collect::<Vec<_>>(), [("k", "v"), ("na:me", "x")]);
@@ -395,13 +400,15 @@ mod tests {
     #[test]
     fn f5_raw_headers_reject_invalid_utf8_and_bad_ranges() {
         let mut raw = RawHeaders::new();
-        raw.push(RawText::Backed(0..2), RawText::Backed(0..1)).unwrap();
+        raw.push(RawText::Backed(0..2), RawText::Backed(0..1))
+            .unwrap();
         assert_eq!(
             raw.finish(Bytes::from_static(b"\xff\xfe")).unwrap_err(),
             RawHeadersError::InvalidUtf8
         );
         let mut raw = RawHeaders::new();
-        raw.push(RawText::Backed(0..9), RawText::Backed(0..1)).unwrap();
+        raw.push(RawText::Backed(0..9), RawText::Backed(0..1))
+            .unwrap();
         assert_eq!(
             raw.finish(Bytes::from_static(b"ab")).unwrap_err(),
             RawHeadersError::OutOfBounds

@@ -1,0 +1,170 @@
+//! The frame encoder: [`Frame`] → bytes, for a given version.
+//!
+//! Owns the writing side of the grammar: LF line ends, escaping per version and
+//! command (E1–E5), `content-length` per a [`ContentLength`] policy (F8, F9), no
+//! body on frames that must not have one (F7). A header the target version cannot
+//! carry is an [`EncodeError`], and nothing is written for that frame.
+
+use crate::error::EncodeError;
+use bytes::BufMut;
+use stompkit_escape::{Escaping, Part, write_escaped};
+use stompkit_frame::{Frame, Version, names, parse_content_length};
+
+/// When the encoder writes a `content-length` header (on SEND, MESSAGE and ERROR).
+///
+/// The choice matters to some brokers: ActiveMQ reads the presence of
+/// `content-length` as "binary message".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ContentLength {
+    /// Always write one with the body's length, replacing the frame's own.
+    Always,
+    /// Only when the body holds a NUL (F9); the frame's own is dropped.
+    WhenNeeded,
+    /// Keep the frame's own header (it must match the body) and add one when the
+    /// body holds a NUL and the frame has none.
+    #[default]
+    AsGiven,
+}
+
+/// Writes frames for one session's version.
+///
+/// ```
+/// use stompkit_frame::{Frame, Version};
+/// use stompkit_wire::Encoder;
+///
+/// let encoder = Encoder::new(Some(Version::V1_2));
+/// let mut out = Vec::new();
+/// encoder.encode(&Frame::send("/queue/a").header("x", "a:b").with_body("hi"), &mut out)?;
+/// assert_eq!(out, b"SEND\ndestination:/queue/a\nx:a\\cb\n\nhi\0");
+/// # Ok::<(), stompkit_wire::EncodeError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Encoder {
+    version: Option<Version>,
+    content_length: ContentLength,
+}
+
+impl Encoder {
+    /// An encoder for `version`; `None` before negotiation (escapes like 1.0, so
+    /// only CONNECT, CONNECTED and ERROR make sense then).
+    pub fn new(version: Option<Version>) -> Encoder {
+        Encoder {
+            version,
+            content_length: ContentLength::default(),
+        }
+    }
+
+    /// Sets the `content-length` policy.
+    pub fn with_content_length(mut self, policy: ContentLength) -> Encoder {
+        self.content_length = policy;
+        self
+    }
+
+    /// The version frames are written for.
+    pub fn version(&self) -> Option<Version> {
+        self.version
+    }
+
+    /// Switches to the negotiated version.
+    pub fn set_version(&mut self, version: Version) {
+        self.version = Some(version);
+    }
+
+    /// Writes a heart-beat: a single LF, valid in every version (H4).
+    #[inline]
+    pub fn encode_heartbeat<B: BufMut>(&self, dst: &mut B) {
+        dst.put_u8(b'\n');
+    }
+
+    /// Writes `frame` to `dst`. On error nothing has been written.
+    pub fn encode<B: BufMut>(&self, frame: &Frame, dst: &mut B) -> Result<(), EncodeError> {
+        let command = frame.command;
+        let body = &frame.body[..];
+        if !command.allows_body() && !body.is_empty() {
+            return Err(EncodeError::BodyNotAllowed(command));
+        }
+        let escaping = Escaping::for_frame(self.version, command);
+        let (keep_own_length, add_length) = self.length_plan(frame)?;
+        // Check before writing anything: only 1.0/1.1 and CONNECT-like frames have
+        // bytes they cannot carry, so 1.2 frames are checked only for empty names.
+        for (name, value) in frame.headers.iter() {
+            if name.is_empty() {
+                return Err(EncodeError::EmptyHeaderName);
+            }
+            if escaping != Escaping::V1_2 {
+                for (text, part) in [(name, Part::Name), (value, Part::Value)] {
+                    stompkit_escape::escape(text, escaping, part).map_err(unrepresentable)?;
+                }
+            }
+        }
+        dst.put_slice(command.as_str().as_bytes());
+        dst.put_u8(b'\n');
+        for (name, value) in frame.headers.iter() {
+            if !keep_own_length && name == names::CONTENT_LENGTH {
+                continue;
+            }
+            // Checked above: these cannot fail.
+            let _ = write_escaped(name.as_bytes(), escaping, Part::Name, dst);
+            dst.put_u8(b':');
+            let _ = write_escaped(value.as_bytes(), escaping, Part::Value, dst);
+            dst.put_u8(b'\n');
+        }
+        if add_length {
+            dst.put_slice(b"content-length:");
+            put_decimal(body.len(), dst);
+            dst.put_u8(b'\n');
+        }
+        dst.put_u8(b'\n');
+        dst.put_slice(body);
+        dst.put_u8(0);
+        Ok(())
+    }
+
+    /// Whether to keep the frame's own `content-length` headers and whether to add one.
+    fn length_plan(&self, frame: &Frame) -> Result<(bool, bool), EncodeError> {
+        if !frame.command.allows_body() {
+            return Ok((true, false));
+        }
+        let has_nul = || memchr::memchr(0, &frame.body).is_some();
+        Ok(match self.content_length {
+            ContentLength::Always => (false, true),
+            ContentLength::WhenNeeded => (false, has_nul()),
+            ContentLength::AsGiven => match frame.headers.get(names::CONTENT_LENGTH) {
+                Some(given) => {
+                    let len = parse_content_length(given.as_bytes())
+                        .map_err(|_| EncodeError::ContentLengthMismatch)?;
+                    if len != frame.body.len() as u64 {
+                        return Err(EncodeError::ContentLengthMismatch);
+                    }
+                    (true, false)
+                }
+                None => (true, has_nul()),
+            },
+        })
+    }
+}
+
+fn unrepresentable(e: stompkit_escape::EscapeError) -> EncodeError {
+    match e {
+        stompkit_escape::EscapeError::Unrepresentable { byte } => {
+            EncodeError::Unrepresentable { byte }
+        }
+        _ => EncodeError::Unrepresentable { byte: 0 },
+    }
+}
+
+/// Writes `n` in decimal without allocating.
+#[inline]
+fn put_decimal<B: BufMut>(mut n: usize, dst: &mut B) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    dst.put_slice(&digits[i..]);
+}

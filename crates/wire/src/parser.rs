@@ -1,0 +1,441 @@
+//! The sans-IO frame parser: push bytes in any chunking, pull [`Event`]s.
+//!
+//! Owns the STOMP grammar (F1–F10, F13, F14) and the size limits (S6). It does
+//! no I/O, holds no clock and knows nothing of sessions: the caller tells it the
+//! negotiated version after CONNECT/CONNECTED ([`Parser::set_version`]).
+//!
+//! The parser is resumable: it remembers how far it has scanned the frame in
+//! progress (which phase, which line, which headers so far), so each byte is
+//! looked at once however the input is chunked, and a 4 MiB frame fed one byte at
+//! a time costs time linear in its size. Limits are checked as bytes arrive, so an
+//! over-long line or an oversized `content-length` is refused before the rest of
+//! it is buffered.
+//!
+//! Frames come out zero-copy: one frame is one [`Bytes`] split off the input
+//! buffer; headers are ranges into it and the body is a slice of it. Only headers
+//! that needed unescaping are copied.
+
+use crate::error::ParseError;
+use bytes::{Bytes, BytesMut};
+use stompkit_escape::{Escaping, unescape};
+use stompkit_frame::{Command, Frame, RawHeaders, RawHeadersError, RawText, Version, names};
+
+/// Limits and leniency of a [`Parser`]. The defaults are safe for a server on the
+/// internet and at least as generous as established brokers (RabbitMQ: 4 MiB
+/// frames; ActiveMQ: 1000 headers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParserConfig {
+    /// Longest command line, in bytes (default 1 KiB).
+    pub max_command_len: usize,
+    /// Longest header line, in bytes, EOL excluded (default 64 KiB).
+    pub max_header_line: usize,
+    /// Most headers in one frame (default 1000).
+    pub max_headers: usize,
+    /// Most bytes of command line and headers together (default 256 KiB).
+    pub max_header_bytes: usize,
+    /// Largest body, in bytes (default 4 MiB).
+    pub max_body: usize,
+    /// Trim spaces and tabs around header names and values, as 1.0 servers did.
+    /// Off by default: 1.1+ forbids trimming (F14).
+    pub trim_headers: bool,
+}
+
+impl Default for ParserConfig {
+    fn default() -> ParserConfig {
+        ParserConfig {
+            max_command_len: 1024,
+            max_header_line: 64 * 1024,
+            max_headers: 1000,
+            max_header_bytes: 256 * 1024,
+            max_body: 4 * 1024 * 1024,
+            trim_headers: false,
+        }
+    }
+}
+
+/// What the parser produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A complete frame.
+    Frame(Frame),
+    /// One bare EOL between frames: a heart-beat (H4), or an EOL after a NUL (F2).
+    HeartBeat,
+}
+
+/// Where in a frame the scan stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Between frames: EOLs are heart-beats, anything else starts a frame.
+    Idle,
+    /// Reading the command line.
+    Command,
+    /// Reading header lines; `line` is where the current one starts.
+    Headers { line: usize },
+    /// Reading the body, which starts at `start`.
+    Body { start: usize },
+}
+
+/// The resumable state of the frame being read, independent of who owns the bytes.
+#[derive(Debug)]
+struct Scan {
+    config: ParserConfig,
+    version: Option<Version>,
+    failed: Option<ParseError>,
+    phase: Phase,
+    /// Everything before `pos` in the buffer has been scanned.
+    pos: usize,
+    command: Command,
+    escaping: Escaping,
+    headers: RawHeaders,
+    content_length: Option<usize>,
+}
+
+/// A resumable, zero-copy STOMP parser.
+///
+/// Two ways to feed it: [`push`](Parser::push) bytes and pull with
+/// [`next_event`](Parser::next_event) (the parser owns the buffer), or
+/// [`parse`](Parser::parse) straight out of a caller's `BytesMut` (what a
+/// `tokio_util` decoder does).
+///
+/// ```
+/// use stompkit_frame::{Command, Version};
+/// use stompkit_wire::{Event, Parser};
+///
+/// let mut parser = Parser::new();
+/// parser.push(b"CONNECT\naccept-version:1.2\nhost:a\n\n\0");
+/// let Some(Event::Frame(connect)) = parser.next_event()? else { panic!() };
+/// assert_eq!(connect.command, Command::Connect);
+/// parser.set_version(Version::V1_2);
+///
+/// parser.push(b"\nSEND\ndestination:/queue/a\nx:a\\cb\n\nhel"); // a heart-beat, half a frame
+/// assert_eq!(parser.next_event()?, Some(Event::HeartBeat));
+/// assert_eq!(parser.next_event()?, None); // incomplete is not an error
+/// parser.push(b"lo\0");
+/// let Some(Event::Frame(send)) = parser.next_event()? else { panic!() };
+/// assert_eq!(send.headers.get("x"), Some("a:b"));
+/// assert_eq!(&send.body[..], b"hello");
+/// # Ok::<(), stompkit_wire::ParseError>(())
+/// ```
+#[derive(Debug)]
+pub struct Parser {
+    scan: Scan,
+    buf: BytesMut,
+}
+
+impl Default for Parser {
+    fn default() -> Parser {
+        Parser::new()
+    }
+}
+
+impl Parser {
+    /// A parser with default limits, before version negotiation.
+    pub fn new() -> Parser {
+        Parser::with_config(ParserConfig::default())
+    }
+
+    /// A parser with the given limits, before version negotiation.
+    pub fn with_config(config: ParserConfig) -> Parser {
+        Parser {
+            scan: Scan {
+                config,
+                version: None,
+                failed: None,
+                phase: Phase::Idle,
+                pos: 0,
+                command: Command::Send,
+                escaping: Escaping::None,
+                headers: RawHeaders::new(),
+                content_length: None,
+            },
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &ParserConfig {
+        &self.scan.config
+    }
+
+    /// The negotiated version, `None` until [`set_version`](Parser::set_version).
+    pub fn version(&self) -> Option<Version> {
+        self.scan.version
+    }
+
+    /// Tells the parser the negotiated version. Before this, the parser reads CR LF
+    /// as a line end and unescapes nothing (CONNECT/CONNECTED are never escaped, E1);
+    /// afterwards it applies that version's escaping, and in 1.2 a CR not followed
+    /// by LF is an error (F1). Applies from the next frame on.
+    pub fn set_version(&mut self, version: Version) {
+        self.scan.version = Some(version);
+    }
+
+    /// Whether a frame has started and not yet finished (for a frame-completion
+    /// timeout: a slow-drip sender must not hold a connection forever).
+    pub fn in_frame(&self) -> bool {
+        self.scan.phase != Phase::Idle
+    }
+
+    /// Bytes pushed and not yet returned as events.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Appends bytes to the parser's own buffer.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next event from pushed bytes: `Ok(None)` when more bytes are needed.
+    pub fn next_event(&mut self) -> Result<Option<Event>, ParseError> {
+        let event = self.scan.parse(&mut self.buf);
+        if self.buf.is_empty() && self.buf.capacity() > 64 * 1024 {
+            // Give a large buffer back once it drained, so idle parsers stay small.
+            self.buf = BytesMut::new();
+        }
+        event
+    }
+
+    /// The next event from the caller's buffer, removing its bytes from the front.
+    /// `Ok(None)` means more bytes are needed. Between calls the caller may only
+    /// append to `buf`; the parser remembers how far it has scanned.
+    #[inline]
+    pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, ParseError> {
+        self.scan.parse(buf)
+    }
+}
+
+impl Scan {
+    fn parse(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, ParseError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        if buf.len() < self.pos {
+            // The caller discarded bytes we had scanned: start over.
+            self.reset();
+        }
+        let result = self.step(buf);
+        if let Err(e) = result {
+            self.failed = Some(e);
+        }
+        result
+    }
+
+    fn reset(&mut self) {
+        self.phase = Phase::Idle;
+        self.pos = 0;
+        self.content_length = None;
+        self.headers = RawHeaders::new();
+    }
+
+    fn step(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, ParseError> {
+        loop {
+            match self.phase {
+                Phase::Idle => match buf.first() {
+                    None => return Ok(None),
+                    Some(b'\n') => {
+                        let _ = buf.split_to(1);
+                        return Ok(Some(Event::HeartBeat));
+                    }
+                    Some(b'\r') => match buf.get(1) {
+                        None => return Ok(None),
+                        Some(b'\n') => {
+                            let _ = buf.split_to(2);
+                            return Ok(Some(Event::HeartBeat));
+                        }
+                        Some(_) => return Err(ParseError::BareCr),
+                    },
+                    Some(_) => {
+                        self.phase = Phase::Command;
+                        self.pos = 0;
+                    }
+                },
+                Phase::Command => {
+                    let Some(lf) = memchr::memchr(b'\n', &buf[self.pos..]) else {
+                        self.pos = buf.len();
+                        if buf.len() > self.config.max_command_len + 1 {
+                            return Err(ParseError::CommandTooLong);
+                        }
+                        return Ok(None);
+                    };
+                    let lf = self.pos + lf;
+                    let line = strip_cr(&buf[..lf]);
+                    if line.len() > self.config.max_command_len {
+                        return Err(ParseError::CommandTooLong);
+                    }
+                    self.command = match Command::from_bytes(line) {
+                        Some(c) => c,
+                        None if self.strict_cr() && line.contains(&b'\r') => {
+                            return Err(ParseError::BareCr);
+                        }
+                        None => return Err(ParseError::UnknownCommand),
+                    };
+                    self.escaping = Escaping::for_frame(self.version, self.command);
+                    self.pos = lf + 1;
+                    self.phase = Phase::Headers { line: lf + 1 };
+                }
+                Phase::Headers { line } => {
+                    let Some(lf) = memchr::memchr(b'\n', &buf[self.pos..]) else {
+                        self.pos = buf.len();
+                        return self.check_partial_line(line, buf.len()).map(|()| None);
+                    };
+                    let lf = self.pos + lf;
+                    self.pos = lf + 1;
+                    let end = if lf > line && buf[lf - 1] == b'\r' {
+                        lf - 1
+                    } else {
+                        lf
+                    };
+                    if end == line {
+                        self.phase = Phase::Body { start: lf + 1 };
+                        continue;
+                    }
+                    self.check_partial_line(line, end)?;
+                    self.phase = Phase::Headers { line: lf + 1 };
+                    self.header(&buf[..end], line)?;
+                }
+                Phase::Body { start } => {
+                    let end = match self.content_length {
+                        Some(len) => {
+                            let nul = start + len;
+                            match buf.get(nul) {
+                                None => return Ok(None),
+                                Some(0) => nul,
+                                Some(_) => return Err(ParseError::MissingNul),
+                            }
+                        }
+                        None => match memchr::memchr(0, &buf[self.pos..]) {
+                            Some(i) => self.pos + i,
+                            None => {
+                                self.pos = buf.len();
+                                if buf.len() - start > self.config.max_body {
+                                    return Err(ParseError::BodyTooLarge);
+                                }
+                                return Ok(None);
+                            }
+                        },
+                    };
+                    if end > start && !self.command.allows_body() {
+                        return Err(ParseError::BodyNotAllowed);
+                    }
+                    return self.finish(buf, start, end).map(Some);
+                }
+            }
+        }
+    }
+
+    /// In a 1.2 session a CR that is not part of CR LF is an error (F1).
+    #[inline]
+    fn strict_cr(&self) -> bool {
+        self.version == Some(Version::V1_2)
+    }
+
+    /// Limits on a header line that has not ended yet (or just ended at `end`).
+    #[inline]
+    fn check_partial_line(&self, line: usize, end: usize) -> Result<(), ParseError> {
+        if end - line > self.config.max_header_line {
+            return Err(ParseError::HeaderTooLong);
+        }
+        if end > self.config.max_header_bytes {
+            return Err(ParseError::HeadersTooLarge);
+        }
+        Ok(())
+    }
+
+    /// One complete header line, `frame[start..]`, EOL already removed.
+    fn header(&mut self, frame: &[u8], start: usize) -> Result<(), ParseError> {
+        let line = &frame[start..];
+        if self.strict_cr() && memchr::memchr(b'\r', line).is_some() {
+            return Err(ParseError::BareCr);
+        }
+        if self.headers.len() >= self.config.max_headers {
+            return Err(ParseError::TooManyHeaders);
+        }
+        // The first colon separates name and value; later ones belong to the value (F6).
+        let colon = memchr::memchr(b':', line).ok_or(ParseError::InvalidHeader)?;
+        let (mut name, mut value) = (start..start + colon, start + colon + 1..frame.len());
+        if self.config.trim_headers {
+            name = trim(frame, name);
+            value = trim(frame, value);
+        }
+        if name.is_empty() {
+            return Err(ParseError::InvalidHeader);
+        }
+        let raw_name =
+            unescape(&frame[name.clone()], self.escaping).map_err(ParseError::InvalidEscape)?;
+        let raw_value =
+            unescape(&frame[value.clone()], self.escaping).map_err(ParseError::InvalidEscape)?;
+        if self.content_length.is_none() && &raw_name[..] == names::CONTENT_LENGTH.as_bytes() {
+            // The first content-length wins (F13); later ones are kept but not used.
+            let len = stompkit_frame::parse_content_length(&raw_value)
+                .map_err(|_| ParseError::BadContentLength)?;
+            if len > self.config.max_body as u64 {
+                return Err(ParseError::BodyTooLarge);
+            }
+            self.content_length = Some(len as usize);
+        }
+        let name = text(&raw_name, name);
+        let value = text(&raw_value, value);
+        self.headers.push(name, value).map_err(utf8_error)
+    }
+
+    /// Splits the finished frame `buf[..=nul]` off and builds it.
+    fn finish(
+        &mut self,
+        buf: &mut BytesMut,
+        start: usize,
+        nul: usize,
+    ) -> Result<Event, ParseError> {
+        let bytes = buf.split_to(nul + 1).freeze();
+        let body = if nul > start {
+            bytes.slice(start..nul)
+        } else {
+            Bytes::new()
+        };
+        let headers = std::mem::take(&mut self.headers);
+        let command = self.command;
+        self.phase = Phase::Idle;
+        self.pos = 0;
+        self.content_length = None;
+        let headers = headers.finish(bytes).map_err(utf8_error)?;
+        Ok(Event::Frame(Frame {
+            command,
+            headers,
+            body,
+        }))
+    }
+}
+
+#[inline]
+#[allow(clippy::ptr_arg)] // borrowed vs owned is the information we need
+fn text<'a>(decoded: &'a std::borrow::Cow<'_, [u8]>, range: std::ops::Range<usize>) -> RawText<'a> {
+    match decoded {
+        std::borrow::Cow::Borrowed(_) => RawText::Backed(range),
+        std::borrow::Cow::Owned(v) => RawText::Decoded(v),
+    }
+}
+
+fn utf8_error(e: RawHeadersError) -> ParseError {
+    match e {
+        RawHeadersError::InvalidUtf8 => ParseError::InvalidUtf8,
+        RawHeadersError::OutOfBounds => ParseError::HeadersTooLarge,
+    }
+}
+
+#[inline]
+fn strip_cr(line: &[u8]) -> &[u8] {
+    match line {
+        [rest @ .., b'\r'] => rest,
+        _ => line,
+    }
+}
+
+fn trim(frame: &[u8], mut r: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    while r.start < r.end && matches!(frame[r.start], b' ' | b'\t') {
+        r.start += 1;
+    }
+    while r.end > r.start && matches!(frame[r.end - 1], b' ' | b'\t') {
+        r.end -= 1;
+    }
+    r
+}
