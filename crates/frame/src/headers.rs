@@ -179,12 +179,14 @@ fn text<'a>(backing: &'a [u8], owned: &'a [u8], span: Span) -> &'a [u8] {
 }
 
 /// Header text is checked to be UTF-8 when it enters the list (`push` takes `&str`,
-/// [`RawHeaders::finish`] validates), so this conversion cannot fail; a failure would
-/// be a bug in this module, and yields an empty string rather than a panic.
+/// [`RawHeaders`] validates decoded text on `push` and backed ranges in `finish`),
+/// and entries are never edited in place, so every span holds valid UTF-8.
 #[inline]
+#[allow(unsafe_code)]
 fn as_str(bytes: &[u8]) -> &str {
     debug_assert!(std::str::from_utf8(bytes).is_ok());
-    std::str::from_utf8(bytes).unwrap_or_default()
+    // SAFETY: see above; this runs on every header lookup, so it must not re-validate.
+    unsafe { std::str::from_utf8_unchecked(bytes) }
 }
 
 impl PartialEq for Headers {
@@ -240,6 +242,8 @@ pub enum RawText<'a> {
 #[derive(Clone, Debug, Default)]
 pub struct RawHeaders {
     headers: Headers,
+    /// End of the furthest backed range: `finish` checks `block[..backed_end]` once.
+    backed_end: usize,
 }
 
 /// Why a [`RawHeaders`] could not become [`Headers`].
@@ -267,6 +271,15 @@ impl RawHeaders {
     pub const fn new() -> RawHeaders {
         RawHeaders {
             headers: Headers::new(),
+            backed_end: 0,
+        }
+    }
+
+    /// An empty list with room for `n` headers.
+    pub fn with_capacity(n: usize) -> RawHeaders {
+        RawHeaders {
+            headers: Headers::with_capacity(n),
+            backed_end: 0,
         }
     }
 
@@ -308,14 +321,18 @@ impl RawHeaders {
     #[inline]
     pub fn finish(self, block: Bytes) -> Result<Headers, RawHeadersError> {
         let mut headers = self.headers;
-        for e in &headers.entries {
-            for span in [e.name, e.value] {
-                if span.start & OWNED == 0 {
-                    let bytes = block
-                        .get(span.start as usize..span.end as usize)
-                        .ok_or(RawHeadersError::OutOfBounds)?;
-                    if !bytes.is_ascii() && std::str::from_utf8(bytes).is_err() {
-                        return Err(RawHeadersError::InvalidUtf8);
+        let covered = block
+            .get(..self.backed_end)
+            .ok_or(RawHeadersError::OutOfBounds)?;
+        if !covered.is_ascii() {
+            // Rare: check each backed range on its own (bytes between headers may be anything).
+            for e in &headers.entries {
+                for span in [e.name, e.value] {
+                    if span.start & OWNED == 0 {
+                        let bytes = &block[span.start as usize..span.end as usize];
+                        if std::str::from_utf8(bytes).is_err() {
+                            return Err(RawHeadersError::InvalidUtf8);
+                        }
                     }
                 }
             }
@@ -326,10 +343,13 @@ impl RawHeaders {
 
     fn span(&mut self, text: RawText<'_>) -> Result<Span, RawHeadersError> {
         match text {
-            RawText::Backed(r) if r.start <= r.end && r.end <= MAX_OFFSET => Ok(Span {
-                start: r.start as u32,
-                end: r.end as u32,
-            }),
+            RawText::Backed(r) if r.start <= r.end && r.end <= MAX_OFFSET => {
+                self.backed_end = self.backed_end.max(r.end);
+                Ok(Span {
+                    start: r.start as u32,
+                    end: r.end as u32,
+                })
+            }
             RawText::Backed(_) => Err(RawHeadersError::OutOfBounds),
             RawText::Decoded(bytes) => {
                 let s = std::str::from_utf8(bytes).map_err(|_| RawHeadersError::InvalidUtf8)?;

@@ -23,6 +23,7 @@
 mod encoder;
 mod error;
 mod parser;
+mod specials;
 
 pub use encoder::{ContentLength, Encoder};
 pub use error::{EncodeError, ParseError};

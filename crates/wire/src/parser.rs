@@ -16,9 +16,14 @@
 //! that needed unescaping are copied.
 
 use crate::error::ParseError;
+use crate::specials::Specials;
 use bytes::{Bytes, BytesMut};
+use std::ops::Range;
 use stompkit_escape::{Escaping, unescape};
 use stompkit_frame::{Command, Frame, RawHeaders, RawHeadersError, RawText, Version, names};
+
+/// How far ahead one search for a bare CR looks (header blocks are short).
+const CR_WINDOW: usize = 2048;
 
 /// Limits and leniency of a [`Parser`]. The defaults are safe for a server on the
 /// internet and at least as generous as established brokers (RabbitMQ: 4 MiB
@@ -88,6 +93,15 @@ struct Scan {
     escaping: Escaping,
     headers: RawHeaders,
     content_length: Option<usize>,
+    /// Offset of the current header line's first `:`, once seen.
+    colon: Option<usize>,
+    /// Whether the current header line holds a backslash (so needs unescaping).
+    escaped: bool,
+    /// In strict (1.2) mode: no CR between the last line checked and this offset, so
+    /// lines ending before it need no CR search. One bounded search serves many lines.
+    cr_free_until: usize,
+    /// Header count of the previous frame, to size the next frame's list once.
+    last_header_count: usize,
 }
 
 /// A resumable, zero-copy STOMP parser.
@@ -147,6 +161,10 @@ impl Parser {
                 escaping: Escaping::None,
                 headers: RawHeaders::new(),
                 content_length: None,
+                colon: None,
+                escaped: false,
+                cr_free_until: 0,
+                last_header_count: 4,
             },
             buf: BytesMut::new(),
         }
@@ -225,6 +243,9 @@ impl Scan {
         self.phase = Phase::Idle;
         self.pos = 0;
         self.content_length = None;
+        self.cr_free_until = 0;
+        self.colon = None;
+        self.escaped = false;
         self.headers = RawHeaders::new();
     }
 
@@ -234,13 +255,13 @@ impl Scan {
                 Phase::Idle => match buf.first() {
                     None => return Ok(None),
                     Some(b'\n') => {
-                        let _ = buf.split_to(1);
+                        self.consumed(buf, 1);
                         return Ok(Some(Event::HeartBeat));
                     }
                     Some(b'\r') => match buf.get(1) {
                         None => return Ok(None),
                         Some(b'\n') => {
-                            let _ = buf.split_to(2);
+                            self.consumed(buf, 2);
                             return Ok(Some(Event::HeartBeat));
                         }
                         Some(_) => return Err(ParseError::BareCr),
@@ -248,6 +269,7 @@ impl Scan {
                     Some(_) => {
                         self.phase = Phase::Command;
                         self.pos = 0;
+                        self.headers = RawHeaders::with_capacity(self.last_header_count);
                     }
                 },
                 Phase::Command => {
@@ -274,25 +296,45 @@ impl Scan {
                     self.pos = lf + 1;
                     self.phase = Phase::Headers { line: lf + 1 };
                 }
-                Phase::Headers { line } => {
-                    let Some(lf) = memchr::memchr(b'\n', &buf[self.pos..]) else {
-                        self.pos = buf.len();
-                        return self.check_partial_line(line, buf.len()).map(|()| None);
-                    };
-                    let lf = self.pos + lf;
-                    self.pos = lf + 1;
-                    let end = if lf > line && buf[lf - 1] == b'\r' {
-                        lf - 1
-                    } else {
-                        lf
-                    };
-                    if end == line {
-                        self.phase = Phase::Body { start: lf + 1 };
-                        continue;
+                Phase::Headers { mut line } => {
+                    // One pass finds line ends, the first colon of each line and any
+                    // backslash, for every complete line buffered so far.
+                    let from = self.pos;
+                    let mut body = None;
+                    for hit in Specials::new(&buf[from..]) {
+                        let at = from + hit;
+                        match buf[at] {
+                            b':' => {
+                                self.colon.get_or_insert(at);
+                            }
+                            b'\\' => self.escaped = true,
+                            _ => {
+                                let end = if at > line && buf[at - 1] == b'\r' {
+                                    at - 1
+                                } else {
+                                    at
+                                };
+                                if end == line {
+                                    body = Some(at + 1);
+                                    break;
+                                }
+                                self.check_partial_line(line, end)?;
+                                self.header(buf, line, end)?;
+                                line = at + 1;
+                            }
+                        }
                     }
-                    self.check_partial_line(line, end)?;
-                    self.phase = Phase::Headers { line: lf + 1 };
-                    self.header(&buf[..end], line)?;
+                    match body {
+                        Some(start) => {
+                            self.pos = start;
+                            self.phase = Phase::Body { start };
+                        }
+                        None => {
+                            self.pos = buf.len();
+                            self.phase = Phase::Headers { line };
+                            return self.check_partial_line(line, buf.len()).map(|()| None);
+                        }
+                    }
                 }
                 Phase::Body { start } => {
                     let end = match self.content_length {
@@ -324,6 +366,13 @@ impl Scan {
         }
     }
 
+    /// Removes `n` bytes from the front of `buf`; offsets learnt about later bytes stay valid.
+    #[inline]
+    fn consumed(&mut self, buf: &mut BytesMut, n: usize) -> Bytes {
+        self.cr_free_until = self.cr_free_until.saturating_sub(n);
+        buf.split_to(n).freeze()
+    }
+
     /// In a 1.2 session a CR that is not part of CR LF is an error (F1).
     #[inline]
     fn strict_cr(&self) -> bool {
@@ -342,41 +391,75 @@ impl Scan {
         Ok(())
     }
 
-    /// One complete header line, `frame[start..]`, EOL already removed.
-    fn header(&mut self, frame: &[u8], start: usize) -> Result<(), ParseError> {
-        let line = &frame[start..];
-        if self.strict_cr() && memchr::memchr(b'\r', line).is_some() {
-            return Err(ParseError::BareCr);
+    /// One complete header line, `buf[start..end]` (EOL removed), whose first colon
+    /// and backslash, if any, were recorded by the scan.
+    #[inline]
+    fn header(&mut self, buf: &[u8], start: usize, end: usize) -> Result<(), ParseError> {
+        let (colon, escaped) = (self.colon.take(), std::mem::take(&mut self.escaped));
+        if self.strict_cr() && end > self.cr_free_until {
+            // Search for a CR from this line on (past its end, to serve later lines).
+            let limit = buf.len().min(start + CR_WINDOW).max(end);
+            match memchr::memchr(b'\r', &buf[start..limit]) {
+                Some(i) if start + i < end => return Err(ParseError::BareCr),
+                Some(i) => self.cr_free_until = start + i,
+                None => self.cr_free_until = limit,
+            }
         }
         if self.headers.len() >= self.config.max_headers {
             return Err(ParseError::TooManyHeaders);
         }
         // The first colon separates name and value; later ones belong to the value (F6).
-        let colon = memchr::memchr(b':', line).ok_or(ParseError::InvalidHeader)?;
-        let (mut name, mut value) = (start..start + colon, start + colon + 1..frame.len());
+        let colon = colon
+            .filter(|&c| c < end)
+            .ok_or(ParseError::InvalidHeader)?;
+        let (mut name, mut value) = (start..colon, colon + 1..end);
         if self.config.trim_headers {
-            name = trim(frame, name);
-            value = trim(frame, value);
+            name = trim(buf, name);
+            value = trim(buf, value);
         }
         if name.is_empty() {
             return Err(ParseError::InvalidHeader);
         }
+        if escaped && self.escaping != Escaping::None {
+            return self.escaped_header(buf, name, value);
+        }
+        if self.content_length.is_none() && &buf[name.clone()] == names::CONTENT_LENGTH.as_bytes() {
+            self.content_length(&buf[value.clone()])?;
+        }
+        self.headers
+            .push(RawText::Backed(name), RawText::Backed(value))
+            .map_err(utf8_error)
+    }
+
+    /// The slow path of [`header`](Scan::header): a line with escape sequences.
+    #[cold]
+    fn escaped_header(
+        &mut self,
+        buf: &[u8],
+        name: Range<usize>,
+        value: Range<usize>,
+    ) -> Result<(), ParseError> {
         let raw_name =
-            unescape(&frame[name.clone()], self.escaping).map_err(ParseError::InvalidEscape)?;
+            unescape(&buf[name.clone()], self.escaping).map_err(ParseError::InvalidEscape)?;
         let raw_value =
-            unescape(&frame[value.clone()], self.escaping).map_err(ParseError::InvalidEscape)?;
+            unescape(&buf[value.clone()], self.escaping).map_err(ParseError::InvalidEscape)?;
         if self.content_length.is_none() && &raw_name[..] == names::CONTENT_LENGTH.as_bytes() {
-            // The first content-length wins (F13); later ones are kept but not used.
-            let len = stompkit_frame::parse_content_length(&raw_value)
-                .map_err(|_| ParseError::BadContentLength)?;
-            if len > self.config.max_body as u64 {
-                return Err(ParseError::BodyTooLarge);
-            }
-            self.content_length = Some(len as usize);
+            self.content_length(&raw_value)?;
         }
         let name = text(&raw_name, name);
         let value = text(&raw_value, value);
         self.headers.push(name, value).map_err(utf8_error)
+    }
+
+    /// The first `content-length` of a frame (F8, F13): strict, and within `max_body`.
+    fn content_length(&mut self, value: &[u8]) -> Result<(), ParseError> {
+        let len = stompkit_frame::parse_content_length(value)
+            .map_err(|_| ParseError::BadContentLength)?;
+        if len > self.config.max_body as u64 {
+            return Err(ParseError::BodyTooLarge);
+        }
+        self.content_length = Some(len as usize);
+        Ok(())
     }
 
     /// Splits the finished frame `buf[..=nul]` off and builds it.
@@ -386,13 +469,14 @@ impl Scan {
         start: usize,
         nul: usize,
     ) -> Result<Event, ParseError> {
-        let bytes = buf.split_to(nul + 1).freeze();
+        let bytes = self.consumed(buf, nul + 1);
         let body = if nul > start {
             bytes.slice(start..nul)
         } else {
             Bytes::new()
         };
         let headers = std::mem::take(&mut self.headers);
+        self.last_header_count = headers.len().clamp(4, 32);
         let command = self.command;
         self.phase = Phase::Idle;
         self.pos = 0;
@@ -408,7 +492,7 @@ impl Scan {
 
 #[inline]
 #[allow(clippy::ptr_arg)] // borrowed vs owned is the information we need
-fn text<'a>(decoded: &'a std::borrow::Cow<'_, [u8]>, range: std::ops::Range<usize>) -> RawText<'a> {
+fn text<'a>(decoded: &'a std::borrow::Cow<'_, [u8]>, range: Range<usize>) -> RawText<'a> {
     match decoded {
         std::borrow::Cow::Borrowed(_) => RawText::Backed(range),
         std::borrow::Cow::Owned(v) => RawText::Decoded(v),
@@ -430,7 +514,7 @@ fn strip_cr(line: &[u8]) -> &[u8] {
     }
 }
 
-fn trim(frame: &[u8], mut r: std::ops::Range<usize>) -> std::ops::Range<usize> {
+fn trim(frame: &[u8], mut r: Range<usize>) -> Range<usize> {
     while r.start < r.end && matches!(frame[r.start], b' ' | b'\t') {
         r.start += 1;
     }
