@@ -181,10 +181,27 @@ pub fn write_escaped<B: BufMut>(
     Ok(())
 }
 
-/// Position of the first byte at or after `from` that may need escaping.
+/// Bytes that may need escaping: CR, LF, `:` and `\\`.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'\r' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[b':' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Position of the first byte at or after `from` that may need escaping. Header
+/// text is usually short, where a table walk beats starting two SIMD searches.
 #[inline]
 fn next_special(bytes: &[u8], from: usize) -> Option<usize> {
     let rest = bytes.get(from..)?;
+    if rest.len() <= 64 {
+        return rest
+            .iter()
+            .position(|&b| SPECIAL[b as usize])
+            .map(|i| i + from);
+    }
     let lf_colon_bs = memchr::memchr3(b'\n', b':', b'\\', rest);
     let cr = memchr::memchr(
         b'\r',
