@@ -224,6 +224,7 @@ impl Parser {
 }
 
 impl Scan {
+    #[inline]
     fn parse(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, ParseError> {
         if let Some(e) = self.failed {
             return Err(e);

@@ -57,7 +57,9 @@ impl<'a> Specials<'a> {
                 u64::from_le_bytes(w)
             }
         };
-        may_equal(word, b'\n') | may_equal(word, b':') | may_equal(word, b'\\')
+        // LF (0x0A) and ':' (0x3A) differ only in bits 0x30, so one test on
+        // `word | 0x30..` finds both (and '*', 0x1A, which the caller rejects).
+        may_equal(word | (LO * 0x30), b':') | may_equal(word, b'\\')
     }
 }
 
