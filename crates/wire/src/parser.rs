@@ -276,7 +276,8 @@ impl Scan {
                 Phase::Command => {
                     let Some(lf) = memchr::memchr(b'\n', &buf[self.pos..]) else {
                         self.pos = buf.len();
-                        if buf.len() > self.config.max_command_len + 1 {
+                        // A trailing CR may be the start of the EOL: it does not count yet.
+                        if strip_cr(buf).len() > self.config.max_command_len {
                             return Err(ParseError::CommandTooLong);
                         }
                         return Ok(None);
@@ -333,7 +334,9 @@ impl Scan {
                         None => {
                             self.pos = buf.len();
                             self.phase = Phase::Headers { line };
-                            return self.check_partial_line(line, buf.len()).map(|()| None);
+                            // A trailing CR may be the start of the EOL: it does not count yet.
+                            let end = line.max(strip_cr(buf).len());
+                            return self.check_partial_line(line, end).map(|()| None);
                         }
                     }
                 }
@@ -348,6 +351,10 @@ impl Scan {
                             }
                         }
                         None => match memchr::memchr(0, &buf[self.pos..]) {
+                            // The limit holds whether or not the NUL came in the same chunk.
+                            Some(i) if self.pos + i - start > self.config.max_body => {
+                                return Err(ParseError::BodyTooLarge);
+                            }
                             Some(i) => self.pos + i,
                             None => {
                                 self.pos = buf.len();
@@ -381,15 +388,25 @@ impl Scan {
     }
 
     /// Limits on a header line that has not ended yet (or just ended at `end`).
+    ///
+    /// When the line is over both limits, the one it crossed first (in byte order)
+    /// is reported, so the error does not depend on how the input was chunked. An
+    /// empty line (so far, or the blank line ending the headers, F3) is over none.
     #[inline]
     fn check_partial_line(&self, line: usize, end: usize) -> Result<(), ParseError> {
-        if end - line > self.config.max_header_line {
-            return Err(ParseError::HeaderTooLong);
+        if end == line {
+            return Ok(());
         }
-        if end > self.config.max_header_bytes {
-            return Err(ParseError::HeadersTooLarge);
+        // The last allowed end of the line under each limit.
+        let line_limit = line.saturating_add(self.config.max_header_line);
+        let bytes_limit = self.config.max_header_bytes.max(line);
+        match (end > line_limit, end > bytes_limit) {
+            (false, false) => Ok(()),
+            (true, false) => Err(ParseError::HeaderTooLong),
+            (false, true) => Err(ParseError::HeadersTooLarge),
+            (true, true) if line_limit <= bytes_limit => Err(ParseError::HeaderTooLong),
+            (true, true) => Err(ParseError::HeadersTooLarge),
         }
-        Ok(())
     }
 
     /// One complete header line, `buf[start..end]` (EOL removed), whose first colon
@@ -456,7 +473,9 @@ impl Scan {
     fn content_length(&mut self, value: &[u8]) -> Result<(), ParseError> {
         let len = stompkit_frame::parse_content_length(value)
             .map_err(|_| ParseError::BadContentLength)?;
-        if len > self.config.max_body as u64 {
+        // No buffer holds more than isize::MAX bytes, so a longer body can never
+        // arrive; refusing it keeps `start + len` from overflowing when max_body is usize::MAX.
+        if len > self.config.max_body as u64 || len > isize::MAX as u64 {
             return Err(ParseError::BodyTooLarge);
         }
         self.content_length = Some(len as usize);
