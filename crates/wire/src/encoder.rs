@@ -13,7 +13,8 @@ use stompkit_frame::{Frame, Version, names, parse_content_length};
 /// When the encoder writes a `content-length` header (on SEND, MESSAGE and ERROR).
 ///
 /// The choice matters to some brokers: ActiveMQ reads the presence of
-/// `content-length` as "binary message".
+/// `content-length` as "binary message". Frames that carry no body (F7) never get
+/// one added; their own is dropped, or under `AsGiven` must be 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ContentLength {
     /// Always write one with the body's length, replacing the frame's own.
@@ -121,13 +122,14 @@ impl Encoder {
     }
 
     /// Whether to keep the frame's own `content-length` headers and whether to add one.
+    ///
+    /// A frame without a body (F7; its body is empty by now) gets none added: under
+    /// `Always`/`WhenNeeded` its own is dropped, under `AsGiven` it must say 0, since
+    /// any other value would make the peer read the next bytes as a body.
     fn length_plan(&self, frame: &Frame) -> Result<(bool, bool), EncodeError> {
-        if !frame.command.allows_body() {
-            return Ok((true, false));
-        }
         let has_nul = || memchr::memchr(0, &frame.body).is_some();
         Ok(match self.content_length {
-            ContentLength::Always => (false, true),
+            ContentLength::Always => (false, frame.command.allows_body()),
             ContentLength::WhenNeeded => (false, has_nul()),
             ContentLength::AsGiven => match frame.headers.get(names::CONTENT_LENGTH) {
                 Some(given) => {

@@ -1574,6 +1574,24 @@ fn f8_f9_content_length_as_given() {
 }
 
 #[test]
+fn f7_f8_encoder_content_length_on_frames_without_a_body() {
+    // A content-length that does not match the (empty) body would make the peer
+    // read the following bytes as this frame's body.
+    let sub = Frame::new(Subscribe)
+        .header("id", "0")
+        .header("content-length", "1");
+    assert_eq!(
+        encode(V12, GIVEN, &sub),
+        Err(EncodeError::ContentLengthMismatch)
+    );
+    for p in [ContentLength::Always, ContentLength::WhenNeeded] {
+        encodes_to(V12, p, &sub, b"SUBSCRIBE\nid:0\n\n\0");
+    }
+    let zero = Frame::new(Subscribe).header("content-length", "0");
+    encodes_to(V12, GIVEN, &zero, b"SUBSCRIBE\ncontent-length:0\n\n\0");
+}
+
+#[test]
 fn encoder_version_can_be_switched() {
     let mut e = Encoder::new(None);
     assert_eq!(e.version(), None);
