@@ -190,6 +190,23 @@ fn f1_bare_cr_is_an_error_in_1_2_and_an_octet_before() {
 }
 
 #[test]
+fn f1_bare_cr_found_far_from_where_the_search_started() {
+    // A 1.2 parser may search ahead for CRs; a CR (legal) in a long body and a bare
+    // CR in the next frame's header, far beyond the first search, are both judged right.
+    let mut body = vec![b'x'; 3000];
+    body[10] = b'\r';
+    body[2500] = b'\r';
+    let mut input = b"SEND\ncontent-length:3000\nk:v\n\n".to_vec();
+    input.extend_from_slice(&body);
+    input.extend_from_slice(b"\0\r\nSEND\nk:v\nk2:v\nx:a\rb\n\n\0");
+    case("F1 bare CR after a long body", V12, &input)
+        .f(Send, &[("content-length", "3000"), ("k", "v")], &body)
+        .hb(1)
+        .err(ParseError::BareCr)
+        .check();
+}
+
+#[test]
 fn f2_any_number_of_eols_after_nul() {
     for v in ALL {
         case(
