@@ -1,0 +1,338 @@
+//! `cargo xtask interop`: the interoperability suite in `interop/` (pytest + the
+//! third-party client stomp.py) run against a real `stompkit-broker` process.
+//!
+//! Owns the whole run: a Python virtual environment under
+//! `<target>/interop-venv` with the exact versions of `interop/requirements.txt`
+//! (reinstalled only when that file changes), the debug build of the broker
+//! binary, starting it on `127.0.0.1:0` and learning its port from the line
+//! `stompkit-broker listening on stomp://<ip>:<port>` it prints, running pytest
+//! with `STOMP_HOST`/`STOMP_PORT`, and stopping the broker however the run ends
+//! (a guard kills it on drop). It does not know what the tests check; the suite
+//! does (see `interop/README.md`).
+//!
+//! Knobs for [`run`] (the lead's CLI may map flags onto [`run_with`] instead):
+//! - `STOMPKIT_INTEROP_PORTABLE_ONLY=1`: only the tests tagged `portable`
+//!   (`pytest -m portable`), e.g. when the server is not stompkit.
+//! - `STOMPKIT_INTEROP_ADDR=host:port`: test a server that is already running;
+//!   nothing is built or started.
+//! - `STOMPKIT_INTEROP_PYTEST_ARGS="-k heart -v"`: extra pytest arguments,
+//!   split on whitespace.
+//! - `PYTHON`: the interpreter that creates the venv (default `python3`).
+
+use anyhow::{Context, Result, bail};
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// What the broker prints once per listener after binding.
+const LISTENING: &str = "stompkit-broker listening on stomp://";
+/// How long the broker may take from spawn to its `listening` line.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Upper bound for the whole pytest run (the suite takes well under a minute).
+const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
+/// How much of the broker's log to show when something went wrong.
+const LOG_TAIL_BYTES: u64 = 8 * 1024;
+
+/// Runs the suite as configured by the environment (see the module docs).
+pub fn run() -> Result<()> {
+    let portable_only = matches!(
+        std::env::var("STOMPKIT_INTEROP_PORTABLE_ONLY").as_deref(),
+        Ok("1" | "true" | "yes")
+    );
+    let addr = match std::env::var("STOMPKIT_INTEROP_ADDR") {
+        Ok(text) if !text.trim().is_empty() => Some(
+            text.trim()
+                .parse::<SocketAddr>()
+                .with_context(|| format!("STOMPKIT_INTEROP_ADDR={text:?} is not an ip:port"))?,
+        ),
+        _ => None,
+    };
+    run_with(addr, portable_only)
+}
+
+/// Runs the suite against `addr`, or, when `None`, against a freshly built and
+/// started `stompkit-broker`. `portable_only` selects the tests tagged `portable`.
+/// Fails when the suite fails, times out, or the broker dies during it.
+pub fn run_with(addr: Option<SocketAddr>, portable_only: bool) -> Result<()> {
+    let started = Instant::now();
+    let python = ensure_venv()?;
+    let mut broker = None;
+    let addr = match addr {
+        Some(addr) => addr,
+        None => {
+            let binary = build_broker()?;
+            let running = Broker::start(&binary)?;
+            let addr = running.addr;
+            broker = Some(running);
+            addr
+        }
+    };
+    println!("interop: testing the STOMP server at {addr}");
+    let status = run_suite(&python, addr, portable_only);
+    if let Some(broker) = broker.as_mut()
+        && let Some(exit) = broker.exited()?
+    {
+        broker.print_log_tail();
+        bail!("stompkit-broker exited during the interop suite ({exit})");
+    }
+    let status = match status {
+        Ok(status) => status,
+        Err(error) => {
+            if let Some(broker) = &broker {
+                broker.print_log_tail();
+            }
+            return Err(error);
+        }
+    };
+    if !status.success() {
+        if let Some(broker) = &broker {
+            broker.print_log_tail();
+        }
+        bail!("the interop suite failed ({status})");
+    }
+    println!("interop: passed in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The workspace root (this crate's parent directory).
+fn root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
+}
+
+/// `$CARGO_TARGET_DIR` (relative to the root when relative) or `<root>/target`.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                root().join(dir)
+            }
+        }
+        _ => root().join("target"),
+    }
+}
+
+/// Prints and runs `command` with inherited output; fails unless it exits with 0.
+fn run_checked(command: &mut Command) -> Result<()> {
+    println!("$ {command:?}");
+    let status = command
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("could not start {:?}", command.get_program()))?;
+    if !status.success() {
+        bail!("{:?} failed ({status})", command.get_program());
+    }
+    Ok(())
+}
+
+/// Creates `<target>/interop-venv` and installs the pinned requirements into it,
+/// unless it already holds exactly these requirements. Returns its python.
+fn ensure_venv() -> Result<PathBuf> {
+    let requirements = root().join("interop").join("requirements.txt");
+    let wanted = fs::read_to_string(&requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    let venv = target_dir().join("interop-venv");
+    let python = venv.join("bin").join("python");
+    let stamp = venv.join("installed-requirements.txt");
+    if python.exists() && fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(python);
+    }
+    if !python.exists() {
+        let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        fs::create_dir_all(target_dir())?;
+        run_checked(Command::new(&system_python).args(["-m", "venv"]).arg(&venv)).with_context(
+            || {
+                format!(
+                    "could not create a venv with `{system_python} -m venv` \
+                     (on Debian: apt-get install python3-venv)"
+                )
+            },
+        )?;
+    }
+    run_checked(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--quiet",
+                "-r",
+            ])
+            .arg(&requirements),
+    )
+    .context("installing interop/requirements.txt from PyPI")?;
+    fs::write(&stamp, wanted)?;
+    Ok(python)
+}
+
+/// Builds the broker binary (dev profile) and returns its path.
+fn build_broker() -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run_checked(
+        Command::new(cargo)
+            .args(["build", "-p", "stompkit-broker", "--bin", "stompkit-broker"])
+            .current_dir(root()),
+    )?;
+    let binary = target_dir().join("debug").join("stompkit-broker");
+    if !binary.exists() {
+        bail!(
+            "cargo built the broker, but {} does not exist",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}
+
+/// A running broker process; killed when dropped, whatever happened meanwhile.
+struct Broker {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Broker {
+    /// Starts `binary` on an ephemeral port and waits for its `listening` line.
+    fn start(binary: &Path) -> Result<Broker> {
+        let log = target_dir().join("interop-broker.log");
+        let log_file =
+            fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let mut command = Command::new(binary);
+        command
+            .args(["--listen", "127.0.0.1:0"])
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file);
+        println!("$ {command:?}  (log: {})", log.display());
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("could not start {}", binary.display()))?;
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("no stdout pipe from the broker");
+        };
+        // From here on the guard owns the child: any early return kills it.
+        let mut broker = Broker {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+        };
+        let (found, listening) = mpsc::channel();
+        thread::spawn(move || {
+            let mut found = Some(found);
+            // Keep reading to the end so the broker never blocks on a full pipe.
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                match line.strip_prefix(LISTENING) {
+                    Some(rest) if found.is_some() => {
+                        if let Some(sender) = found.take() {
+                            let _ = sender.send(rest.trim().to_owned());
+                        }
+                    }
+                    _ => println!("broker: {line}"),
+                }
+            }
+        });
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let address = loop {
+            match listening.recv_timeout(Duration::from_millis(100)) {
+                Ok(address) => break address,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    broker.print_log_tail();
+                    bail!("the broker closed its stdout without printing `{LISTENING}<ip>:<port>`");
+                }
+            }
+            if let Some(exit) = broker.exited()? {
+                broker.print_log_tail();
+                bail!("the broker exited before listening ({exit})");
+            }
+            if Instant::now() > deadline {
+                broker.print_log_tail();
+                bail!("no `{LISTENING}<ip>:<port>` line within {STARTUP_TIMEOUT:?}");
+            }
+        };
+        broker.addr = address
+            .parse()
+            .with_context(|| format!("the broker printed an unreadable address {address:?}"))?;
+        Ok(broker)
+    }
+
+    /// `Some(status)` when the process has ended.
+    fn exited(&mut self) -> Result<Option<ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
+    /// Prints the end of the broker's log (stderr) to help read a failure.
+    fn print_log_tail(&self) {
+        let Ok(mut file) = fs::File::open(&self.log) else {
+            return;
+        };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = file.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)));
+        let mut tail = String::new();
+        let _ = file.read_to_string(&mut tail);
+        eprintln!("--- end of {} ---\n{tail}\n---", self.log.display());
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs pytest on `interop/` against `addr`, output straight to ours.
+fn run_suite(python: &Path, addr: SocketAddr, portable_only: bool) -> Result<ExitStatus> {
+    let dir = root().join("interop");
+    let mut command = Command::new(python);
+    command
+        .args(["-m", "pytest", "--durations=5"])
+        .current_dir(&dir)
+        .env("STOMP_HOST", addr.ip().to_string())
+        .env("STOMP_PORT", addr.port().to_string())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null());
+    if portable_only {
+        command.args(["-m", "portable"]);
+    }
+    if let Ok(extra) = std::env::var("STOMPKIT_INTEROP_PYTEST_ARGS") {
+        command.args(extra.split_whitespace());
+    }
+    println!("$ {command:?}");
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("could not start {}", python.display()))?;
+    let deadline = Instant::now() + SUITE_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the interop suite did not finish within {SUITE_TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
