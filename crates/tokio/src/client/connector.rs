@@ -1,0 +1,218 @@
+//! Making connections: [`Connector`] and `stomp://` / `stomp+ssl://` addresses.
+//!
+//! Owns how a byte stream to the server is obtained, once or again on
+//! reconnect: plain TCP, TLS (through [`crate::tls`]) or any closure returning an
+//! `AsyncRead + AsyncWrite` stream. It does not speak STOMP.
+
+use crate::client::error::ClientError;
+use futures_util::future::BoxFuture;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A byte stream a client can run over: TCP, TLS, an in-memory duplex, ...
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for T {}
+
+type ConnectFn =
+    dyn Fn() -> BoxFuture<'static, Result<Box<dyn Transport>, ClientError>> + Send + Sync;
+
+/// Makes a new connection to the server each time it is asked (for the first
+/// connection and for reconnects).
+///
+/// ```
+/// use stompkit_tokio::Connector;
+/// let tcp = Connector::tcp("127.0.0.1:61613");
+/// let from_url = Connector::from_url("stomp://127.0.0.1:61613", None)?;
+/// // any stream: here an in-memory pipe
+/// let custom = Connector::new(|| async {
+///     let (client, _server) = tokio::io::duplex(1024);
+///     Ok::<_, std::io::Error>(client)
+/// });
+/// # let _ = (tcp, from_url, custom);
+/// # Ok::<(), stompkit_tokio::ClientError>(())
+/// ```
+#[derive(Clone)]
+pub struct Connector {
+    connect: Arc<ConnectFn>,
+    description: Arc<str>,
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Connector").field(&self.description).finish()
+    }
+}
+
+impl Connector {
+    /// A connector from a closure returning a future of a stream.
+    pub fn new<F, Fut, S>(connect: F) -> Connector
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = io::Result<S>> + Send + 'static,
+        S: Transport,
+    {
+        Connector {
+            connect: Arc::new(move || {
+                let fut = connect();
+                Box::pin(async move {
+                    let stream = fut.await?;
+                    Ok(Box::new(stream) as Box<dyn Transport>)
+                })
+            }),
+            description: Arc::from("custom"),
+        }
+    }
+
+    /// A connector whose closure may fail with any [`ClientError`] (TLS, ...).
+    pub(crate) fn from_fn<F, Fut>(description: String, connect: F) -> Connector
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Box<dyn Transport>, ClientError>> + Send + 'static,
+    {
+        Connector {
+            connect: Arc::new(move || Box::pin(connect())),
+            description: Arc::from(description),
+        }
+    }
+
+    /// Plain TCP to `addr` (`host:port`), with `TCP_NODELAY` set.
+    pub fn tcp(addr: impl Into<String>) -> Connector {
+        let addr: Arc<str> = Arc::from(addr.into());
+        let description = format!("tcp {addr}");
+        Connector::from_fn(description, move || {
+            let addr = addr.clone();
+            async move {
+                let stream = tokio::net::TcpStream::connect(&*addr).await?;
+                stream.set_nodelay(true)?;
+                Ok(Box::new(stream) as Box<dyn Transport>)
+            }
+        })
+    }
+
+    /// From an address: `stomp://host:port` or `tcp://host:port` (TCP), or
+    /// `stomp+ssl://host:port` / `stomp+tls://host:port` (TLS: needs `tls`; the
+    /// server name checked is `host`).
+    pub fn from_url(
+        url: &str,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<Connector, ClientError> {
+        let address = Address::parse(url)?;
+        if address.tls {
+            let tls = tls.ok_or_else(|| {
+                ClientError::InvalidAddress(format!("{url}: stomp+ssl needs a rustls ClientConfig"))
+            })?;
+            Ok(crate::tls::connector(
+                address.authority(),
+                &address.host,
+                tls,
+            ))
+        } else {
+            Ok(Connector::tcp(address.authority()))
+        }
+    }
+
+    pub(crate) async fn connect(&self) -> Result<Box<dyn Transport>, ClientError> {
+        (self.connect)().await
+    }
+}
+
+/// A parsed `stomp://` or `stomp+ssl://` address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Address {
+    /// Host name or IP address (without brackets for IPv6).
+    pub host: String,
+    /// Port (default 61613, or 61614 for TLS).
+    pub port: u16,
+    /// Whether the scheme asks for TLS.
+    pub tls: bool,
+}
+
+impl Address {
+    /// Parses `scheme://host[:port][/]`.
+    ///
+    /// ```
+    /// use stompkit_tokio::Address;
+    /// let a = Address::parse("stomp+ssl://broker.example:61614")?;
+    /// assert_eq!((a.host.as_str(), a.port, a.tls), ("broker.example", 61614, true));
+    /// assert_eq!(Address::parse("stomp://[::1]")?.port, 61613);
+    /// # Ok::<(), stompkit_tokio::ClientError>(())
+    /// ```
+    pub fn parse(url: &str) -> Result<Address, ClientError> {
+        let bad = || ClientError::InvalidAddress(url.to_string());
+        let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+        let tls = match scheme {
+            "stomp" | "tcp" => false,
+            "stomp+ssl" | "stomp+tls" | "ssl" | "tls" => true,
+            _ => return Err(bad()),
+        };
+        let rest = rest.trim_end_matches('/');
+        let default_port = if tls { 61614 } else { 61613 };
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or_else(bad)?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| bad())?,
+                None if after.is_empty() => default_port,
+                None => return Err(bad()),
+            };
+            (host, port)
+        } else {
+            match rest.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse().map_err(|_| bad())?),
+                None => (rest, default_port),
+            }
+        };
+        if host.is_empty() || host.contains('/') {
+            return Err(bad());
+        }
+        Ok(Address {
+            host: host.to_string(),
+            port,
+            tls,
+        })
+    }
+
+    /// `host:port`, bracketing IPv6 addresses.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_and_reject() {
+        let a = Address::parse("stomp://127.0.0.1:61613").unwrap();
+        assert_eq!(a.authority(), "127.0.0.1:61613");
+        assert!(!a.tls);
+        let a = Address::parse("stomp+ssl://[::1]:9/").unwrap();
+        assert_eq!(a.authority(), "[::1]:9");
+        assert!(a.tls);
+        for bad in [
+            "http://x:1",
+            "stomp://",
+            "stomp://x:port",
+            "x:1",
+            "stomp://a/b:1",
+        ] {
+            assert!(Address::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tls_url_without_config_is_refused() {
+        assert!(matches!(
+            Connector::from_url("stomp+ssl://localhost:1", None),
+            Err(ClientError::InvalidAddress(_))
+        ));
+    }
+}
