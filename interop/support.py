@@ -189,6 +189,11 @@ class Client:
         except Exception:
             pass
 
+    def drop(self):
+        """Closes the TCP connection without DISCONNECT (a crashed or vanished client)."""
+        self.conn.transport.disconnect_socket()
+        self.rec.wait_for(lambda: self.rec.disconnected, "the socket to close")
+
     def is_connected(self):
         return self.conn.is_connected()
 

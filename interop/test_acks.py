@@ -80,7 +80,7 @@ def test_unacked_messages_go_to_another_subscriber_when_the_connection_drops(cli
     c = client(version)
     c.subscribe(queue, ack="client")
     assert bodies(c.wait_messages(2)) == sent
-    c.close()  # no ACK at all, then the connection ends
+    c.drop()  # no ACK at all, then the connection ends without DISCONNECT
     assert remaining(client, queue) == sent
 
 
@@ -121,7 +121,7 @@ def test_message_of_a_dropped_connection_comes_back_marked_redelivered(client):
     c = client("1.2")
     c.subscribe(queue, ack="client")
     c.wait_messages(1)
-    c.close()
+    c.drop()
     d = client("1.2")
     d.subscribe(queue, ack="client")
     again = d.wait_messages(1)[0]

@@ -71,7 +71,7 @@ def test_disconnect_aborts_an_open_transaction(client):
     pub = client("1.2")
     tx = pub.begin()
     pub.send(queue, "never", transaction=tx, wait=False)
-    pub.disconnect()
+    pub.disconnect()  # C6: an open transaction is aborted on DISCONNECT
     client("1.2").send(queue, "marker")
     sub = client("1.2")
     sub.subscribe(queue)
@@ -90,7 +90,7 @@ def test_ack_in_an_aborted_transaction_is_undone(client, version):
     tx = c.begin()
     c.ack(m, transaction=tx, wait=False)
     c.abort(tx)
-    c.close()  # the ACK never took effect: the message is still unacknowledged
+    c.drop()  # the ACK never took effect: the message is still unacknowledged
     d = client("1.2")
     d.subscribe(queue)
     assert d.wait_messages(1)[0].body == "m0"
@@ -107,9 +107,24 @@ def test_ack_in_a_committed_transaction_takes_effect(client, version):
     tx = c.begin()
     c.ack(m, transaction=tx, wait=False)
     c.commit(tx)
-    c.close()
+    c.drop()
     client("1.2").send(queue, "marker")
     d = client("1.2")
     d.subscribe(queue)
     d.wait_body("marker")
     assert bodies(d.settle()) == ["marker"]
+
+
+@portable
+def test_connection_loss_aborts_an_open_transaction(client):
+    queue = queue_name()
+    pub = client("1.2")
+    tx = pub.begin()
+    pub.send(queue, "never", transaction=tx, wait=False)
+    pub.send(queue, "sync")  # its RECEIPT proves the transactional SEND was read too
+    pub.drop()  # C6: ... or on connection failure
+    client("1.2").send(queue, "marker")
+    sub = client("1.2")
+    sub.subscribe(queue)
+    sub.wait_body("marker")
+    assert bodies(sub.settle()) == ["sync", "marker"]
