@@ -206,22 +206,26 @@ impl Broker {
     /// Starts `binary` on an ephemeral port and waits for its `listening` line.
     fn start(binary: &Path) -> Result<Broker> {
         let log = target_dir().join("interop-broker.log");
+        let mut command = Command::new(binary);
+        command.args(["--listen", "127.0.0.1:0"]).env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        );
+        Broker::spawn(command, log)
+    }
+
+    /// Spawns `command` (stderr to `log`) and waits for its `listening` line.
+    fn spawn(mut command: Command, log: PathBuf) -> Result<Broker> {
         let log_file =
             fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let mut command = Command::new(binary);
         command
-            .args(["--listen", "127.0.0.1:0"])
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file);
         println!("$ {command:?}  (log: {})", log.display());
         let mut child = command
             .spawn()
-            .with_context(|| format!("could not start {}", binary.display()))?;
+            .with_context(|| format!("could not start {:?}", command.get_program()))?;
         let Some(stdout) = child.stdout.take() else {
             let _ = child.kill();
             let _ = child.wait();
@@ -334,5 +338,57 @@ fn run_suite(python: &Path, addr: SocketAddr, portable_only: bool) -> Result<Exi
             bail!("the interop suite did not finish within {SUITE_TIMEOUT:?}");
         }
         thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn shell(script: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        command
+    }
+
+    fn log(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("xtask-interop-{}-{name}.log", std::process::id()))
+    }
+
+    #[test]
+    fn reads_the_port_from_the_listening_line_and_kills_on_drop() {
+        let script = "echo other line; echo 'stompkit-broker listening on stomp://127.0.0.1:40123'; \
+                      echo 'stompkit-broker listening on stomp://127.0.0.1:40124'; exec sleep 30";
+        let mut broker = Broker::spawn(shell(script), log("ok")).unwrap();
+        assert_eq!(broker.addr, "127.0.0.1:40123".parse().unwrap()); // the first listener
+        assert!(broker.exited().unwrap().is_none());
+        let pid = broker.child.id();
+        drop(broker);
+        // The guard killed and reaped it, so its /proc entry is gone.
+        #[cfg(target_os = "linux")]
+        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn a_broker_that_exits_before_listening_is_an_error() {
+        let error = Broker::spawn(shell("echo boom >&2; exit 3"), log("exit"))
+            .err()
+            .unwrap();
+        let text = format!("{error:#}");
+        assert!(
+            text.contains("before listening") || text.contains("closed its stdout"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_address_is_an_error() {
+        let script = "echo 'stompkit-broker listening on stomp://nowhere'; exec sleep 30";
+        let error = Broker::spawn(shell(script), log("bad")).err().unwrap();
+        assert!(
+            format!("{error:#}").contains("unreadable address"),
+            "{error:#}"
+        );
     }
 }
