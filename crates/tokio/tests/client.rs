@@ -612,3 +612,32 @@ async fn without_reconnect_a_lost_connection_is_final() {
     ));
     assert!(client.closed_error().unwrap().is_connection_loss());
 }
+
+#[tokio::test]
+async fn reading_goes_on_while_the_server_does_not_read() {
+    // A tiny pipe: a 256 KiB SEND cannot be written until the server reads.
+    let (io, server) = tokio::io::duplex(1024);
+    let mut peer = Peer::new(server);
+    let script = tokio::spawn(async move {
+        peer.accept("1.2", "0,0").await;
+        peer
+    });
+    let client = Client::connect(io, config()).await.unwrap();
+    let mut peer = script.await.unwrap();
+    let mut sub = client.subscribe("/queue/a", AckMode::Auto).await.unwrap();
+    peer.expect(Command::Subscribe).await;
+    client
+        .send(Frame::send("/queue/big").with_body(vec![b'x'; 256 * 1024]))
+        .await
+        .unwrap();
+    // The server writes without reading; the client still receives.
+    for n in 0..3 {
+        peer.message(sub.id(), &n.to_string(), "while blocked")
+            .await;
+        let m = sub.next().await.unwrap().unwrap();
+        assert_eq!(m.message_id(), Some(n.to_string().as_str()));
+    }
+    // and once the server reads, the big frame arrives whole
+    let big = peer.expect(Command::Send).await;
+    assert_eq!(big.body.len(), 256 * 1024);
+}

@@ -587,7 +587,8 @@ async fn write_loop(
             }
             Some(id) = dropped.recv(), if disconnect_deadline.is_none() => {
                 match unsubscribe(state, writer, id).await {
-                    Ok(()) => flush(writer).await,
+                    Ok(true) => flush(writer).await,
+                    Ok(false) => continue,
                     Err(e) => Err(e),
                 }
             }
@@ -598,7 +599,8 @@ async fn write_loop(
                         Err(e) => Err(e.into()),
                     }
                 } else {
-                    Ok(())
+                    // Woken early or nothing due: nothing was sent.
+                    continue;
                 }
             }
             () = sleep_until(disconnect_deadline) => return SessionEnd::DisconnectTimeout,
@@ -621,14 +623,15 @@ async fn unsubscribe(
     state: &Mutex<State>,
     writer: &mut Writer,
     id: Arc<str>,
-) -> Result<(), ClientError> {
+) -> Result<bool, ClientError> {
     let removed = lock(state).subscriptions.remove(&id);
     match removed {
         Some(sub) => {
             sub.queue.close(None);
-            Ok(writer.feed(Frame::unsubscribe(&id)).await?)
+            writer.feed(Frame::unsubscribe(&id)).await?;
+            Ok(true)
         }
-        None => Ok(()),
+        None => Ok(false),
     }
 }
 
@@ -672,9 +675,9 @@ async fn write_request(
             }
             Ok(writer.feed(bytes).await?)
         }
-        Request::Unsubscribe { id } => unsubscribe(state, writer, id).await,
+        Request::Unsubscribe { id } => unsubscribe(state, writer, id).await.map(|_| ()),
         Request::Disconnect { done } => {
-            let id = format!("disconnect-{}", std::process::id());
+            let id = "disconnect".to_string();
             lock(state).disconnect = Some((id.clone(), done));
             Ok(writer.feed(Frame::disconnect().with_receipt(&id)).await?)
         }
