@@ -1,0 +1,2 @@
+//! Router benches (being written).
+fn main() {}

@@ -1,0 +1,333 @@
+//! Broker configuration: every limit and knob, its default, and how to set it.
+//!
+//! Owns [`BrokerConfig`] (read from TOML, see `crates/broker/stompkit.sample.toml`)
+//! and the environment overrides: every key `k` of section `s` can also be set by
+//! the variable `STOMPKIT_<S>_<K>` (upper case), e.g. `STOMPKIT_LIMITS_MAX_BODY=1048576`
+//! or `STOMPKIT_SERVER_LISTEN=127.0.0.1:61613,[::1]:61613`. The value is read as a TOML
+//! value when it parses as one (numbers, booleans, arrays) and as a string otherwise;
+//! a comma-separated string sets a list. Overrides are applied generically by walking
+//! the serialized key tree, so a new key needs no extra code.
+//!
+//! It does not parse the command line (`main.rs` does, and `--listen`/`--metrics`
+//! override the file) and does not validate semantics beyond types.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use stompkit_wire::ParserConfig;
+
+/// The whole broker configuration. Every field has a documented default.
+///
+/// ```
+/// use stompkit_broker::BrokerConfig;
+/// let config: BrokerConfig = toml::from_str("[limits]\nmax_connections = 10\n").unwrap();
+/// assert_eq!(config.limits.max_connections, 10);
+/// assert_eq!(config.server.listen, ["127.0.0.1:61613"]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Listeners, logging, shutdown.
+    pub server: ServerConfig,
+    /// Sizes, counts and timeouts.
+    pub limits: LimitsConfig,
+    /// Heart-beat bounds.
+    pub heartbeat: HeartbeatConfig,
+    /// Destinations, queues and slow consumers.
+    pub destinations: DestinationsConfig,
+}
+
+/// `[server]`: where to listen and how to stop.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// STOMP listen addresses (default `["127.0.0.1:61613"]`).
+    pub listen: Vec<String>,
+    /// Prometheus `/metrics` listen address; empty = off (default off).
+    pub metrics: String,
+    /// `tracing` filter, e.g. `info` or `stompkit_broker=debug` (default `info`).
+    pub log_level: String,
+    /// How long graceful shutdown waits for clients to go, in ms (default 5000).
+    pub shutdown_timeout_ms: u64,
+    /// How long a closing connection may take to flush its last bytes, in ms (default 2000).
+    pub close_linger_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: vec!["127.0.0.1:61613".to_owned()],
+            metrics: String::new(),
+            log_level: "info".to_owned(),
+            shutdown_timeout_ms: 5000,
+            close_linger_ms: 2000,
+        }
+    }
+}
+
+/// `[limits]`: per-connection and per-frame bounds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Most open connections; beyond, a new one gets ERROR and is closed (default 10000).
+    pub max_connections: usize,
+    /// Longest command line in bytes (default 1024).
+    pub max_command_len: usize,
+    /// Longest header line in bytes (default 65536).
+    pub max_header_line: usize,
+    /// Most headers per frame (default 1000).
+    pub max_headers: usize,
+    /// Most bytes of command and headers per frame (default 262144).
+    pub max_header_bytes: usize,
+    /// Largest body in bytes (default 8 MiB; RabbitMQ allows 4 MiB frames).
+    pub max_body: usize,
+    /// A connection that sends no CONNECT within this many ms is closed (default 10000).
+    pub login_timeout_ms: u64,
+    /// A frame that has started must complete within this many ms (default 30000).
+    pub frame_timeout_ms: u64,
+    /// Most subscriptions per connection (default 1000).
+    pub max_subscriptions: usize,
+    /// Most open transactions per connection (default 16, as RabbitMQ).
+    pub max_transactions: usize,
+    /// Most frames buffered in one transaction (default 10000).
+    pub max_transaction_frames: usize,
+    /// Most body bytes buffered in one transaction (default 16 MiB).
+    pub max_transaction_bytes: usize,
+    /// Most bytes queued toward one connection before it counts as a slow consumer
+    /// (default 8 MiB). A frame is written while the queue is below the bound, so the
+    /// queue never exceeds bound + one frame.
+    pub max_outbox_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let parser = ParserConfig::default();
+        LimitsConfig {
+            max_connections: 10_000,
+            max_command_len: parser.max_command_len,
+            max_header_line: parser.max_header_line,
+            max_headers: parser.max_headers,
+            max_header_bytes: parser.max_header_bytes,
+            max_body: 8 * 1024 * 1024,
+            login_timeout_ms: 10_000,
+            frame_timeout_ms: 30_000,
+            max_subscriptions: 1000,
+            max_transactions: 16,
+            max_transaction_frames: 10_000,
+            max_transaction_bytes: 16 * 1024 * 1024,
+            max_outbox_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[heartbeat]`: the server answers a client's `heart-beat` request mirrored and
+/// clamped into `[min_ms, max_ms]` (0 stays 0: no beats), as RabbitMQ does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeartbeatConfig {
+    /// Shortest interval the server agrees to, in ms (default 1000).
+    pub min_ms: u64,
+    /// Longest interval the server agrees to, in ms (default 600000).
+    pub max_ms: u64,
+    /// A peer is dead after `grace` × its interval without data (default 1.5).
+    pub grace: f64,
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        HeartbeatConfig {
+            min_ms: 1000,
+            max_ms: 600_000,
+            grace: 1.5,
+        }
+    }
+}
+
+/// What a full queue does with a new message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueOverflow {
+    /// Refuse the SEND with an ERROR (default).
+    #[default]
+    Refuse,
+    /// Drop the oldest held message to make room (counted as dropped).
+    DropOldest,
+}
+
+/// What a topic does with a subscriber whose outbox is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlowConsumer {
+    /// Close its connection with an ERROR (default).
+    #[default]
+    Disconnect,
+    /// Drop the messages it cannot take (counted as dropped).
+    Drop,
+}
+
+/// `[destinations]`: destination, queue and subscription policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DestinationsConfig {
+    /// Most destinations (topics + queues) alive at once (default 10000).
+    pub max_destinations: usize,
+    /// Most messages held per queue (default 100000).
+    pub queue_max_messages: usize,
+    /// Most body bytes held per queue (default 64 MiB).
+    pub queue_max_bytes: usize,
+    /// `refuse` (default) or `drop-oldest`.
+    pub queue_overflow: QueueOverflow,
+    /// `disconnect` (default) or `drop`.
+    pub slow_consumer: SlowConsumer,
+    /// Unacknowledged messages allowed per `client`/`client-individual` subscription
+    /// without a `prefetch-count` header (default 1000). `auto` subscriptions are
+    /// bounded by `max_outbox_bytes` only.
+    pub default_prefetch: u32,
+    /// Largest `prefetch-count` accepted (default 65535).
+    pub max_prefetch: u32,
+}
+
+impl Default for DestinationsConfig {
+    fn default() -> Self {
+        DestinationsConfig {
+            max_destinations: 10_000,
+            queue_max_messages: 100_000,
+            queue_max_bytes: 64 * 1024 * 1024,
+            queue_overflow: QueueOverflow::Refuse,
+            slow_consumer: SlowConsumer::Disconnect,
+            default_prefetch: 1000,
+            max_prefetch: 65_535,
+        }
+    }
+}
+
+/// A configuration that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML (file or an environment override) is invalid.
+    #[error("invalid configuration: {0}")]
+    Toml(String),
+}
+
+impl BrokerConfig {
+    /// Reads a TOML document (missing keys take their defaults).
+    pub fn from_toml(text: &str) -> Result<BrokerConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))
+    }
+
+    /// Applies `STOMPKIT_<SECTION>_<KEY>` overrides from `vars` (pass `std::env::vars()`).
+    pub fn with_env(
+        self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<BrokerConfig, ConfigError> {
+        let vars: std::collections::HashMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("STOMPKIT_"))
+            .collect();
+        if vars.is_empty() {
+            return Ok(self);
+        }
+        let mut tree =
+            toml::Value::try_from(&self).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        if let toml::Value::Table(sections) = &mut tree {
+            for (section, keys) in sections.iter_mut() {
+                let toml::Value::Table(keys) = keys else {
+                    continue;
+                };
+                for (key, value) in keys.iter_mut() {
+                    let var = format!("STOMPKIT_{}_{}", section, key).to_uppercase();
+                    if let Some(text) = vars.get(&var) {
+                        *value = env_value(text, value)
+                            .map_err(|e| ConfigError::Toml(format!("{var}: {e}")))?;
+                    }
+                }
+            }
+        }
+        tree.try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Toml(e.to_string()))
+    }
+
+    /// The parser limits for client connections.
+    pub fn parser_config(&self) -> ParserConfig {
+        ParserConfig {
+            max_command_len: self.limits.max_command_len,
+            max_header_line: self.limits.max_header_line,
+            max_headers: self.limits.max_headers,
+            max_header_bytes: self.limits.max_header_bytes,
+            max_body: self.limits.max_body,
+            trim_headers: false,
+        }
+    }
+
+    /// `login_timeout_ms` as a duration.
+    pub fn login_timeout(&self) -> Duration {
+        Duration::from_millis(self.limits.login_timeout_ms)
+    }
+
+    /// `frame_timeout_ms` as a duration.
+    pub fn frame_timeout(&self) -> Duration {
+        Duration::from_millis(self.limits.frame_timeout_ms)
+    }
+}
+
+/// Reads one environment value in the shape of the default it replaces.
+fn env_value(text: &str, current: &toml::Value) -> Result<toml::Value, String> {
+    use toml::Value;
+    Ok(match current {
+        Value::String(_) => Value::String(text.to_owned()),
+        Value::Integer(_) => Value::Integer(text.trim().parse().map_err(|e| format!("{e}"))?),
+        Value::Float(_) => Value::Float(text.trim().parse().map_err(|e| format!("{e}"))?),
+        Value::Boolean(_) => Value::Boolean(text.trim().parse().map_err(|e| format!("{e}"))?),
+        Value::Array(_) => Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        ),
+        _ => {
+            let doc: toml::Table =
+                toml::from_str(&format!("v = {text}")).map_err(|e| e.to_string())?;
+            doc.get("v").cloned().ok_or("no value")?
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_config_parses_and_equals_defaults() {
+        let text = include_str!("../stompkit.sample.toml");
+        assert_eq!(
+            BrokerConfig::from_toml(text).unwrap(),
+            BrokerConfig::default()
+        );
+    }
+
+    #[test]
+    fn env_overrides_every_kind_of_key() {
+        let vars = [
+            ("STOMPKIT_LIMITS_MAX_BODY", "1024"),
+            ("STOMPKIT_SERVER_LISTEN", "127.0.0.1:1,127.0.0.1:2"),
+            ("STOMPKIT_HEARTBEAT_GRACE", "2.5"),
+            ("STOMPKIT_DESTINATIONS_QUEUE_OVERFLOW", "drop-oldest"),
+            ("STOMPKIT_SERVER_METRICS", "127.0.0.1:9"),
+            ("OTHER", "x"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let c = BrokerConfig::default().with_env(vars).unwrap();
+        assert_eq!(c.limits.max_body, 1024);
+        assert_eq!(c.server.listen, ["127.0.0.1:1", "127.0.0.1:2"]);
+        assert_eq!(c.heartbeat.grace, 2.5);
+        assert_eq!(c.destinations.queue_overflow, QueueOverflow::DropOldest);
+        assert_eq!(c.server.metrics, "127.0.0.1:9");
+    }
+
+    #[test]
+    fn bad_env_value_and_unknown_key_are_errors() {
+        let bad = [("STOMPKIT_LIMITS_MAX_BODY".to_owned(), "lots".to_owned())];
+        assert!(BrokerConfig::default().with_env(bad).is_err());
+        assert!(BrokerConfig::from_toml("[limits]\nmax_bogus = 1\n").is_err());
+    }
+}

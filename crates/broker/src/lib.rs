@@ -1,0 +1,26 @@
+//! stompkit-broker: a STOMP 1.0/1.1/1.2 broker.
+//!
+//! The protocol lives in two sans-IO state machines, so every rule is unit-testable
+//! and fuzzable without sockets:
+//! - [`Session`] (`session.rs`): one connection's protocol: frames and parse errors
+//!   in, router commands and frames out, time passed in.
+//! - [`Router`] (`router.rs`): destinations, subscriptions, queues, acks; writes
+//!   deliveries straight into each connection's [`Outbox`].
+//!
+//! The network loop (`server.rs`, `connection.rs`) is thin around them: one task owns
+//! the router, one reader and one writer task per connection.
+#![deny(missing_docs)]
+
+mod config;
+mod message;
+mod metrics;
+mod outbox;
+mod router;
+
+pub use config::{
+    BrokerConfig, ConfigError, DestinationsConfig, HeartbeatConfig, LimitsConfig, QueueOverflow,
+    ServerConfig, SlowConsumer,
+};
+pub use metrics::{Metrics, QueueStat, render as render_metrics};
+pub use outbox::{Outbox, Take};
+pub use router::{AckRef, ConnId, Router, RouterCommand, RouterConfig, TxOp, is_valid_destination};

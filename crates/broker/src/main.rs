@@ -1,0 +1,2 @@
+//! `stompkit-broker` binary (being written).
+fn main() {}

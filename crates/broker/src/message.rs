@@ -1,0 +1,288 @@
+//! A published message and how it is written as MESSAGE frames.
+//!
+//! Owns [`Message`] (one SEND's body as one shared `Bytes`, its user headers, its
+//! number) and the per-delivery encoder. Writing a delivery is a handful of
+//! `extend_from_slice` calls into the receiving connection's outbox: the user-header
+//! block is escaped once per message and receiver version (lazily), the
+//! `destination:` line once per destination and version, the `subscription:` line
+//! once per subscription. Nothing on this path allocates except the outbox growing.
+//!
+//! Header rules (C1, S1, S2, F9): user-defined headers pass through unchanged and
+//! in order; `destination`, `message-id`, `subscription`, `ack`, `receipt`,
+//! `transaction` and `content-length` from the SEND are set by the broker, not
+//! copied; `content-length` is written when the SEND had one or the body holds a
+//! NUL. A header the receiver's version cannot carry (an LF in a 1.0 value, a CR in
+//! 1.1) is dropped from that receiver's copy and counted.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use stompkit_escape::{Escaping, Part, write_escaped};
+use stompkit_frame::{Command, Frame, Headers, Version, names};
+
+/// Headers the broker sets itself; a SEND's own values are not copied.
+const RESERVED: [&str; 7] = [
+    names::DESTINATION,
+    names::MESSAGE_ID,
+    names::SUBSCRIPTION,
+    names::ACK,
+    names::RECEIPT,
+    names::TRANSACTION,
+    names::CONTENT_LENGTH,
+];
+
+/// A message held or being dispatched by the router.
+#[derive(Debug)]
+pub struct Message {
+    /// Broker-wide message number; `message-id` is its decimal spelling.
+    pub num: u64,
+    headers: Headers,
+    /// The body, shared by every copy.
+    pub body: Bytes,
+    content_length: bool,
+    /// Set when the message goes back to a queue.
+    pub redelivered: bool,
+    blocks: [Option<Block>; 3],
+}
+
+#[derive(Debug)]
+struct Block {
+    bytes: Box<[u8]>,
+    dropped: u32,
+}
+
+impl Message {
+    /// Takes a SEND frame's headers and body (no copy of either).
+    pub fn from_send(num: u64, frame: Frame) -> Message {
+        let content_length = frame.headers.contains(names::CONTENT_LENGTH)
+            || memchr::memchr(0, &frame.body).is_some();
+        Message {
+            num,
+            headers: frame.headers,
+            body: frame.body,
+            content_length,
+            redelivered: false,
+            blocks: [None, None, None],
+        }
+    }
+
+    /// Body bytes, for queue accounting.
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// The escaped user-header block for `version`, built on first use. Returns it
+    /// and how many headers it had to drop; `new` is true when it was just built.
+    fn block(&mut self, version: Version) -> (&[u8], u32, bool) {
+        let slot = &mut self.blocks[version as usize];
+        let mut new = false;
+        if slot.is_none() {
+            new = true;
+            *slot = Some(build_block(&self.headers, version));
+        }
+        match slot {
+            Some(b) => (&b.bytes, b.dropped, new),
+            None => (&[], 0, false),
+        }
+    }
+}
+
+fn build_block(headers: &Headers, version: Version) -> Block {
+    let escaping = Escaping::for_frame(Some(version), Command::Message);
+    let mut out = Vec::new();
+    let mut dropped = 0;
+    for (name, value) in headers.iter() {
+        if RESERVED.contains(&name) {
+            continue;
+        }
+        let ok = stompkit_escape::escape(name, escaping, Part::Name).is_ok()
+            && stompkit_escape::escape(value, escaping, Part::Value).is_ok();
+        if !ok || name.is_empty() {
+            dropped += 1;
+            continue;
+        }
+        let _ = write_escaped(name.as_bytes(), escaping, Part::Name, &mut out);
+        out.push(b':');
+        let _ = write_escaped(value.as_bytes(), escaping, Part::Value, &mut out);
+        out.push(b'\n');
+    }
+    Block {
+        bytes: out.into_boxed_slice(),
+        dropped,
+    }
+}
+
+/// A `name:value\n` line with the value escaped for `version` (MESSAGE rules);
+/// text the version cannot carry is written unescaped minus CR/LF.
+pub fn header_line(name: &str, value: &str, version: Version) -> Box<[u8]> {
+    let escaping = Escaping::for_frame(Some(version), Command::Message);
+    let mut out = Vec::with_capacity(name.len() + value.len() + 2);
+    out.extend_from_slice(name.as_bytes());
+    out.push(b':');
+    if write_escaped(value.as_bytes(), escaping, Part::Value, &mut out).is_err() {
+        out.extend(value.bytes().filter(|b| !matches!(b, b'\r' | b'\n')));
+    }
+    out.push(b'\n');
+    out.into_boxed_slice()
+}
+
+/// What one delivery needs to know about its subscription.
+pub struct Delivery<'a> {
+    /// `destination:...\n` for the receiver's version.
+    pub destination_line: &'a [u8],
+    /// `subscription:...\n` for the receiver's version.
+    pub subscription_line: &'a [u8],
+    /// The receiver's version.
+    pub version: Version,
+    /// `Some(sub key)` when a 1.2 `ack` header is due (client ack modes).
+    pub ack: Option<usize>,
+}
+
+/// Writes one MESSAGE frame for `message` into `buf`. Returns the number of user
+/// headers dropped for this receiver and whether the block was built now.
+#[inline]
+pub fn encode_delivery(buf: &mut BytesMut, message: &mut Message, d: &Delivery<'_>) -> (u32, bool) {
+    let num = message.num;
+    let redelivered = message.redelivered;
+    let content_length = message.content_length;
+    let body_len = message.body.len();
+    let (block, dropped, new) = message.block(d.version);
+    let size = 8
+        + d.destination_line.len()
+        + 32
+        + d.subscription_line.len()
+        + 48
+        + block.len()
+        + 40
+        + body_len
+        + 2;
+    buf.reserve(size);
+    buf.put_slice(b"MESSAGE\n");
+    buf.put_slice(d.destination_line);
+    buf.put_slice(b"message-id:");
+    put_decimal(num, buf);
+    buf.put_u8(b'\n');
+    buf.put_slice(d.subscription_line);
+    if let Some(sub) = d.ack {
+        buf.put_slice(b"ack:");
+        put_decimal(num, buf);
+        buf.put_u8(b'.');
+        put_decimal(sub as u64, buf);
+        buf.put_u8(b'\n');
+    }
+    if redelivered {
+        buf.put_slice(b"redelivered:true\n");
+    }
+    buf.put_slice(block);
+    if content_length {
+        buf.put_slice(b"content-length:");
+        put_decimal(body_len as u64, buf);
+        buf.put_u8(b'\n');
+    }
+    buf.put_u8(b'\n');
+    buf.put_slice(&message.body);
+    buf.put_u8(0);
+    (dropped, new)
+}
+
+/// Writes `n` in decimal without allocating.
+#[inline]
+pub fn put_decimal(mut n: u64, dst: &mut impl BufMut) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    dst.put_slice(&digits[i..]);
+}
+
+/// Parses the broker's 1.2 `ack` value `<message number>.<subscription key>`.
+pub fn parse_ack_id(id: &str) -> Option<(u64, usize)> {
+    let (num, sub) = id.split_once('.')?;
+    Some((num.parse().ok()?, sub.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deliver(frame: Frame, version: Version, ack: Option<usize>) -> (Vec<u8>, u32) {
+        let mut m = Message::from_send(7, frame);
+        let dest = header_line("destination", "/topic/a", version);
+        let sub = header_line("subscription", "s:1", version);
+        let mut buf = BytesMut::new();
+        let (dropped, _) = encode_delivery(
+            &mut buf,
+            &mut m,
+            &Delivery {
+                destination_line: &dest,
+                subscription_line: &sub,
+                version,
+                ack,
+            },
+        );
+        (buf.to_vec(), dropped)
+    }
+
+    #[test]
+    fn c1_s1_user_headers_pass_through_and_reserved_ones_are_set_by_the_broker() {
+        let f = Frame::send("/topic/a")
+            .header("x-k", "a:b")
+            .header("content-type", "text/plain")
+            .header("receipt", "r")
+            .header("x-k", "second")
+            .with_body("hi");
+        let (bytes, dropped) = deliver(f, Version::V1_2, Some(3));
+        assert_eq!(dropped, 0);
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            "MESSAGE\ndestination:/topic/a\nmessage-id:7\nsubscription:s\\c1\nack:7.3\nx-k:a\\cb\ncontent-type:text/plain\nx-k:second\n\nhi\0"
+        );
+    }
+
+    #[test]
+    fn f9_content_length_as_given_or_when_the_body_holds_a_nul() {
+        let (bytes, _) = deliver(
+            Frame::send("/q").with_body(&b"a\0b"[..]),
+            Version::V1_1,
+            None,
+        );
+        assert!(bytes.windows(17).any(|w| w == b"content-length:3\n"));
+        let given = Frame::send("/q")
+            .header("content-length", "2")
+            .with_body("ab");
+        let (bytes, _) = deliver(given, Version::V1_1, None);
+        assert!(bytes.windows(17).any(|w| w == b"content-length:2\n"));
+        let (bytes, _) = deliver(Frame::send("/q").with_body("ab"), Version::V1_1, None);
+        assert!(!bytes.windows(15).any(|w| w == b"content-length:"));
+    }
+
+    #[test]
+    fn e5_a_header_a_1_0_receiver_cannot_carry_is_dropped_and_counted() {
+        let f = Frame::send("/q")
+            .header("multi", "a\nb")
+            .header("ok", "c:d");
+        let (bytes, dropped) = deliver(f.clone(), Version::V1_0, None);
+        assert_eq!(dropped, 1);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(!text.contains("multi"));
+        assert!(
+            text.contains("\nok:c:d\n"),
+            "1.0 values carry raw colons: {text}"
+        );
+        let (bytes, dropped) = deliver(f, Version::V1_2, None);
+        assert_eq!(dropped, 0);
+        assert!(String::from_utf8(bytes).unwrap().contains("multi:a\\nb\n"));
+    }
+
+    #[test]
+    fn ack_ids_round_trip() {
+        assert_eq!(parse_ack_id("12.3"), Some((12, 3)));
+        assert_eq!(parse_ack_id("12"), None);
+        assert_eq!(parse_ack_id("x.3"), None);
+    }
+}

@@ -1,0 +1,233 @@
+//! The outbox: bytes queued toward one connection.
+//!
+//! Owns the per-connection write buffer that the router (deliveries, receipts) and
+//! the connection (CONNECTED, ERROR, heart-beats) append encoded frames to, and the
+//! connection's writer takes whole, so many frames leave in one write (coalescing).
+//! One `Arc<Outbox>` per connection, shared by exactly the router and that
+//! connection: its mutex is never global and is held only for a memcpy.
+//!
+//! It also carries the slow-consumer bound: [`Outbox::is_full`] says whether the
+//! bytes queued plus the bytes being written reached `max_outbox_bytes`. It does no
+//! I/O itself; `connection.rs` drains it.
+
+use bytes::BytesMut;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use tokio::sync::Notify;
+
+/// Buffers above this capacity are given back once drained.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// Bytes waiting to be written to one connection.
+///
+/// ```
+/// use stompkit_broker::Outbox;
+/// let outbox = Outbox::new(1024);
+/// assert!(outbox.append(|buf| buf.extend_from_slice(b"RECEIPT\nreceipt-id:1\n\n\0")));
+/// let mut spare = bytes::BytesMut::new();
+/// assert_eq!(outbox.take(&mut spare), stompkit_broker::Take::Data);
+/// assert_eq!(&spare[..], b"RECEIPT\nreceipt-id:1\n\n\0");
+/// ```
+#[derive(Debug)]
+pub struct Outbox {
+    inner: Mutex<Inner>,
+    bound: usize,
+    /// Bytes in the buffer plus bytes handed to the writer and not yet written.
+    queued: AtomicUsize,
+    in_flight: AtomicUsize,
+    /// The router skipped this connection because it was full; the writer tells the
+    /// router when it drained.
+    blocked: AtomicBool,
+    closing: AtomicBool,
+    /// Wakes the writer: data or close.
+    wake: Notify,
+    /// Wakes everyone waiting for the close.
+    closed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    buf: BytesMut,
+    closing: bool,
+}
+
+/// What [`Outbox::take`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Take {
+    /// Bytes were moved into the caller's buffer.
+    Data,
+    /// Nothing to write; wait for [`Outbox::wait`].
+    Empty,
+    /// Closed and fully drained: shut the connection down.
+    Closed,
+}
+
+impl Outbox {
+    /// An empty outbox whose slow-consumer bound is `bound` bytes.
+    pub fn new(bound: usize) -> Outbox {
+        Outbox {
+            inner: Mutex::new(Inner::default()),
+            bound,
+            queued: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            blocked: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            wake: Notify::new(),
+            closed: Notify::new(),
+        }
+    }
+
+    /// Appends bytes with `write`; `false` (and nothing written) once closing.
+    #[inline]
+    pub fn append(&self, write: impl FnOnce(&mut BytesMut)) -> bool {
+        let Ok(mut inner) = self.inner.lock() else {
+            return false;
+        };
+        if inner.closing {
+            return false;
+        }
+        let before = inner.buf.len();
+        write(&mut inner.buf);
+        let added = inner.buf.len() - before;
+        drop(inner);
+        let old = self.queued.fetch_add(added, Ordering::Relaxed);
+        if before == 0 && added > 0 {
+            self.wake.notify_one();
+        }
+        let _ = old;
+        true
+    }
+
+    /// Appends a final frame (typically ERROR) and closes: nothing more is accepted,
+    /// and the writer closes the connection once this is written.
+    pub fn close_with(&self, write: impl FnOnce(&mut BytesMut)) {
+        if let Ok(mut inner) = self.inner.lock()
+            && !inner.closing
+        {
+            let before = inner.buf.len();
+            write(&mut inner.buf);
+            let added = inner.buf.len() - before;
+            self.queued.fetch_add(added, Ordering::Relaxed);
+            inner.closing = true;
+        }
+        self.closing.store(true, Ordering::Release);
+        self.wake.notify_one();
+        self.closed.notify_waiters();
+    }
+
+    /// Closes without a final frame.
+    pub fn close(&self) {
+        self.close_with(|_| {});
+    }
+
+    /// Whether the outbox is closing (no more writes accepted).
+    #[inline]
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Waits until [`close`](Outbox::close) has been called.
+    pub async fn closed(&self) {
+        let notified = self.closed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.is_closing() {
+            return;
+        }
+        notified.await;
+    }
+
+    /// Bytes queued and in flight.
+    #[inline]
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// The slow-consumer bound.
+    pub fn bound(&self) -> usize {
+        self.bound
+    }
+
+    /// Whether the queued bytes reached the bound (the consumer is slow).
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.queued() >= self.bound
+    }
+
+    /// Records that the router held back messages because this outbox was full.
+    #[inline]
+    pub fn mark_blocked(&self) {
+        self.blocked.store(true, Ordering::Relaxed);
+    }
+
+    /// Clears and returns the blocked mark (the writer calls this after a write).
+    pub fn take_blocked(&self) -> bool {
+        self.blocked.swap(false, Ordering::Relaxed)
+    }
+
+    /// Moves everything queued into `spare` (which must be empty), swapping buffers
+    /// so neither side allocates in steady state.
+    pub fn take(&self, spare: &mut BytesMut) -> Take {
+        let Ok(mut inner) = self.inner.lock() else {
+            return Take::Closed;
+        };
+        if !inner.buf.is_empty() {
+            std::mem::swap(&mut inner.buf, spare);
+            self.in_flight.store(spare.len(), Ordering::Relaxed);
+            return Take::Data;
+        }
+        if inner.closing {
+            return Take::Closed;
+        }
+        if inner.buf.capacity() > KEEP_CAPACITY {
+            inner.buf = BytesMut::new();
+        }
+        Take::Empty
+    }
+
+    /// The writer wrote what the last [`take`](Outbox::take) returned.
+    pub fn written(&self) {
+        let n = self.in_flight.swap(0, Ordering::Relaxed);
+        self.queued.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Waits for data or a close (a wake-up may be spurious: call `take` again).
+    pub async fn wait(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Everything queued, for tests and the sans-IO harness (drains the outbox).
+    pub fn drain(&self) -> BytesMut {
+        let mut out = BytesMut::new();
+        if self.take(&mut out) == Take::Data {
+            self.written();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_counts_queued_and_in_flight_bytes() {
+        let o = Outbox::new(10);
+        assert!(o.append(|b| b.extend_from_slice(b"12345")));
+        assert!(!o.is_full());
+        let mut spare = BytesMut::new();
+        assert_eq!(o.take(&mut spare), Take::Data);
+        assert!(o.append(|b| b.extend_from_slice(b"67890")));
+        assert!(o.is_full(), "in-flight bytes still count");
+        o.written();
+        assert!(!o.is_full());
+        o.close_with(|b| b.extend_from_slice(b"E"));
+        assert!(!o.append(|b| b.extend_from_slice(b"late")));
+        spare.clear();
+        assert_eq!(o.take(&mut spare), Take::Data);
+        assert_eq!(&spare[..], b"67890E");
+        o.written();
+        spare.clear();
+        assert_eq!(o.take(&mut spare), Take::Closed);
+    }
+}
