@@ -16,6 +16,7 @@ mod message;
 mod metrics;
 mod outbox;
 mod router;
+mod session;
 
 pub use config::{
     BrokerConfig, ConfigError, DestinationsConfig, HeartbeatConfig, LimitsConfig, QueueOverflow,
@@ -24,3 +25,4 @@ pub use config::{
 pub use metrics::{Metrics, QueueStat, render as render_metrics};
 pub use outbox::{Outbox, Take};
 pub use router::{AckRef, ConnId, Router, RouterCommand, RouterConfig, TxOp, is_valid_destination};
+pub use session::{PREFETCH_COUNT, SERVER, Session, refusal};
