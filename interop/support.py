@@ -53,6 +53,15 @@ def topic_name():
     return "/topic/" + unique("interop")
 
 
+def wait_until(predicate, what, timeout=TIMEOUT):
+    """Polls `predicate` (for conditions spanning several connections)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
 class Recorder(stomp.ConnectionListener):
     """Records every event stomp.py reports, under one condition variable."""
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from support import VERSIONS, queue_name, topic_name
+from support import VERSIONS, queue_name, topic_name, wait_until
 from tags import portable, stompkit_only
 
 
@@ -84,8 +84,7 @@ def test_queue_gives_each_message_to_exactly_one_subscriber(client):
     sent = [f"w{i}" for i in range(20)]
     for body in sent:
         pub.send(queue, body)
-    for s in subs:
-        s.rec.wait_for(lambda: sum(len(x.rec.messages) for x in subs) >= len(sent), "20 deliveries in total")
+    wait_until(lambda: sum(len(x.rec.messages) for x in subs) >= len(sent), "20 deliveries in total")
     got = [b for s in subs for b in bodies(s.settle())]
     assert sorted(got) == sorted(sent)  # every message once, none twice
 
@@ -99,7 +98,7 @@ def test_queue_round_robins_between_subscribers(client):
     pub = client("1.2")
     for i in range(10):
         pub.send(queue, f"r{i}")
-    subs[0].rec.wait_for(lambda: sum(len(x.rec.messages) for x in subs) >= 10, "10 deliveries in total")
+    wait_until(lambda: sum(len(x.rec.messages) for x in subs) >= 10, "10 deliveries in total")
     counts = [len(s.settle()) for s in subs]
     assert counts == [5, 5], counts
 
