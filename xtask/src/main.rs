@@ -1,1 +1,57 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! - `cargo xtask ci` runs every check CI runs, in order, timing each step.
+//! - `cargo xtask fuzz [TARGET] [--all] [--seconds N]` runs the cargo-fuzz targets in `fuzz/`.
+//! - `cargo xtask bench [--quick] [--peers]` runs the benchmarks.
+//!
+//! The alias lives in `.cargo/config.toml`. CI calls `bash .ci/run`, which calls `cargo xtask ci`.
+
+mod bench;
+mod ci;
+mod cmd;
+mod fuzz;
+mod tools;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Project automation for stompkit.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run everything CI runs: fmt, clippy, tests (with doc tests), cargo-deny, a fuzz smoke run.
+    Ci(ci::CiArgs),
+    /// Run cargo-fuzz targets (stable toolchain, RUSTC_BOOTSTRAP=1), seeded from fuzz/seeds/<target>/.
+    Fuzz(fuzz::FuzzArgs),
+    /// Run the benchmarks.
+    Bench {
+        /// A short run (fewer samples), e.g. to check the benchmarks still work.
+        #[arg(long)]
+        quick: bool,
+        /// Also measure other brokers (peers) for comparison.
+        #[arg(long)]
+        peers: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Ci(args) => ci::run(&args),
+        Task::Fuzz(args) => fuzz::run(&args),
+        Task::Bench { quick, peers } => bench::run(quick, peers),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
