@@ -3,6 +3,7 @@
 //! - `cargo xtask ci` runs every check CI runs, in order, timing each step.
 //! - `cargo xtask fuzz [TARGET] [--all] [--seconds N]` runs the cargo-fuzz targets in `fuzz/`.
 //! - `cargo xtask bench [--quick] [--peers]` runs the benchmarks.
+//! - `cargo xtask interop [--addr IP:PORT] [--portable-only]` runs the stomp.py suite in `interop/`.
 //!
 //! The alias lives in `.cargo/config.toml`. CI calls `bash .ci/run`, which calls `cargo xtask ci`.
 
@@ -10,6 +11,7 @@ mod bench;
 mod ci;
 mod cmd;
 mod fuzz;
+mod interop;
 mod tools;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +31,16 @@ enum Task {
     Ci(ci::CiArgs),
     /// Run cargo-fuzz targets (stable toolchain, RUSTC_BOOTSTRAP=1), seeded from fuzz/seeds/<target>/.
     Fuzz(fuzz::FuzzArgs),
+    /// Run the interop suite (interop/, pytest + stomp.py) against a freshly started broker.
+    Interop {
+        /// Test a STOMP server that is already running instead. Without flags, the
+        /// STOMPKIT_INTEROP_* environment variables are read (see xtask/src/interop.rs).
+        #[arg(long)]
+        addr: Option<std::net::SocketAddr>,
+        /// Only the tests tagged `portable` (e.g. when the server is not stompkit).
+        #[arg(long)]
+        portable_only: bool,
+    },
     /// Run the benchmarks.
     Bench {
         /// A short run (fewer samples), e.g. to check the benchmarks still work.
@@ -45,6 +57,14 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Ci(args) => ci::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
+        Task::Interop {
+            addr: None,
+            portable_only: false,
+        } => interop::run(),
+        Task::Interop {
+            addr,
+            portable_only,
+        } => interop::run_with(addr, portable_only),
         Task::Bench { quick, peers } => bench::run(quick, peers),
     };
     match result {
