@@ -12,10 +12,12 @@
 #![deny(missing_docs)]
 
 mod config;
+mod connection;
 mod message;
 mod metrics;
 mod outbox;
 mod router;
+mod server;
 mod session;
 
 pub use config::{
@@ -25,4 +27,5 @@ pub use config::{
 pub use metrics::{Metrics, QueueStat, render as render_metrics};
 pub use outbox::{Outbox, Take};
 pub use router::{AckRef, ConnId, Router, RouterCommand, RouterConfig, TxOp, is_valid_destination};
+pub use server::{Broker, RunningBroker, raise_nofile_limit};
 pub use session::{PREFETCH_COUNT, SERVER, Session, refusal};

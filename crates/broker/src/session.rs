@@ -174,7 +174,7 @@ impl Session {
                     hb.on_sent(now);
                 }
                 Some(HeartBeatAction::PeerDead) => {
-                    return self.fail("heart-beat timeout: no data from client", None, out);
+                    self.fail("heart-beat timeout: no data from client", None, out);
                 }
                 None => {}
             }

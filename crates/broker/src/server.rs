@@ -1,0 +1,270 @@
+//! The server: listeners, the router task, the metrics endpoint and shutdown.
+//!
+//! Owns process-level plumbing: binding every `--listen` address, accepting
+//! connections (refusing beyond `max_connections` with an ERROR), the one task
+//! that owns the [`Router`] and drains its command channel in batches, the
+//! `GET /metrics` listener, raising `RLIMIT_NOFILE`, and graceful shutdown
+//! (stop accepting, ERROR `server shutting down` to every client, close within
+//! `shutdown_timeout_ms`). [`Broker::bind`] is what `main.rs` and the integration
+//! tests call.
+
+use crate::config::BrokerConfig;
+use crate::connection;
+use crate::metrics::{Metrics, QueueStat, render};
+use crate::router::{ConnId, Router, RouterCommand};
+use crate::session::refusal;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use stompkit_wire::Encoder;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// Commands per router batch.
+const BATCH: usize = 512;
+/// Router channel capacity (back-pressure on publishers beyond it).
+const CHANNEL: usize = 16 * 1024;
+
+/// What goes to the router task.
+pub(crate) enum ToRouter {
+    /// A session's command.
+    Command(RouterCommand),
+    /// The metrics endpoint asks for queue depths.
+    Stats(oneshot::Sender<Vec<QueueStat>>),
+}
+
+/// State every connection task shares.
+pub(crate) struct Shared {
+    pub(crate) config: Arc<BrokerConfig>,
+    pub(crate) router: mpsc::Sender<ToRouter>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    next_conn: AtomicU64,
+}
+
+/// Entry point: bind and run a broker.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use stompkit_broker::{Broker, BrokerConfig};
+/// let mut config = BrokerConfig::default();
+/// config.server.listen = vec!["127.0.0.1:0".into()];
+/// let broker = Broker::bind(config).await?;
+/// println!("on {}", broker.local_addrs()[0]);
+/// broker.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct Broker;
+
+/// A broker that is running; drop it or call [`shutdown`](RunningBroker::shutdown).
+pub struct RunningBroker {
+    addrs: Vec<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+    metrics: Arc<Metrics>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    shutdown_timeout: Duration,
+}
+
+impl Broker {
+    /// Binds every listen address (and the metrics address when configured) and
+    /// starts serving on the current tokio runtime.
+    pub async fn bind(config: BrokerConfig) -> io::Result<RunningBroker> {
+        let config = Arc::new(config);
+        let metrics = Arc::new(Metrics::default());
+        let (stop, shutdown) = watch::channel(false);
+        let (router_tx, router_rx) = mpsc::channel(CHANNEL);
+        let mut listeners = Vec::new();
+        for addr in &config.server.listen {
+            listeners.push(TcpListener::bind(addr).await?);
+        }
+        let metrics_listener = match config.server.metrics.as_str() {
+            "" => None,
+            addr => Some(TcpListener::bind(addr).await?),
+        };
+        let addrs = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<io::Result<Vec<_>>>()?;
+        let metrics_addr = metrics_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
+        let router = Router::new(config.destinations.clone(), metrics.clone());
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            router: router_tx.clone(),
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+            next_conn: AtomicU64::new(1),
+        });
+        let mut tasks = vec![tokio::spawn(run_router(router, router_rx))];
+        for listener in listeners {
+            tasks.push(tokio::spawn(accept_loop(listener, shared.clone())));
+        }
+        if let Some(listener) = metrics_listener {
+            tasks.push(tokio::spawn(metrics_loop(listener, shared.clone())));
+        }
+        Ok(RunningBroker {
+            addrs,
+            metrics_addr,
+            metrics,
+            stop,
+            tasks,
+            shutdown_timeout: Duration::from_millis(config.server.shutdown_timeout_ms),
+        })
+    }
+}
+
+impl RunningBroker {
+    /// The bound STOMP addresses (real ports when configured with port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The bound metrics address, when enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The live counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Graceful shutdown: stop accepting, ERROR `server shutting down` to every
+    /// client, wait for connections to close (at most `shutdown_timeout_ms`).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        while Metrics::get(&self.metrics.connections) > 0 && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for RunningBroker {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+async fn run_router(mut router: Router, mut rx: mpsc::Receiver<ToRouter>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        for item in batch.drain(..) {
+            match item {
+                ToRouter::Command(cmd) => router.handle(cmd),
+                ToRouter::Stats(reply) => {
+                    let _ = reply.send(router.queue_stats());
+                }
+            }
+        }
+        router.flush_metrics();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let open = shared.metrics.connections.fetch_add(1, Ordering::Relaxed);
+        if open >= shared.config.limits.max_connections as u64 {
+            shared.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!(%peer, "too many connections: refusing with ERROR");
+            Metrics::add(&shared.metrics.errors, 1);
+            tokio::spawn(refuse(stream, "too many connections"));
+            continue;
+        }
+        Metrics::add(&shared.metrics.connections_total, 1);
+        let conn: ConnId = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            connection::serve(stream, peer, conn, shared.clone()).await;
+            shared.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+async fn refuse(mut stream: TcpStream, message: &str) {
+    let mut bytes = Vec::new();
+    let _ = Encoder::new(None).encode(&refusal(message), &mut bytes);
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = stream.write_all(&bytes).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+async fn metrics_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), serve_metrics(stream, shared)).await;
+        });
+    }
+}
+
+/// A minimal HTTP/1.1 responder: `GET /metrics` → Prometheus text, else 404.
+async fn serve_metrics(mut stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
+    let mut request = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(&chunk[..n]);
+    }
+    let (status, body) =
+        if request.starts_with(b"GET /metrics ") || request.starts_with(b"GET /metrics?") {
+            let (tx, rx) = oneshot::channel();
+            let queues = match shared.router.send(ToRouter::Stats(tx)).await {
+                Ok(()) => rx.await.unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            ("200 OK", render(&shared.metrics, &queues))
+        } else {
+            ("404 Not Found", "not found\n".to_owned())
+        };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the new soft limit.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
