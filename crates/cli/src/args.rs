@@ -1,0 +1,78 @@
+//! Options shared by several commands: where the broker is, how to log in, ack
+//! modes, `name:value` headers.
+
+use crate::bench::proto::Credentials;
+use clap::{Args, ValueEnum};
+use stompkit_frame::AckMode;
+
+/// Where the broker is and how to log in.
+#[derive(Args, Clone, Debug)]
+pub struct BrokerArgs {
+    /// Broker address: stomp://HOST:PORT (TCP), stomp+ssl://HOST:PORT (TLS),
+    /// ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (STOMP over WebSocket).
+    #[arg(long, env = "STOMPKIT_URL", default_value = "stomp://127.0.0.1:61613")]
+    pub url: String,
+    /// User name sent in CONNECT's login header.
+    #[arg(long, env = "STOMPKIT_LOGIN")]
+    pub login: Option<String>,
+    /// Password sent in CONNECT's passcode header.
+    #[arg(long, env = "STOMPKIT_PASSCODE", hide_env_values = true)]
+    pub passcode: Option<String>,
+    /// Value of CONNECT's host header (for RabbitMQ: the virtual host).
+    #[arg(long, default_value = "/")]
+    pub vhost: String,
+}
+
+impl BrokerArgs {
+    /// The CONNECT credentials.
+    pub fn credentials(&self) -> Credentials {
+        Credentials {
+            vhost: self.vhost.clone(),
+            login: self.login.clone(),
+            passcode: self.passcode.clone(),
+        }
+    }
+}
+
+/// A subscription's ack mode, as a command-line value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AckArg {
+    /// The broker considers a message acknowledged once sent.
+    Auto,
+    /// The client ACKs; an ACK also covers every earlier message (cumulative).
+    Client,
+    /// The client ACKs each message on its own (STOMP 1.1+).
+    ClientIndividual,
+}
+
+impl AckArg {
+    /// The STOMP ack mode.
+    pub fn mode(self) -> AckMode {
+        match self {
+            AckArg::Auto => AckMode::Auto,
+            AckArg::Client => AckMode::Client,
+            AckArg::ClientIndividual => AckMode::ClientIndividual,
+        }
+    }
+}
+
+/// Parses `name:value` (split at the first colon; the value may contain colons).
+pub fn parse_header(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("expected name:value, got {text:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_split_at_the_first_colon() {
+        assert_eq!(parse_header("a:b:c"), Ok(("a".into(), "b:c".into())));
+        assert_eq!(parse_header("a:"), Ok(("a".into(), String::new())));
+        assert!(parse_header(":b").is_err());
+        assert!(parse_header("ab").is_err());
+    }
+}

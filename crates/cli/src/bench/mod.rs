@@ -1,0 +1,427 @@
+//! `stompkit bench`: a load generator for any STOMP broker.
+//!
+//! A run goes: connect every subscriber and SUBSCRIBE with a receipt (so nothing
+//! published is missed), connect every publisher, start them together, send an
+//! optional warm-up and then the measured messages, wait until every expected
+//! delivery arrived (or nothing arrived for `--drain-timeout`), report.
+//!
+//! It is built not to be the bottleneck: raw tokio TCP and `stompkit-wire` instead
+//! of the general client, pre-encoded SEND frames written many per syscall
+//! ([`publisher`]), MESSAGEs found with a memchr scan ([`scan`], [`subscriber`]),
+//! and a multi-threaded runtime. `bench idle` ([`idle`]) opens many idle
+//! sessions for memory measurements.
+
+pub mod clock;
+pub mod idle;
+pub mod proto;
+pub mod publisher;
+pub mod report;
+pub mod scan;
+pub mod subscriber;
+
+use crate::args::{AckArg, BrokerArgs, parse_header};
+use crate::target::Target;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use proto::{Credentials, STAMP_LEN, SendTemplate, Session};
+use report::Report;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use stompkit_frame::Frame;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// `stompkit bench`: measure a broker's throughput and latency.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    /// Other kinds of runs.
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
+    /// Options of a load run.
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// Kinds of bench runs besides the default load run.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Open many idle connections (CONNECT/CONNECTED each) and hold them open,
+    /// e.g. to measure the broker's memory per connection.
+    Idle(idle::IdleArgs),
+}
+
+/// Topic (fan-out) or queue (each message to one subscriber).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Every subscriber gets every message.
+    Topic,
+    /// Each message goes to exactly one subscriber.
+    Queue,
+}
+
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::Topic => "topic",
+            Mode::Queue => "queue",
+        }
+    }
+}
+
+/// Options of a load run.
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Where the broker is and how to log in.
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// Topic: every subscriber gets every message. Queue: each message goes to one subscriber.
+    #[arg(long, value_enum, default_value_t = Mode::Topic)]
+    pub mode: Mode,
+    /// Number of publishing connections.
+    #[arg(short = 'p', long, default_value_t = 1)]
+    pub publishers: usize,
+    /// Number of subscribing connections (0: measure publishing only).
+    #[arg(short = 's', long, default_value_t = 1)]
+    pub subscribers: usize,
+    /// Message body size in bytes (at least 17: the body carries a send timestamp).
+    #[arg(long, default_value_t = 128)]
+    pub size: usize,
+    /// Measured messages to publish in total, shared among publishers.
+    #[arg(short = 'n', long, conflicts_with = "duration")]
+    pub count: Option<u64>,
+    /// Seconds to publish for (default 10 when --count is not given).
+    #[arg(short = 'd', long)]
+    pub duration: Option<f64>,
+    /// Fixed publish rate in messages per second, in total across publishers
+    /// (default: as fast as the broker takes them). Latency is then measured from
+    /// when each message was due, so a stalling broker cannot hide it.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Ack mode of the subscriptions; client modes send ACKs, batched per read.
+    #[arg(long, value_enum, default_value_t = AckArg::Auto)]
+    pub ack: AckArg,
+    /// Seconds of unmeasured publishing before the measurement starts.
+    #[arg(long, default_value_t = 0.0)]
+    pub warmup: f64,
+    /// Destination to use (default /topic/bench-<pid> or /queue/bench-<pid>).
+    /// Brokers name destinations differently: RabbitMQ wants /topic/x, /queue/x,
+    /// /exchange/..; ActiveMQ /topic/x and /queue/x.
+    #[arg(long)]
+    pub destination: Option<String>,
+    /// Extra header on every SEND, as name:value (repeatable), e.g. -H persistent:true.
+    #[arg(short = 'H', long = "header", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// Extra header on every SUBSCRIBE, as name:value (repeatable), e.g. --sub-header prefetch-count:500.
+    #[arg(long = "sub-header", value_parser = parse_header)]
+    pub sub_headers: Vec<(String, String)>,
+    /// Most SEND frames per write (default: about 64 KiB worth, at most 256).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// After publishing ends, give up waiting for deliveries once none arrived for this many seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub drain_timeout: f64,
+    /// Runtime worker threads (default: one per CPU).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the result as one JSON object (for scripts).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar (it is also hidden when stdout is not a terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Runs `stompkit bench`.
+pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    match args.command {
+        Some(BenchCommand::Idle(idle)) => idle::run(idle),
+        None => {
+            let runtime = crate::runtime(args.load.threads)?;
+            let load = args.load;
+            let report = runtime.block_on(run_load(&load))?;
+            let mut out = std::io::stdout().lock();
+            if load.json {
+                report.write_json(&mut out)?;
+            } else {
+                report.write_text(&mut out)?;
+            }
+            for error in &report.errors {
+                eprintln!("stompkit bench: {error}");
+            }
+            Ok(if report.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+/// The TCP address of a `--url` the bench can drive.
+pub fn tcp_address(url: &str) -> Result<String> {
+    match Target::parse(url)? {
+        t @ Target::Tcp { .. } => Ok(t.authority().unwrap_or_default()),
+        Target::Tls { .. } => bail!("bench drives stomp:// (plain TCP) only; TLS is not supported"),
+        Target::WebSocket(_) => {
+            bail!("bench drives stomp:// (plain TCP) only; WebSocket is not supported yet")
+        }
+    }
+}
+
+/// Connects `n` sessions concurrently.
+async fn connect_many(addr: &str, credentials: &Credentials, n: usize) -> Result<Vec<Session>> {
+    let mut set = JoinSet::new();
+    for _ in 0..n {
+        let addr = addr.to_string();
+        let credentials = credentials.clone();
+        set.spawn(async move { Session::connect(&addr, &credentials).await });
+    }
+    let mut sessions = Vec::with_capacity(n);
+    while let Some(joined) = set.join_next().await {
+        sessions.push(joined??);
+    }
+    Ok(sessions)
+}
+
+async fn run_load(a: &LoadArgs) -> Result<Report> {
+    let addr = tcp_address(&a.broker.url)?;
+    if a.publishers == 0 {
+        bail!("--publishers must be at least 1");
+    }
+    let credentials = a.broker.credentials();
+    let destination = a
+        .destination
+        .clone()
+        .unwrap_or_else(|| format!("/{}/bench-{}", a.mode.as_str(), std::process::id()));
+    let size = a.size.max(STAMP_LEN);
+    if size != a.size {
+        eprintln!("stompkit bench: --size raised to {STAMP_LEN} (room for the send timestamp)");
+    }
+    clock::init();
+    let cpu_before = report::process_cpu_seconds();
+
+    // Subscribers first, each confirmed by a receipt, so nothing is published to
+    // a destination before every subscription exists.
+    let delivered = Arc::new(AtomicU64::new(0));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut subscribers = JoinSet::new();
+    for mut session in connect_many(&addr, &credentials, a.subscribers)
+        .await
+        .context("connecting subscribers")?
+    {
+        let mut subscribe = Frame::subscribe(&destination, "0", a.ack.mode());
+        for (name, value) in &a.sub_headers {
+            subscribe = subscribe.header(name, value);
+        }
+        session
+            .request(subscribe, "bench-subscribed")
+            .await
+            .context("subscribing")?;
+        subscribers.spawn(subscriber::run(
+            session,
+            a.ack.mode(),
+            delivered.clone(),
+            stop_rx.clone(),
+        ));
+    }
+
+    let published = Arc::new(AtomicU64::new(0));
+    let (start_tx, start_rx) = watch::channel(false);
+    let duration = Duration::from_secs_f64(a.duration.unwrap_or(10.0).max(0.0));
+    let mut publishers = JoinSet::new();
+    let sessions = connect_many(&addr, &credentials, a.publishers)
+        .await
+        .context("connecting publishers")?;
+    for (i, session) in sessions.into_iter().enumerate() {
+        let template = SendTemplate::new(session.version, &destination, &a.headers, size)?;
+        let batch = a
+            .batch
+            .unwrap_or_else(|| (64 * 1024 / template.bytes.len()).clamp(1, 256));
+        let count = a.count.map(|c| {
+            let p = a.publishers as u64;
+            c / p + u64::from((i as u64) < c % p)
+        });
+        let plan = publisher::Plan {
+            count,
+            duration,
+            warmup: Duration::from_secs_f64(a.warmup.max(0.0)),
+            rate: a.rate.map(|r| r / a.publishers as f64),
+            batch,
+            receipt_timeout: Duration::from_secs_f64(a.drain_timeout.max(1.0) * 2.0),
+        };
+        publishers.spawn(publisher::run(
+            session,
+            template,
+            plan,
+            published.clone(),
+            start_rx.clone(),
+        ));
+    }
+
+    let fan_out = match (a.mode, a.subscribers) {
+        (_, 0) => 0,
+        (Mode::Topic, m) => m as u64,
+        (Mode::Queue, _) => 1,
+    };
+    let progress = Progress::new(a, fan_out);
+    let _ = start_tx.send(true);
+    let mut errors = Vec::new();
+    let mut pub_stats = Vec::new();
+    loop {
+        tokio::select! {
+            joined = publishers.join_next() => match joined {
+                None => break,
+                Some(Ok(Ok(stats))) => pub_stats.push(stats),
+                Some(Ok(Err(e))) => errors.push(format!("{e:#}")),
+                Some(Err(e)) => errors.push(format!("publisher task failed: {e}")),
+            },
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                progress.update(&published, &delivered);
+            }
+        }
+    }
+    let published_n: u64 = pub_stats.iter().map(|s| s.published).sum();
+    let expected = published_n * fan_out;
+
+    // Drain: wait for every expected delivery, or until deliveries stop coming.
+    let drain_timeout = Duration::from_secs_f64(a.drain_timeout.max(0.0));
+    let mut last = delivered.load(Ordering::Relaxed);
+    let mut last_change = Instant::now();
+    let mut sub_stats = Vec::new();
+    while last < expected && errors.is_empty() {
+        tokio::select! {
+            joined = subscribers.join_next() => match joined {
+                None => break,
+                Some(Ok(Ok(stats))) => sub_stats.push(stats),
+                Some(Ok(Err(e))) => errors.push(format!("{e:#}")),
+                Some(Err(e)) => errors.push(format!("subscriber task failed: {e}")),
+            },
+            () = tokio::time::sleep(Duration::from_millis(2)) => {}
+        }
+        let now_delivered = delivered.load(Ordering::Relaxed);
+        if now_delivered != last {
+            last = now_delivered;
+            last_change = Instant::now();
+        } else if last_change.elapsed() >= drain_timeout {
+            break;
+        }
+        progress.update(&published, &delivered);
+    }
+    let _ = stop_tx.send(true);
+    while let Some(joined) = subscribers.join_next().await {
+        match joined {
+            Ok(Ok(stats)) => sub_stats.push(stats),
+            Ok(Err(e)) => errors.push(format!("{e:#}")),
+            Err(e) => errors.push(format!("subscriber task failed: {e}")),
+        }
+    }
+    progress.update(&published, &delivered);
+    progress.finish();
+
+    let mut latency = subscriber::new_histogram();
+    for s in &sub_stats {
+        latency
+            .add(&s.latency)
+            .context("merging latency histograms")?;
+    }
+    let delivered_n: u64 = sub_stats.iter().map(|s| s.delivered).sum();
+    let measured_start = pub_stats.iter().map(|s| s.measured_start).min();
+    let publish_end = pub_stats.iter().map(|s| s.end).max();
+    let last_delivery = sub_stats.iter().filter_map(|s| s.last_delivery).max();
+    let span = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
+        (Some(f), Some(t)) => t.saturating_duration_since(f).as_secs_f64(),
+        _ => 0.0,
+    };
+    let publish_duration_s = span(measured_start, publish_end);
+    let duration_s = if a.subscribers == 0 {
+        publish_duration_s
+    } else {
+        span(measured_start, last_delivery)
+    };
+    let counted = if a.subscribers == 0 {
+        published_n
+    } else {
+        delivered_n
+    };
+    let per_sec = |n: u64, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
+    let msgs_per_sec = per_sec(counted, duration_s);
+    let [p50_us, p99_us, p999_us, max_us, min_us, mean_us] = report::latency_us(&latency);
+    Ok(Report {
+        mode: a.mode.as_str().to_string(),
+        destination,
+        url: a.broker.url.clone(),
+        publishers: a.publishers,
+        subscribers: a.subscribers,
+        size,
+        ack: a.ack.mode().as_str().to_string(),
+        published: published_n,
+        delivered: delivered_n,
+        expected,
+        lost: expected.saturating_sub(delivered_n),
+        extra: delivered_n.saturating_sub(expected),
+        warmup_published: pub_stats.iter().map(|s| s.warmup).sum(),
+        foreign: sub_stats.iter().map(|s| s.foreign).sum(),
+        duration_s,
+        publish_duration_s,
+        msgs_per_sec,
+        mb_per_sec: msgs_per_sec * size as f64 / 1e6,
+        publish_msgs_per_sec: per_sec(published_n, publish_duration_s),
+        p50_us,
+        p99_us,
+        p999_us,
+        max_us,
+        min_us,
+        mean_us,
+        client_cpu_s: report::process_cpu_seconds()
+            .zip(cpu_before)
+            .map(|(after, before)| after - before),
+        errors,
+    })
+}
+
+/// The progress bar (on stderr; hidden with `--quiet` or when stdout is not a terminal).
+struct Progress {
+    bar: ProgressBar,
+    fan_out: u64,
+}
+
+impl Progress {
+    fn new(a: &LoadArgs, fan_out: u64) -> Progress {
+        let hidden = a.quiet || !std::io::stdout().is_terminal();
+        let bar = match a.count {
+            Some(count) if fan_out > 0 => ProgressBar::new(count * fan_out),
+            _ => ProgressBar::new_spinner(),
+        };
+        if hidden {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        let template = if a.count.is_some() && fan_out > 0 {
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} delivered ({per_sec}) {msg}"
+        } else {
+            "{spinner} [{elapsed_precise}] {pos} delivered ({per_sec}) {msg}"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        Progress { bar, fan_out }
+    }
+
+    fn update(&self, published: &AtomicU64, delivered: &AtomicU64) {
+        let p = published.load(Ordering::Relaxed);
+        if self.fan_out == 0 {
+            self.bar.set_position(p);
+        } else {
+            self.bar.set_position(delivered.load(Ordering::Relaxed));
+        }
+        self.bar.set_message(format!("{p} published"));
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

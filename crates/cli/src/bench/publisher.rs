@@ -1,0 +1,216 @@
+//! One bench publisher: writes pre-encoded SEND frames, many per `write` call.
+//!
+//! The SEND is encoded once ([`SendTemplate`]); a batch buffer holds that frame
+//! repeated, and per batch only each body's stamp (marker + send time) is patched
+//! in before one `write_all`. Without `--rate` batches go out back to back and TCP
+//! back-pressure sets the pace; with a rate, each frame is stamped with the time it
+//! was *due* (not when it went out), so a stalled broker shows as latency instead
+//! of silently lowering the offered load (no coordinated omission).
+//!
+//! A reader task watches the connection for an ERROR, and at the end a DISCONNECT
+//! with a receipt confirms the broker has read every SEND.
+
+use super::clock;
+use super::proto::{SendTemplate, Session, stamp};
+use super::scan::Scanner;
+use anyhow::{Result, anyhow, bail};
+use bytes::{Buf, BytesMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{oneshot, watch};
+
+/// How much one publisher sends.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Measured messages to send (`None`: until `duration` is over).
+    pub count: Option<u64>,
+    /// How long to send measured messages when `count` is `None`.
+    pub duration: Duration,
+    /// Warm-up time before measuring.
+    pub warmup: Duration,
+    /// Messages per second for this publisher (`None`: as fast as possible).
+    pub rate: Option<f64>,
+    /// Largest number of frames per write.
+    pub batch: usize,
+    /// How long to wait for the final RECEIPT.
+    pub receipt_timeout: Duration,
+}
+
+/// What one publisher did.
+pub struct PublisherStats {
+    /// Measured messages written.
+    pub published: u64,
+    /// Warm-up messages written.
+    pub warmup: u64,
+    /// When the measured phase started.
+    pub measured_start: Instant,
+    /// When the last measured frame was written.
+    pub end: Instant,
+}
+
+/// Waits for `start`, sends the warm-up and measured phases, then disconnects.
+pub async fn run(
+    session: Session,
+    template: SendTemplate,
+    plan: Plan,
+    published_total: Arc<AtomicU64>,
+    mut start: watch::Receiver<bool>,
+) -> Result<PublisherStats> {
+    let Session { stream, buf, .. } = session;
+    let (rd, wr) = stream.into_split();
+    let (error_tx, mut error_rx) = oneshot::channel();
+    let reader = tokio::spawn(watch_replies(rd, buf, error_tx));
+    while !*start.borrow_and_update() {
+        start.changed().await?;
+    }
+    let frame_len = template.bytes.len();
+    let batch = plan.batch.max(1);
+    let mut phase = Phase {
+        wr,
+        frames: template.bytes.repeat(batch),
+        frame_len,
+        body_at: template.body_at,
+        batch,
+        rate: plan.rate,
+    };
+    let warmup = if plan.warmup.is_zero() {
+        0
+    } else {
+        let until = Instant::now() + plan.warmup;
+        phase
+            .send(b'W', None, Some(until), &mut error_rx, None)
+            .await?
+    };
+    let measured_start = Instant::now();
+    let until = match plan.count {
+        Some(_) => None,
+        None => Some(measured_start + plan.duration),
+    };
+    let published = phase
+        .send(
+            b'M',
+            plan.count,
+            until,
+            &mut error_rx,
+            Some(&published_total),
+        )
+        .await?;
+    let end = Instant::now();
+    phase
+        .wr
+        .write_all(b"DISCONNECT\nreceipt:bench-end\n\n\0")
+        .await?;
+    match tokio::time::timeout(plan.receipt_timeout, reader).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => return Err(e),
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => bail!(
+            "no RECEIPT for a publisher's DISCONNECT within {:?}",
+            plan.receipt_timeout
+        ),
+    }
+    Ok(PublisherStats {
+        published,
+        warmup,
+        measured_start,
+        end,
+    })
+}
+
+struct Phase {
+    wr: OwnedWriteHalf,
+    frames: Vec<u8>,
+    frame_len: usize,
+    body_at: usize,
+    batch: usize,
+    rate: Option<f64>,
+}
+
+impl Phase {
+    /// Sends frames marked `marker` until `count` are sent or `until` passes.
+    async fn send(
+        &mut self,
+        marker: u8,
+        count: Option<u64>,
+        until: Option<Instant>,
+        error: &mut oneshot::Receiver<String>,
+        published_total: Option<&AtomicU64>,
+    ) -> Result<u64> {
+        let start = Instant::now();
+        let start_ns = clock::nanos_at(start);
+        let mut sent = 0u64;
+        loop {
+            let now = Instant::now();
+            if until.is_some_and(|u| now >= u) || count.is_some_and(|c| sent >= c) {
+                return Ok(sent);
+            }
+            if let Ok(message) = error.try_recv() {
+                bail!("broker sent ERROR to a publisher: {message}");
+            }
+            let mut n = self.batch as u64;
+            if let Some(c) = count {
+                n = n.min(c - sent);
+            }
+            let now_ns = clock::nanos_at(now);
+            if let Some(rate) = self.rate {
+                let due = ((now - start).as_secs_f64() * rate) as u64 + 1;
+                if due <= sent {
+                    let next = start + Duration::from_secs_f64(sent as f64 / rate);
+                    let next = until.map_or(next, |u| next.min(u));
+                    tokio::time::sleep_until(next.into()).await;
+                    continue;
+                }
+                n = n.min(due - sent);
+                for i in 0..n as usize {
+                    let due_ns = start_ns + ((sent + i as u64) as f64 * 1e9 / rate) as u64;
+                    let at = i * self.frame_len + self.body_at;
+                    stamp(&mut self.frames[at..], marker, due_ns);
+                }
+            } else {
+                for i in 0..n as usize {
+                    let at = i * self.frame_len + self.body_at;
+                    stamp(&mut self.frames[at..], marker, now_ns);
+                }
+            }
+            self.wr
+                .write_all(&self.frames[..n as usize * self.frame_len])
+                .await?;
+            sent += n;
+            if let Some(total) = published_total {
+                total.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Reads what the broker sends a publisher: `Ok` on the final RECEIPT, an error on
+/// ERROR (also passed to the writer through `error`) or on a closed connection.
+async fn watch_replies(
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    mut buf: BytesMut,
+    error: oneshot::Sender<String>,
+) -> Result<()> {
+    let mut scanner = Scanner::default();
+    loop {
+        while let Some(frame) = scanner.next(&buf)? {
+            match &buf[frame.command.clone()] {
+                b"RECEIPT" => return Ok(()),
+                b"ERROR" => {
+                    let message = frame.message.clone().map_or_else(String::new, |r| {
+                        String::from_utf8_lossy(&buf[r]).into_owned()
+                    });
+                    let _ = error.send(message.clone());
+                    return Err(anyhow!("broker sent ERROR to a publisher: {message}"));
+                }
+                _ => {}
+            }
+            buf.advance(frame.consumed);
+        }
+        if rd.read_buf(&mut buf).await? == 0 {
+            bail!("broker closed a publisher connection");
+        }
+    }
+}

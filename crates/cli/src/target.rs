@@ -1,0 +1,121 @@
+//! Broker addresses as given with `--url`: which transport, which host and port.
+//!
+//! `stomp://host[:port]` (TCP, default port 61613), `stomp+ssl://host[:port]`
+//! (TLS, default 61614), `ws://host[:port]/path` and `wss://host[:port]/path`
+//! (STOMP over WebSocket; the URL is passed on whole).
+
+use anyhow::{Result, bail};
+
+/// A parsed `--url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Plain TCP to `host:port`.
+    Tcp {
+        /// Host name or IP (IPv6 without brackets).
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// TLS over TCP; the certificate is checked for `host`.
+    Tls {
+        /// Host name or IP (IPv6 without brackets).
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// STOMP over WebSocket (`ws://` or `wss://`), the URL as given.
+    WebSocket(String),
+}
+
+impl Target {
+    /// Parses a `--url` value.
+    pub fn parse(url: &str) -> Result<Target> {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            bail!(
+                "{url:?} is not a URL: expected stomp://host:port, stomp+ssl://, ws:// or wss://"
+            );
+        };
+        let tls = match scheme {
+            "stomp" | "tcp" => false,
+            "stomp+ssl" | "stomp+tls" | "ssl" | "tls" => true,
+            "ws" | "wss" => return Ok(Target::WebSocket(url.to_string())),
+            other => bail!("unknown URL scheme {other:?}: use stomp, stomp+ssl, ws or wss"),
+        };
+        let rest = rest.trim_end_matches('/');
+        let default_port = if tls { 61614 } else { 61613 };
+        let bad_port = || anyhow::anyhow!("bad port in {url:?}");
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let Some((host, after)) = v6.split_once(']') else {
+                bail!("unclosed [ in {url:?}");
+            };
+            match after.strip_prefix(':') {
+                Some(p) => (host, p.parse().map_err(|_| bad_port())?),
+                None if after.is_empty() => (host, default_port),
+                None => bail!("unexpected text after ] in {url:?}"),
+            }
+        } else {
+            match rest.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse().map_err(|_| bad_port())?),
+                None => (rest, default_port),
+            }
+        };
+        if host.is_empty() || host.contains('/') {
+            bail!("no host in {url:?}");
+        }
+        let host = host.to_string();
+        Ok(if tls {
+            Target::Tls { host, port }
+        } else {
+            Target::Tcp { host, port }
+        })
+    }
+
+    /// `host:port` for a socket connect (IPv6 bracketed); `None` for WebSocket.
+    pub fn authority(&self) -> Option<String> {
+        match self {
+            Target::Tcp { host, port } | Target::Tls { host, port } => {
+                Some(if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                })
+            }
+            Target::WebSocket(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn parses_the_schemes() {
+        assert_eq!(
+            Target::parse("stomp://127.0.0.1:1234").unwrap(),
+            Target::Tcp {
+                host: "127.0.0.1".into(),
+                port: 1234
+            }
+        );
+        assert_eq!(
+            Target::parse("stomp+ssl://broker.example").unwrap(),
+            Target::Tls {
+                host: "broker.example".into(),
+                port: 61614
+            }
+        );
+        assert_eq!(
+            Target::parse("stomp://[::1]").unwrap().authority().unwrap(),
+            "[::1]:61613"
+        );
+        assert_eq!(
+            Target::parse("ws://h:15674/ws").unwrap(),
+            Target::WebSocket("ws://h:15674/ws".into())
+        );
+        assert!(Target::parse("http://h").is_err());
+        assert!(Target::parse("stomp://h:x").is_err());
+        assert!(Target::parse("localhost:61613").is_err());
+    }
+}

@@ -1,0 +1,267 @@
+//! End-to-end tests of the `stompkit` binary against an in-test STOMP peer
+//! (`support`): send/sub round trips, output formats, errors, bench runs.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn stompkit(addr: SocketAddr) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stompkit"));
+    // The URL as $STOMPKIT_URL, so every subcommand finds it.
+    cmd.env("STOMPKIT_URL", format!("stomp://{addr}"))
+        .env_remove("STOMPKIT_LOGIN")
+        .env_remove("STOMPKIT_PASSCODE");
+    cmd
+}
+
+/// Starts `stompkit sub` and returns once it reports its subscription active.
+fn subscriber(addr: SocketAddr, args: &[&str]) -> Child {
+    let mut child = stompkit(addr)
+        .arg("sub")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("subscribed to "), "sub said: {line:?}");
+    child
+}
+
+fn finish(mut child: Child) -> (bool, String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut out = String::new();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
+            return (status.success(), out);
+        }
+        assert!(Instant::now() < deadline, "stompkit sub did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn send(addr: SocketAddr, args: &[&str]) -> Output {
+    stompkit(addr).arg("send").args(args).output().unwrap()
+}
+
+#[test]
+fn send_and_sub_round_trip() {
+    let addr = support::start_peer();
+    let sub = subscriber(addr, &["/topic/chat", "--count", "2"]);
+    for body in ["hello", "second line"] {
+        let out = send(addr, &["/topic/chat", body]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (ok, out) = finish(sub);
+    assert!(ok);
+    assert_eq!(out, "hello\nsecond line\n");
+}
+
+#[test]
+fn sub_json_has_command_headers_and_body() {
+    let addr = support::start_peer();
+    let sub = subscriber(
+        addr,
+        &[
+            "/queue/j",
+            "--json",
+            "--count",
+            "2",
+            "--ack",
+            "client-individual",
+        ],
+    );
+    let out = send(
+        addr,
+        &[
+            "/queue/j",
+            "{\"id\":7}",
+            "-H",
+            "x-trace:a:b",
+            "--content-type",
+            "application/json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A body that is not UTF-8, from stdin.
+    let mut child = stompkit(addr)
+        .args(["send", "/queue/j", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\xff\xfe\x00bin")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let (ok, out) = finish(sub);
+    assert!(ok);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["command"], "MESSAGE");
+    assert_eq!(lines[0]["headers"]["destination"], "/queue/j");
+    assert_eq!(lines[0]["headers"]["x-trace"], "a:b");
+    assert_eq!(lines[0]["headers"]["content-type"], "application/json");
+    assert_eq!(lines[0]["body"], "{\"id\":7}");
+    assert_eq!(lines[0]["body_base64"], false);
+    assert_eq!(lines[1]["body"], "//4AYmlu");
+    assert_eq!(lines[1]["body_base64"], true);
+}
+
+#[test]
+fn sub_verbose_prints_the_frame() {
+    let addr = support::start_peer();
+    let sub = subscriber(addr, &["/topic/v", "-v", "--count", "1"]);
+    assert!(
+        send(addr, &["/topic/v", "hi", "-H", "k:v"])
+            .status
+            .success()
+    );
+    let (ok, out) = finish(sub);
+    assert!(ok);
+    assert!(out.starts_with("MESSAGE\ndestination:/topic/v\n"), "{out}");
+    assert!(out.contains("\nk:v\n"), "{out}");
+    assert!(out.ends_with("\n\nhi\n\n"), "{out:?}");
+}
+
+#[test]
+fn send_reports_an_error_frame_in_one_line() {
+    let addr = support::start_peer();
+    let out = send(addr, &["/queue/refused", "x"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("refused by the test peer"), "{stderr}");
+}
+
+#[test]
+fn send_to_nowhere_fails_quickly() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let started = Instant::now();
+    let url = format!("stomp://{addr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_stompkit"))
+        .args(["send", "/queue/a", "x", "--timeout", "2", "--url", &url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with("stompkit: cannot connect"), "{stderr}");
+}
+
+fn bench(addr: SocketAddr, args: &[&str]) -> Value {
+    let out = stompkit(addr)
+        .arg("bench")
+        .args(args)
+        .args(["--json", "--quiet", "--drain-timeout", "5"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+#[test]
+fn bench_topic_smoke_run_delivers_everything() {
+    let addr = support::start_peer();
+    let r = bench(
+        addr,
+        &[
+            "--count", "3000", "-p", "2", "-s", "3", "--size", "64", "--warmup", "0.2",
+        ],
+    );
+    assert_eq!(r["published"], 3000);
+    assert_eq!(r["expected"], 9000);
+    assert_eq!(r["delivered"], r["expected"]);
+    assert_eq!(r["lost"], 0);
+    assert!(r["warmup_published"].as_u64().unwrap() > 0);
+    assert!(r["msgs_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(r["mb_per_sec"].as_f64().unwrap() > 0.0);
+    for key in ["p50_us", "p99_us", "p999_us", "max_us"] {
+        assert!(r[key].as_f64().unwrap() > 0.0, "{key}: {r}");
+    }
+    assert!(r["p50_us"].as_f64() <= r["max_us"].as_f64());
+    assert!(r["duration_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bench_queue_with_client_acks_and_a_rate() {
+    let addr = support::start_peer();
+    let r = bench(
+        addr,
+        &[
+            "--mode",
+            "queue",
+            "--count",
+            "400",
+            "-s",
+            "2",
+            "--ack",
+            "client-individual",
+            "--rate",
+            "2000",
+        ],
+    );
+    assert_eq!(r["expected"], 400);
+    assert_eq!(r["delivered"], 400);
+    // 400 messages at 2000/s take about 0.2 s.
+    assert!(r["publish_duration_s"].as_f64().unwrap() >= 0.15, "{r}");
+}
+
+#[test]
+fn bench_idle_holds_connections() {
+    let addr = support::start_peer();
+    let out = stompkit(addr)
+        .args([
+            "bench",
+            "idle",
+            "--connections",
+            "50",
+            "--hold",
+            "0",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["connections"], 50);
+    assert!(r["connect_s"].as_f64().unwrap() > 0.0);
+}
