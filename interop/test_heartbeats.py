@@ -6,7 +6,7 @@ import time
 import pytest
 
 from support import topic_name
-from tags import portable
+from tags import portable, stompkit_only
 
 ASKED_MS = 200
 
@@ -56,3 +56,24 @@ def test_server_beats_only(client, version):
     assert c.rec.heartbeats_received >= 3
     assert c.rec.heartbeats_sent == 0
     assert not c.rec.disconnected and c.is_connected()
+
+
+@stompkit_only
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_stompkit_mirrors_the_requested_interval(client, version):
+    # xtask starts the broker with STOMPKIT_HEARTBEAT_MIN_MS=100, so 200 ms is within bounds.
+    c = client(version, heartbeats=(ASKED_MS, ASKED_MS))
+    assert c.rec.connected.headers.get("heart-beat") == f"{ASKED_MS},{ASKED_MS}"
+
+
+@stompkit_only
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_stompkit_closes_a_peer_that_stops_beating(client, version):
+    # H5: the server may declare a silent peer dead after its interval plus a margin.
+    c = client(version, heartbeats=(ASKED_MS, ASKED_MS))
+    send_ms, _ = c.conn.heartbeats
+    c.conn.heartbeat_terminate_event.set()  # stomp.py's beat thread stops; the socket stays open
+    started = time.monotonic()
+    c.rec.wait_for(lambda: c.rec.disconnected, "the broker to close the silent connection",
+                   timeout=10 * send_ms / 1000)
+    assert time.monotonic() - started >= send_ms / 1000  # not before one interval passed

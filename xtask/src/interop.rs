@@ -35,6 +35,8 @@ const LISTENING: &str = "stompkit-broker listening on stomp://";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Upper bound for the whole pytest run (the suite takes well under a minute).
 const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
+/// The broker's heart-beat floor for the run (`interop/test_heartbeats.py` asks for 200 ms).
+const HEARTBEAT_MIN_MS: &str = "100";
 /// How much of the broker's log to show when something went wrong.
 const LOG_TAIL_BYTES: u64 = 8 * 1024;
 
@@ -207,10 +209,14 @@ impl Broker {
     fn start(binary: &Path) -> Result<Broker> {
         let log = target_dir().join("interop-broker.log");
         let mut command = Command::new(binary);
-        command.args(["--listen", "127.0.0.1:0"]).env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-        );
+        command
+            .args(["--listen", "127.0.0.1:0"])
+            // The suite negotiates 200 ms heart-beats; the default floor is 1000 ms.
+            .env("STOMPKIT_HEARTBEAT_MIN_MS", HEARTBEAT_MIN_MS)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            );
         Broker::spawn(command, log)
     }
 
