@@ -1,5 +1,5 @@
-//! End-to-end tests of the `stompkit` binary against an in-test STOMP peer
-//! (`support`): send/sub round trips, output formats, errors, bench runs.
+//! End-to-end tests of the `stompkit` binary against the real broker, started
+//! in-process (`support`): send/sub round trips, output formats, errors, bench runs.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -59,7 +59,7 @@ fn send(addr: SocketAddr, args: &[&str]) -> Output {
 
 #[test]
 fn send_and_sub_round_trip() {
-    let addr = support::start_peer();
+    let addr = support::start_broker();
     let sub = subscriber(addr, &["/topic/chat", "--count", "2"]);
     for body in ["hello", "second line"] {
         let out = send(addr, &["/topic/chat", body]);
@@ -76,7 +76,7 @@ fn send_and_sub_round_trip() {
 
 #[test]
 fn sub_json_has_command_headers_and_body() {
-    let addr = support::start_peer();
+    let addr = support::start_broker();
     let sub = subscriber(
         addr,
         &[
@@ -137,7 +137,7 @@ fn sub_json_has_command_headers_and_body() {
 
 #[test]
 fn sub_verbose_prints_the_frame() {
-    let addr = support::start_peer();
+    let addr = support::start_broker();
     let sub = subscriber(addr, &["/topic/v", "-v", "--count", "1"]);
     assert!(
         send(addr, &["/topic/v", "hi", "-H", "k:v"])
@@ -153,12 +153,16 @@ fn sub_verbose_prints_the_frame() {
 
 #[test]
 fn send_reports_an_error_frame_in_one_line() {
-    let addr = support::start_peer();
-    let out = send(addr, &["/queue/refused", "x"]);
+    let addr = support::start_broker();
+    // The broker serves /topic/.. and /queue/.. only: anything else is an ERROR.
+    let out = send(addr, &["/nowhere", "x"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("refused by the test peer"), "{stderr}");
+    assert!(
+        stderr.starts_with("stompkit: send failed: server sent ERROR: "),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -196,7 +200,7 @@ fn bench(addr: SocketAddr, args: &[&str]) -> Value {
 
 #[test]
 fn bench_topic_smoke_run_delivers_everything() {
-    let addr = support::start_peer();
+    let addr = support::start_broker();
     let r = bench(
         addr,
         &[
@@ -219,7 +223,7 @@ fn bench_topic_smoke_run_delivers_everything() {
 
 #[test]
 fn bench_queue_with_client_acks_and_a_rate() {
-    let addr = support::start_peer();
+    let addr = support::start_broker();
     let r = bench(
         addr,
         &[
@@ -243,7 +247,7 @@ fn bench_queue_with_client_acks_and_a_rate() {
 
 #[test]
 fn bench_idle_holds_connections() {
-    let addr = support::start_peer();
+    let addr = support::start_broker();
     let out = stompkit(addr)
         .args([
             "bench",

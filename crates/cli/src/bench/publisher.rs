@@ -3,9 +3,13 @@
 //! The SEND is encoded once ([`SendTemplate`]); a batch buffer holds that frame
 //! repeated, and per batch only each body's stamp (marker + send time) is patched
 //! in before one `write_all`. Without `--rate` batches go out back to back and TCP
-//! back-pressure sets the pace; with a rate, each frame is stamped with the time it
-//! was *due* (not when it went out), so a stalled broker shows as latency instead
-//! of silently lowering the offered load (no coordinated omission).
+//! back-pressure sets the pace. With a rate, a batch holds the messages that have
+//! come due (tokio's timer ticks in milliseconds, so at high rates that is a
+//! millisecond's worth) and every frame is stamped with the time it is written.
+//! Stamping with the due time instead would charge the timer's granularity to the
+//! broker; a broker that stalls the publisher shows instead as the publisher
+//! falling behind schedule ([`PublisherStats::max_lag`]) and a published rate
+//! below the one asked for.
 //!
 //! A reader task watches the connection for an ERROR, and at the end a DISCONNECT
 //! with a receipt confirms the broker has read every SEND.
@@ -49,6 +53,8 @@ pub struct PublisherStats {
     pub measured_start: Instant,
     /// When the last measured frame was written.
     pub end: Instant,
+    /// With a rate: the furthest the measured phase fell behind its schedule.
+    pub max_lag: Duration,
 }
 
 /// Waits for `start`, sends the warm-up and measured phases, then disconnects.
@@ -75,6 +81,7 @@ pub async fn run(
         body_at: template.body_at,
         batch,
         rate: plan.rate,
+        max_lag: Duration::ZERO,
     };
     let warmup = if plan.warmup.is_zero() {
         0
@@ -117,6 +124,7 @@ pub async fn run(
         warmup,
         measured_start,
         end,
+        max_lag: phase.max_lag,
     })
 }
 
@@ -127,6 +135,7 @@ struct Phase {
     body_at: usize,
     batch: usize,
     rate: Option<f64>,
+    max_lag: Duration,
 }
 
 impl Phase {
@@ -164,16 +173,14 @@ impl Phase {
                     continue;
                 }
                 n = n.min(due - sent);
-                for i in 0..n as usize {
-                    let due_ns = start_ns + ((sent + i as u64) as f64 * 1e9 / rate) as u64;
-                    let at = i * self.frame_len + self.body_at;
-                    stamp(&mut self.frames[at..], marker, due_ns);
-                }
-            } else {
-                for i in 0..n as usize {
-                    let at = i * self.frame_len + self.body_at;
-                    stamp(&mut self.frames[at..], marker, now_ns);
-                }
+                // The oldest message of this batch was due at sent / rate.
+                let due_at = start_ns + (sent as f64 * 1e9 / rate) as u64;
+                let lag = Duration::from_nanos(now_ns.saturating_sub(due_at));
+                self.max_lag = self.max_lag.max(lag);
+            }
+            for i in 0..n as usize {
+                let at = i * self.frame_len + self.body_at;
+                stamp(&mut self.frames[at..], marker, now_ns);
             }
             self.wr
                 .write_all(&self.frames[..n as usize * self.frame_len])

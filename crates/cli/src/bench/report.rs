@@ -52,6 +52,10 @@ pub struct Report {
     pub mb_per_sec: f64,
     /// Published messages per second over `publish_duration_s`.
     pub publish_msgs_per_sec: f64,
+    /// With `--rate`: the furthest any publisher fell behind its schedule, in
+    /// milliseconds (the broker not taking messages fast enough; the timer's
+    /// millisecond granularity alone accounts for about 1-2 ms). 0 without a rate.
+    pub publish_lag_max_ms: f64,
     /// Publish-to-delivery latency, median.
     pub p50_us: f64,
     /// 99th percentile.

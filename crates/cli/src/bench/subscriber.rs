@@ -38,21 +38,15 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("constant bounds are valid")
 }
 
-/// Runs until `stop` turns true; returns the stats, or the first failure (an ERROR
-/// from the broker, a closed connection, a malformed frame).
+/// Runs until `stop` turns true; returns the stats, and the failure that ended
+/// it early if any (an ERROR from the broker, a closed connection, a malformed
+/// frame): what was received until then still counts.
 pub async fn run(
     session: Session,
     ack: AckMode,
     delivered_total: Arc<AtomicU64>,
-    mut stop: watch::Receiver<bool>,
-) -> Result<SubscriberStats> {
-    let Session {
-        stream,
-        mut buf,
-        version,
-        ..
-    } = session;
-    let (mut rd, mut wr) = stream.into_split();
+    stop: watch::Receiver<bool>,
+) -> (SubscriberStats, Option<anyhow::Error>) {
     let mut stats = SubscriberStats {
         latency: new_histogram(),
         delivered: 0,
@@ -60,6 +54,26 @@ pub async fn run(
         foreign: 0,
         last_delivery: None,
     };
+    let error = receive(session, ack, delivered_total, stop, &mut stats)
+        .await
+        .err();
+    (stats, error)
+}
+
+async fn receive(
+    session: Session,
+    ack: AckMode,
+    delivered_total: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+    stats: &mut SubscriberStats,
+) -> Result<()> {
+    let Session {
+        stream,
+        mut buf,
+        version,
+        ..
+    } = session;
+    let (mut rd, mut wr) = stream.into_split();
     let mut scanner = Scanner::default();
     let mut acks: Vec<u8> = Vec::new();
     let mut last_ack: Vec<u8> = Vec::new();
@@ -133,5 +147,5 @@ pub async fn run(
             delivered_total.fetch_add(measured, Ordering::Relaxed);
         }
     }
-    Ok(stats)
+    Ok(())
 }
