@@ -507,3 +507,22 @@ async fn peeked_stream_is_accepted_untouched_and_raw_stomp_is_told_apart() {
     drop(ws);
     assert_eq!(server.await.unwrap(), vec![Sniff::Stomp, Sniff::Http]);
 }
+
+#[tokio::test]
+async fn invalid_stomp_is_closed_with_1002() {
+    let mut server = start(|c| c).await;
+    let (mut ws, _) = raw_client(&server.url("/ws"), &[]).await.unwrap();
+    raw_connect(&mut ws, "1.2").await;
+    ws.send(Message::text("send\ndestination:/a\n\n\0"))
+        .await
+        .unwrap(); // F4: case-sensitive
+    let close = next_message(&mut ws).await;
+    assert!(
+        matches!(close, Message::Close(Some(ref f)) if f.code == CloseCode::Protocol),
+        "{close:?}"
+    );
+    assert!(matches!(
+        server.report().await,
+        Report::Error(WsError::Parse(stompkit_wire::ParseError::UnknownCommand))
+    ));
+}
