@@ -1,0 +1,1 @@
+// stompkit demo chat client (placeholder)
