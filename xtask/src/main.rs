@@ -4,6 +4,7 @@
 //! - `cargo xtask fuzz [TARGET] [--all] [--seconds N]` runs the cargo-fuzz targets in `fuzz/`.
 //! - `cargo xtask bench [--quick] [--peers]` runs the benchmarks.
 //! - `cargo xtask interop [--addr IP:PORT] [--portable-only]` runs the stomp.py suite in `interop/`.
+//! - `cargo xtask rabbitmq` starts a throwaway RabbitMQ on free ports until stdin closes.
 //!
 //! The alias lives in `.cargo/config.toml`. CI calls `bash .ci/run`, which calls `cargo xtask ci`.
 
@@ -12,6 +13,7 @@ mod ci;
 mod cmd;
 mod fuzz;
 mod interop;
+mod rabbitmq;
 mod tools;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +43,9 @@ enum Task {
         #[arg(long)]
         portable_only: bool,
     },
+    /// Start a throwaway RabbitMQ (STOMP, Web-STOMP) on free ports, print them,
+    /// and stop it when stdin reaches end of file (or Enter is pressed).
+    Rabbitmq,
     /// Run the benchmarks.
     Bench {
         /// A short run (fewer samples), e.g. to check the benchmarks still work.
@@ -66,6 +71,7 @@ fn main() -> ExitCode {
             portable_only,
         } => interop::run_with(addr, portable_only),
         Task::Bench { quick, peers } => bench::run(quick, peers),
+        Task::Rabbitmq => rabbitmq::run_until_stdin_closes(&cmd::target_dir()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
