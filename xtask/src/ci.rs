@@ -44,7 +44,7 @@ pub struct Step {
     pub run: fn(&Context) -> Result<String>,
 }
 
-/// The CI steps, in order. Extension point: add later steps (interop, browser) here.
+/// The CI steps, in order.
 pub fn steps() -> Vec<Step> {
     vec![
         Step {
@@ -101,17 +101,14 @@ pub fn steps() -> Vec<Step> {
                 Ok(format!("{} targets x {}s", targets.len(), cx.fuzz_seconds))
             },
         },
-        // Next: uncomment once the broker's network loop is in (it must print
-        // `stompkit-broker listening on stomp://<ip>:<port>`); `cargo xtask interop`
-        // runs the same thing by hand. Then the browser tests.
-        // Step {
-        //     name: "interop",
-        //     about: "stomp.py suite in interop/ against a freshly started stompkit-broker",
-        //     run: |_| {
-        //         crate::interop::run()?;
-        //         Ok(String::new())
-        //     },
-        // },
+        Step {
+            name: "interop",
+            about: "stomp.py suite in interop/ against a freshly started stompkit-broker",
+            run: |_| {
+                crate::interop::run()?;
+                Ok(String::new())
+            },
+        },
     ]
 }
 
