@@ -180,7 +180,7 @@ fn ensure_venv() -> Result<PathBuf> {
 }
 
 /// Builds the broker binary (dev profile) and returns its path.
-fn build_broker() -> Result<PathBuf> {
+pub(crate) fn build_broker() -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     run_checked(
         Command::new(cargo)
@@ -198,15 +198,16 @@ fn build_broker() -> Result<PathBuf> {
 }
 
 /// A running broker process; killed when dropped, whatever happened meanwhile.
-struct Broker {
+pub(crate) struct Broker {
     child: Child,
-    addr: SocketAddr,
+    /// The first listener's address (TCP STOMP and, on the same port, WebSocket).
+    pub(crate) addr: SocketAddr,
     log: PathBuf,
 }
 
 impl Broker {
     /// Starts `binary` on an ephemeral port and waits for its `listening` line.
-    fn start(binary: &Path) -> Result<Broker> {
+    pub(crate) fn start(binary: &Path) -> Result<Broker> {
         let log = target_dir().join("interop-broker.log");
         let mut command = Command::new(binary);
         command
@@ -285,12 +286,12 @@ impl Broker {
     }
 
     /// `Some(status)` when the process has ended.
-    fn exited(&mut self) -> Result<Option<ExitStatus>> {
+    pub(crate) fn exited(&mut self) -> Result<Option<ExitStatus>> {
         Ok(self.child.try_wait()?)
     }
 
     /// Prints the end of the broker's log (stderr) to help read a failure.
-    fn print_log_tail(&self) {
+    pub(crate) fn print_log_tail(&self) {
         let Ok(mut file) = fs::File::open(&self.log) else {
             return;
         };
@@ -329,11 +330,21 @@ fn run_suite(python: &Path, addr: SocketAddr, portable_only: bool) -> Result<Exi
     if let Ok(extra) = std::env::var("STOMPKIT_INTEROP_PYTEST_ARGS") {
         command.args(extra.split_whitespace());
     }
+    run_with_timeout(&mut command, SUITE_TIMEOUT, "the interop suite")
+}
+
+/// Prints and runs `command` (output inherited) and returns its exit status; kills it
+/// and fails when it runs longer than `timeout`. `what` names it in the error.
+pub(crate) fn run_with_timeout(
+    command: &mut Command,
+    timeout: Duration,
+    what: &str,
+) -> Result<ExitStatus> {
     println!("$ {command:?}");
     let mut child = command
         .spawn()
-        .with_context(|| format!("could not start {}", python.display()))?;
-    let deadline = Instant::now() + SUITE_TIMEOUT;
+        .with_context(|| format!("could not start {:?}", command.get_program()))?;
+    let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(status);
@@ -341,7 +352,7 @@ fn run_suite(python: &Path, addr: SocketAddr, portable_only: bool) -> Result<Exi
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("the interop suite did not finish within {SUITE_TIMEOUT:?}");
+            bail!("{what} did not finish within {timeout:?}");
         }
         thread::sleep(Duration::from_millis(100));
     }

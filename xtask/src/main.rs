@@ -5,6 +5,7 @@
 //! - `cargo xtask bench [--quick] [--peers]` runs the benchmarks.
 //! - `cargo xtask interop [--addr IP:PORT] [--portable-only]` runs the stomp.py suite in `interop/`.
 //! - `cargo xtask rabbitmq` starts a throwaway RabbitMQ on free ports until stdin closes.
+//! - `cargo xtask interop-js [--addr IP:PORT]` runs the stompjs and browser suites in `interop/js/`.
 //!
 //! The alias lives in `.cargo/config.toml`. CI calls `bash .ci/run`, which calls `cargo xtask ci`.
 
@@ -13,6 +14,7 @@ mod ci;
 mod cmd;
 mod fuzz;
 mod interop;
+mod interop_js;
 mod rabbitmq;
 mod tools;
 
@@ -46,6 +48,13 @@ enum Task {
     /// Start a throwaway RabbitMQ (STOMP, Web-STOMP) on free ports, print them,
     /// and stop it when stdin reaches end of file (or Enter is pressed).
     Rabbitmq,
+    /// Run the JavaScript suites (interop/js: @stomp/stompjs on Node, the demo page in
+    /// headless Chromium) against a freshly started broker over WebSocket.
+    InteropJs {
+        /// Test a broker that is already running (its WebSocket endpoint is ws://ADDR/ws).
+        #[arg(long)]
+        addr: Option<std::net::SocketAddr>,
+    },
     /// Run the benchmarks.
     Bench {
         /// A short run (fewer samples), e.g. to check the benchmarks still work.
@@ -70,6 +79,7 @@ fn main() -> ExitCode {
             addr,
             portable_only,
         } => interop::run_with(addr, portable_only),
+        Task::InteropJs { addr } => interop_js::run(addr).map(drop),
         Task::Bench { quick, peers } => bench::run(quick, peers),
         Task::Rabbitmq => rabbitmq::run_until_stdin_closes(&cmd::target_dir()),
     };

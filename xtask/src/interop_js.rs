@@ -1,0 +1,183 @@
+//! `cargo xtask interop-js`: the JavaScript interop suites in `interop/js/` run
+//! against a real `stompkit-broker` over WebSocket: `@stomp/stompjs` on Node (with
+//! the `ws` package), and the broker's demo page in Debian's headless Chromium
+//! driven by `playwright-core`.
+//!
+//! Owns the run: Node.js 20+ (installed with apt when missing and `CI=true`),
+//! `npm ci` in `interop/js` (again only when `package-lock.json` changed),
+//! Chromium (`/usr/bin/chromium`, or `STOMPKIT_CHROMIUM`; installed with apt when
+//! missing and `CI=true`, otherwise only the browser test is skipped with one line),
+//! the broker (built and started on `127.0.0.1:0` with the interop suite's
+//! [`Broker`] guard, so the same 100 ms heart-beat floor), then `node --test` with
+//! `STOMPKIT_WS_URL=ws://<ip>:<port>/ws` and `STOMPKIT_SCREENSHOT_DIR=<target>`.
+//! It does not know what the tests check; `interop/js/README.md` does.
+
+use crate::cmd;
+use crate::interop::{Broker, build_broker, run_with_timeout};
+use anyhow::{Context, Result, bail};
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The oldest Node.js major version the suites run on (`node:test`, playwright-core).
+const NODE_MAJOR: u32 = 20;
+/// Debian's Chromium.
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// Upper bound for one `node --test` run (it takes well under a minute).
+const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
+/// The suites, relative to `interop/js`.
+const STOMPJS_TESTS: &str = "test/stompjs.test.mjs";
+const BROWSER_TESTS: &str = "test/browser.test.mjs";
+
+/// Runs the suites against `addr`, or, when `None`, against a freshly built and
+/// started broker. Returns a short note for the CI summary.
+pub fn run(addr: Option<SocketAddr>) -> Result<String> {
+    let started = Instant::now();
+    if let Some(skipped) = ensure_node()? {
+        println!("{skipped}");
+        return Ok(skipped);
+    }
+    let dir = cmd::root().join("interop").join("js");
+    npm_ci(&dir)?;
+    let chromium = ensure_chromium()?;
+    let mut broker = None;
+    let addr = match addr {
+        Some(addr) => addr,
+        None => {
+            let running = Broker::start(&build_broker()?)?;
+            let addr = running.addr;
+            broker = Some(running);
+            addr
+        }
+    };
+    let mut files = vec![STOMPJS_TESTS];
+    if chromium.is_some() {
+        files.push(BROWSER_TESTS);
+    }
+    let ws_url = format!("ws://{addr}/ws");
+    println!("interop-js: testing {ws_url} ({})", files.join(", "));
+    let mut command = Command::new("node");
+    command
+        .args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
+        .args(&files)
+        .current_dir(&dir)
+        .env("STOMPKIT_WS_URL", &ws_url)
+        .env("STOMPKIT_SCREENSHOT_DIR", cmd::target_dir())
+        .env("STOMPKIT_CHROMIUM", chromium.unwrap_or_default())
+        .stdin(std::process::Stdio::null());
+    let status = run_with_timeout(&mut command, SUITE_TIMEOUT, "the JavaScript interop suites");
+    let broker_exit = match broker.as_mut() {
+        Some(broker) => broker.exited()?,
+        None => None,
+    };
+    let failure = match (&status, broker_exit) {
+        (_, Some(exit)) => Some(format!("stompkit-broker exited during the suites ({exit})")),
+        (Err(error), None) => Some(format!("{error:#}")),
+        (Ok(status), None) if !status.success() => {
+            Some(format!("the JavaScript interop suites failed ({status})"))
+        }
+        _ => None,
+    };
+    if let Some(failure) = failure {
+        if let Some(broker) = &broker {
+            broker.print_log_tail();
+        }
+        bail!(failure);
+    }
+    let note = match files.len() {
+        2 => "stompjs + browser".to_owned(),
+        _ => "stompjs only (no chromium: browser test skipped)".to_owned(),
+    };
+    println!(
+        "interop-js: passed ({note}) in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(note)
+}
+
+/// The major version of `node` on PATH, if it runs.
+fn node_major() -> Option<u32> {
+    let version = cmd::output(Command::new("node").arg("--version"))?;
+    version
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Makes sure Node.js 20+ and npm are there. `Some(line)` when they are missing
+/// outside CI (the run is then skipped with that line).
+fn ensure_node() -> Result<Option<String>> {
+    let have_npm = || cmd::output(Command::new("npm").arg("--version")).is_some();
+    if node_major().is_none() || !have_npm() {
+        if !cmd::in_ci() {
+            return Ok(Some(
+                "skipped: interop-js needs Node.js 20+ and npm (not found on PATH)".to_owned(),
+            ));
+        }
+        println!("interop-js: node/npm missing; installing nodejs and npm with apt-get (CI=true)");
+        cmd::apt_install(&["nodejs", "npm"])?;
+    }
+    match node_major() {
+        Some(major) if major >= NODE_MAJOR && have_npm() => Ok(None),
+        Some(major) => bail!("interop-js needs Node.js {NODE_MAJOR}+ and npm; found node {major}"),
+        None => bail!("node still does not run after installing it"),
+    }
+}
+
+/// `npm ci` in `dir` unless `node_modules` was installed from this very lockfile.
+fn npm_ci(dir: &Path) -> Result<()> {
+    let lock = fs::read_to_string(dir.join("package-lock.json"))
+        .context("reading interop/js/package-lock.json")?;
+    let stamp = dir.join("node_modules").join(".stompkit-installed-lock");
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(lock.as_str()) {
+        return Ok(());
+    }
+    cmd::run(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(dir)
+            // playwright-core downloads nothing on install; make sure of it.
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+            .env("npm_config_update_notifier", "false")
+            .stdin(std::process::Stdio::null()),
+    )
+    .context("npm ci in interop/js")?;
+    fs::write(&stamp, lock)?;
+    Ok(())
+}
+
+/// The Chromium to drive: `STOMPKIT_CHROMIUM` or Debian's. Installed with apt when
+/// missing and `CI=true`; outside CI `None` after printing one `skipped:` line.
+fn ensure_chromium() -> Result<Option<PathBuf>> {
+    let path = std::env::var_os("STOMPKIT_CHROMIUM")
+        .filter(|path| !path.is_empty())
+        .map_or_else(|| PathBuf::from(CHROMIUM), PathBuf::from);
+    if path.exists() {
+        return Ok(Some(path));
+    }
+    if !cmd::in_ci() {
+        println!(
+            "skipped: the browser test (interop/js/test/browser.test.mjs): {} not found \
+             (apt-get install chromium, or run with CI=true to have it installed)",
+            path.display()
+        );
+        return Ok(None);
+    }
+    println!(
+        "interop-js: {} missing; installing chromium with apt-get (CI=true)",
+        path.display()
+    );
+    cmd::apt_install(&["chromium"])?;
+    if !path.exists() {
+        bail!(
+            "apt-get installed chromium, but {} does not exist",
+            path.display()
+        );
+    }
+    Ok(Some(path))
+}
