@@ -117,6 +117,7 @@
   Connection.prototype.open = function () {
     var self = this;
     this.version = null;
+    this.lastError = null;
     this.reader = new FrameReader();
     this.lastSeen = Date.now();
     this.status('connecting', 'Connecting to ' + this.url + ' ...');
@@ -166,7 +167,8 @@
     } else if (frame.command === 'MESSAGE') {
       this.callbacks.onMessage(frame);
     } else if (frame.command === 'ERROR') {
-      this.status('error', 'Broker error: ' + (frame.headers.message || decoder.decode(frame.body)));
+      this.lastError = 'broker error: ' + (frame.headers.message || decoder.decode(frame.body));
+      this.status('error', this.lastError);
     }
   };
 
@@ -206,8 +208,8 @@
     // is not stormed by every open page at once.
     var wait = Math.round(this.retryMs * (0.75 + Math.random() / 2));
     this.retryMs = Math.min(this.retryMs * 2, 30000);
-    var why = event.reason || (event.code === 1006 ? 'connection lost' : 'closed (' + event.code + ')');
-    this.status('retrying', 'Disconnected: ' + why + '. Retrying in ' + Math.ceil(wait / 1000) + ' s ...');
+    var why = this.lastError || event.reason || (event.code === 1006 ? 'connection lost' : 'closed (' + event.code + ')');
+    this.status('retrying', 'Disconnected: ' + why + '. Retrying in ' + Math.max(1, Math.round(wait / 1000)) + ' s ...');
     var self = this;
     this.retryTimer = setTimeout(function () {
       self.open();
@@ -366,6 +368,12 @@
   restore();
   setStatus('idle', 'Pick a name and a room, then Join.');
 
-  // For tests and the curious: the frame codec, without the page.
-  window.stompkitChat = { encodeFrame: encodeFrame, FrameReader: FrameReader };
+  // For tests and the curious: the frame codec, and the current connection.
+  window.stompkitChat = {
+    encodeFrame: encodeFrame,
+    FrameReader: FrameReader,
+    connection: function () {
+      return connection;
+    }
+  };
 })();

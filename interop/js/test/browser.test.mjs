@@ -151,6 +151,29 @@ describe('demo page', () => {
     await page.close();
   });
 
+  test('a dropped connection is re-established and the room subscribed again', async () => {
+    const room = unique('again').toLowerCase();
+    const fred = await openPage();
+    const erin = await openPage();
+    await join(fred, 'fred', room);
+    await join(erin, 'erin', room);
+    await fred.waitForSelector('#messages li.note:has-text("erin joined")', WAIT);
+    await erin.evaluate(() => window.stompkitChat.connection().ws.close(4001, 'test: dropped'));
+    await erin.waitForSelector('#status[data-state="retrying"]', WAIT);
+    assert.match(await erin.textContent('#status'), /test: dropped\. Retrying in 1 s \.\.\./);
+    await erin.waitForSelector('#status[data-state="connected"]', WAIT);
+    await say(fred, 'are you back?');
+    await erin.waitForSelector('#messages li.theirs:has-text("are you back?")', WAIT);
+    await say(erin, 'yes');
+    await fred.waitForSelector('#messages li.theirs:has-text("yes")', WAIT);
+    // A reconnect is not a new arrival: no second join note on either side.
+    const notes = async (page, text) => (await messages(page)).filter((m) => m.kind === 'note' && m.text.includes(text)).length;
+    assert.equal(await notes(fred, 'erin joined'), 1);
+    assert.equal(await notes(erin, 'You joined'), 1);
+    await fred.close();
+    await erin.close();
+  });
+
   test('fits a phone screen (390 px wide) without sideways scrolling', async () => {
     const room = unique('phone').toLowerCase();
     const phone = await openPage({ width: 390, height: 760 });
