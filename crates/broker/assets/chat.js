@@ -87,7 +87,8 @@
     });
     var bodyEnd;
     if ('content-length' in headers) {
-      bodyEnd = bodyStart + parseInt(headers['content-length'], 10);
+      if (!/^\d+$/.test(headers['content-length'])) throw new Error('bad content-length');
+      bodyEnd = bodyStart + Number(headers['content-length']);
       if (b.length <= bodyEnd) return null;
     } else {
       bodyEnd = b.indexOf(NUL, bodyStart);

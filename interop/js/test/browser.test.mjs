@@ -204,8 +204,15 @@ describe('demo page', () => {
       const frames = out.map((f) =>
         f.heartBeat ? 'heart-beat' : { command: f.command, headers: f.headers, body: new TextDecoder().decode(f.body) },
       );
+      let badLength = 'no error';
+      try {
+        new FrameReader().push(bytes('MESSAGE\ncontent-length:3x\n\nabc\0'));
+      } catch (error) {
+        badLength = error.message;
+      }
       return {
         frames,
+        badLength,
         left: reader.buffer.length,
         encoded: encodeFrame('SEND', { destination: '/topic/x', note: 'a:b\\c\nd\re' }, 'hé', '1.2'),
         encoded11: encodeFrame('SEND', { note: 'a\re' }, '', '1.1'),
@@ -220,6 +227,7 @@ describe('demo page', () => {
       'heart-beat',
     ]);
     assert.equal(result.left, 0);
+    assert.equal(result.badLength, 'bad content-length');
     assert.equal(result.encoded, 'SEND\ndestination:/topic/x\nnote:a\\cb\\\\c\\nd\\re\ncontent-length:3\n\nhé\0');
     assert.equal(result.encoded11, 'SEND\nnote:ae\n\n\0');
     await page.close();
