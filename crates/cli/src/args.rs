@@ -2,8 +2,14 @@
 //! modes, `name:value` headers.
 
 use crate::bench::proto::Credentials;
+use crate::target::Target;
+use crate::transport::tls_config;
+use anyhow::Result;
 use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::sync::Arc;
 use stompkit_frame::AckMode;
+use tokio_rustls::rustls;
 
 /// Where the broker is and how to log in.
 #[derive(Args, Clone, Debug)]
@@ -21,9 +27,21 @@ pub struct BrokerArgs {
     /// Value of CONNECT's host header (for RabbitMQ: the virtual host).
     #[arg(long, default_value = "/")]
     pub vhost: String,
+    /// PEM file with the CA certificate(s) that signed the broker's certificate
+    /// (needed for stomp+ssl:// and wss://).
+    #[arg(long, value_name = "PEM", env = "STOMPKIT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl BrokerArgs {
+    /// The parsed `--url` and, for TLS URLs, the client configuration built from
+    /// `--ca-file`.
+    pub fn target(&self) -> Result<(Target, Option<Arc<rustls::ClientConfig>>)> {
+        let target = Target::parse(&self.url)?;
+        let tls = tls_config(&target, self.ca_file.as_deref())?;
+        Ok((target, tls))
+    }
+
     /// The CONNECT credentials.
     pub fn credentials(&self) -> Credentials {
         Credentials {

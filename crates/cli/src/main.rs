@@ -7,7 +7,8 @@
 //! - `stompkit bench` is a load generator for any STOMP broker (throughput and
 //!   publish-to-delivery latency); `stompkit bench idle` holds many idle sessions.
 //!
-//! Run `stompkit <command> --help` for every option.
+//! `--url` takes `stomp://`, `stomp+ssl://`, `ws://` and `wss://` (TLS with
+//! `--ca-file`). Run `stompkit <command> --help` for every option.
 
 mod args;
 mod bench;
@@ -15,6 +16,7 @@ mod client;
 mod send;
 mod sub;
 mod target;
+mod transport;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,11 +45,11 @@ enum Command {
     ///
     /// Example: stompkit sub /topic/news --json --count 10
     Sub(sub::SubArgs),
-    /// Measure a broker: publishers and subscribers over TCP, reporting msg/s,
-    /// MB/s and publish-to-delivery latency percentiles.
+    /// Measure a broker: publishers and subscribers over TCP, TLS or WebSocket,
+    /// reporting msg/s, MB/s and publish-to-delivery latency percentiles.
     ///
     /// Example: stompkit bench --mode topic -p 1 -s 10 --size 256 --count 1000000
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
 }
 
 fn main() -> ExitCode {
@@ -56,7 +58,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Send(args) => send::run(args),
         Command::Sub(args) => sub::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,7 @@
 //! `stompkit send`: one SEND, by default confirmed by the broker's RECEIPT.
 
 use crate::args::{BrokerArgs, parse_header};
-use crate::client::{TlsArgs, connect};
+use crate::client::connect;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::io::Read;
@@ -19,9 +19,6 @@ pub struct SendArgs {
     /// Where the broker is and how to log in.
     #[command(flatten)]
     pub broker: BrokerArgs,
-    /// TLS options.
-    #[command(flatten)]
-    pub tls: TlsArgs,
     /// Extra header as name:value (repeatable), e.g. -H persistent:true.
     #[arg(short = 'H', long = "header", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
@@ -59,7 +56,7 @@ pub fn run(a: SendArgs) -> Result<ExitCode> {
     let frame = frame.with_body(body);
     let timeout = Duration::from_secs_f64(a.timeout.max(0.001));
     crate::runtime(Some(1))?.block_on(async move {
-        let client = connect(&a.broker, &a.tls, timeout).await?;
+        let client = connect(&a.broker, timeout).await?;
         if a.no_receipt {
             client.send(frame).await.context("send failed")?;
         } else {

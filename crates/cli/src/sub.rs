@@ -7,7 +7,7 @@
 //! is not valid UTF-8.
 
 use crate::args::{AckArg, BrokerArgs, parse_header};
-use crate::client::{TlsArgs, connect};
+use crate::client::connect;
 use anyhow::{Context, Result, bail};
 use base64::Engine;
 use clap::Args;
@@ -27,9 +27,6 @@ pub struct SubArgs {
     /// Where the broker is and how to log in.
     #[command(flatten)]
     pub broker: BrokerArgs,
-    /// TLS options.
-    #[command(flatten)]
-    pub tls: TlsArgs,
     /// Print each whole frame: command, headers, blank line, body.
     #[arg(short, long)]
     pub verbose: bool,
@@ -58,7 +55,7 @@ pub struct SubArgs {
 pub fn run(a: SubArgs) -> Result<ExitCode> {
     let timeout = Duration::from_secs_f64(a.timeout.max(0.001));
     crate::runtime(Some(1))?.block_on(async move {
-        let client = connect(&a.broker, &a.tls, timeout).await?;
+        let client = connect(&a.broker, timeout).await?;
         let mut options = SubscribeOptions::new(a.destination.clone())
             .ack(a.ack.mode())
             .buffer(4096);

@@ -24,7 +24,12 @@ pub enum Target {
         port: u16,
     },
     /// STOMP over WebSocket (`ws://` or `wss://`), the URL as given.
-    WebSocket(String),
+    WebSocket {
+        /// The whole URL, path included.
+        url: String,
+        /// `wss://` (TLS).
+        secure: bool,
+    },
 }
 
 impl Target {
@@ -38,7 +43,12 @@ impl Target {
         let tls = match scheme {
             "stomp" | "tcp" => false,
             "stomp+ssl" | "stomp+tls" | "ssl" | "tls" => true,
-            "ws" | "wss" => return Ok(Target::WebSocket(url.to_string())),
+            "ws" | "wss" => {
+                return Ok(Target::WebSocket {
+                    url: url.to_string(),
+                    secure: scheme == "wss",
+                });
+            }
             other => bail!("unknown URL scheme {other:?}: use stomp, stomp+ssl, ws or wss"),
         };
         let rest = rest.trim_end_matches('/');
@@ -70,17 +80,35 @@ impl Target {
         })
     }
 
-    /// `host:port` for a socket connect (IPv6 bracketed); `None` for WebSocket.
-    pub fn authority(&self) -> Option<String> {
+    /// `host:port` for a socket connect (IPv6 bracketed); empty for WebSocket
+    /// (its URL is dialed whole).
+    pub fn authority(&self) -> String {
         match self {
             Target::Tcp { host, port } | Target::Tls { host, port } => {
-                Some(if host.contains(':') {
+                if host.contains(':') {
                     format!("[{host}]:{port}")
                 } else {
                     format!("{host}:{port}")
-                })
+                }
             }
-            Target::WebSocket(_) => None,
+            Target::WebSocket { .. } => String::new(),
+        }
+    }
+
+    /// Whether the connection is TLS (`stomp+ssl://`, `wss://`).
+    pub fn is_tls(&self) -> bool {
+        matches!(
+            self,
+            Target::Tls { .. } | Target::WebSocket { secure: true, .. }
+        )
+    }
+
+    /// The URL, normalised (for messages).
+    pub fn url(&self) -> String {
+        match self {
+            Target::Tcp { .. } => format!("stomp://{}", self.authority()),
+            Target::Tls { .. } => format!("stomp+ssl://{}", self.authority()),
+            Target::WebSocket { url, .. } => url.clone(),
         }
     }
 }
@@ -107,13 +135,20 @@ mod tests {
             }
         );
         assert_eq!(
-            Target::parse("stomp://[::1]").unwrap().authority().unwrap(),
+            Target::parse("stomp://[::1]").unwrap().authority(),
             "[::1]:61613"
         );
         assert_eq!(
             Target::parse("ws://h:15674/ws").unwrap(),
-            Target::WebSocket("ws://h:15674/ws".into())
+            Target::WebSocket {
+                url: "ws://h:15674/ws".into(),
+                secure: false
+            }
         );
+        let wss = Target::parse("wss://h/ws").unwrap();
+        assert!(wss.is_tls() && Target::parse("stomp+ssl://h").unwrap().is_tls());
+        assert!(!Target::parse("stomp://h").unwrap().is_tls());
+        assert_eq!(wss.url(), "wss://h/ws");
         assert!(Target::parse("http://h").is_err());
         assert!(Target::parse("stomp://h:x").is_err());
         assert!(Target::parse("localhost:61613").is_err());

@@ -269,3 +269,71 @@ fn bench_idle_holds_connections() {
     assert_eq!(r["connections"], 50);
     assert!(r["connect_s"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn send_and_sub_over_tls_with_a_ca_file() {
+    let addr = support::start_broker();
+    let (tls, ca_file) = support::start_tls_front(addr);
+    let url = format!("stomp+ssl://localhost:{}", tls.port());
+    let ca = ca_file.to_str().unwrap();
+    let sub = subscriber(addr, &["/topic/tls", "--count", "1"]);
+    let out = stompkit(addr)
+        .args([
+            "send",
+            "/topic/tls",
+            "over tls",
+            "--url",
+            &url,
+            "--ca-file",
+            ca,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, got) = finish(sub);
+    assert!(ok);
+    assert_eq!(got, "over tls\n");
+
+    // The bench drives TLS too, and counts every delivery.
+    let r = bench(
+        addr,
+        &[
+            "--url",
+            &url,
+            "--ca-file",
+            ca,
+            "--count",
+            "2000",
+            "-s",
+            "2",
+            "--size",
+            "32",
+        ],
+    );
+    assert_eq!(r["delivered"], 4000, "{r}");
+    assert_eq!(r["lost"], 0);
+
+    // Without the CA file: one readable line, no hang.
+    let out = stompkit(addr)
+        .args(["send", "/topic/tls", "x", "--url", &url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("needs --ca-file"), "{stderr}");
+    // A CA that did not sign the broker's certificate: the handshake fails.
+    let (_, other_ca) = support::start_tls_front(addr);
+    let out = stompkit(addr)
+        .args(["send", "/topic/tls", "x", "--url", &url, "--ca-file"])
+        .arg(&other_ca)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("TLS handshake"), "{stderr}");
+}

@@ -49,20 +49,18 @@ struct IdleReport {
 
 /// Runs `stompkit bench idle`.
 pub fn run(a: IdleArgs) -> Result<ExitCode> {
-    let addr = super::tcp_address(&a.broker.url)?;
+    let endpoint = super::endpoint(&a.broker)?;
     let runtime = crate::runtime(None)?;
     runtime.block_on(async move {
-        let credentials = a.broker.credentials();
         let limit = Arc::new(Semaphore::new(a.parallel.max(1)));
         let started = Instant::now();
         let mut set = JoinSet::new();
         for _ in 0..a.connections {
-            let addr = addr.clone();
-            let credentials = credentials.clone();
+            let endpoint = endpoint.clone();
             let limit = limit.clone();
             set.spawn(async move {
                 let _permit = limit.acquire_owned().await?;
-                Session::connect(&addr, &credentials).await
+                Session::connect(&endpoint).await
             });
         }
         let mut held = Vec::with_capacity(a.connections);

@@ -20,11 +20,10 @@ pub mod scan;
 pub mod subscriber;
 
 use crate::args::{AckArg, BrokerArgs, parse_header};
-use crate::target::Target;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use proto::{Credentials, STAMP_LEN, SendTemplate, Session};
+use proto::{Endpoint, STAMP_LEN, SendTemplate, Session};
 use report::Report;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -162,29 +161,27 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     }
 }
 
-/// The TCP address of a `--url` the bench can drive.
-pub fn tcp_address(url: &str) -> Result<String> {
-    match Target::parse(url)? {
-        t @ Target::Tcp { .. } => Ok(t.authority().unwrap_or_default()),
-        Target::Tls { .. } => bail!("bench drives stomp:// (plain TCP) only; TLS is not supported"),
-        Target::WebSocket(_) => {
-            bail!("bench drives stomp:// (plain TCP) only; WebSocket is not supported yet")
-        }
-    }
+/// Where a bench run connects, from `--url`, `--ca-file` and the credentials.
+pub fn endpoint(broker: &BrokerArgs) -> Result<Endpoint> {
+    let (target, tls) = broker.target()?;
+    Ok(Endpoint {
+        target,
+        tls,
+        credentials: broker.credentials(),
+    })
 }
 
 /// Connects `n` sessions, at most 256 handshakes at a time (a burst of thousands
 /// of SYNs would overflow the broker's accept backlog and stall on retransmits).
-async fn connect_many(addr: &str, credentials: &Credentials, n: usize) -> Result<Vec<Session>> {
+async fn connect_many(endpoint: &Endpoint, n: usize) -> Result<Vec<Session>> {
     let limit = Arc::new(tokio::sync::Semaphore::new(256));
     let mut set = JoinSet::new();
     for _ in 0..n {
-        let addr = addr.to_string();
-        let credentials = credentials.clone();
+        let endpoint = endpoint.clone();
         let limit = limit.clone();
         set.spawn(async move {
             let _permit = limit.acquire_owned().await?;
-            Session::connect(&addr, &credentials).await
+            Session::connect(&endpoint).await
         });
     }
     let mut sessions = Vec::with_capacity(n);
@@ -195,11 +192,10 @@ async fn connect_many(addr: &str, credentials: &Credentials, n: usize) -> Result
 }
 
 async fn run_load(a: &LoadArgs) -> Result<Report> {
-    let addr = tcp_address(&a.broker.url)?;
+    let endpoint = endpoint(&a.broker)?;
     if a.publishers == 0 {
         bail!("--publishers must be at least 1");
     }
-    let credentials = a.broker.credentials();
     let destination = a
         .destination
         .clone()
@@ -216,7 +212,7 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
     let delivered = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut subscribers = JoinSet::new();
-    for mut session in connect_many(&addr, &credentials, a.subscribers)
+    for mut session in connect_many(&endpoint, a.subscribers)
         .await
         .context("connecting subscribers")?
     {
@@ -240,7 +236,7 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
     let (start_tx, start_rx) = watch::channel(false);
     let duration = Duration::from_secs_f64(a.duration.unwrap_or(10.0).max(0.0));
     let mut publishers = JoinSet::new();
-    let sessions = connect_many(&addr, &credentials, a.publishers)
+    let sessions = connect_many(&endpoint, a.publishers)
         .await
         .context("connecting publishers")?;
     for (i, session) in sessions.into_iter().enumerate() {

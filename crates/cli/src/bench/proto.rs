@@ -1,4 +1,5 @@
-//! Session set-up for the load generator on a raw `TcpStream`: CONNECT and wait for
+//! Session set-up for the load generator on a raw byte stream ([`Conn`]: TCP, TLS or
+//! WebSocket): CONNECT and wait for
 //! CONNECTED, send a frame and wait for its RECEIPT, and the pre-encoded frames of
 //! the hot path (SEND template, ACK).
 //!
@@ -6,12 +7,15 @@
 //! bytes that arrive after the awaited frame stay in that buffer for the hot loop.
 //! It owns no timing and no statistics.
 
+use crate::target::Target;
+use crate::transport::{Conn, WsFraming, open};
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::BytesMut;
+use std::sync::Arc;
 use stompkit_frame::{Command, Frame, Version, names};
 use stompkit_wire::{Encoder, Event, Parser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio_rustls::rustls;
 
 /// What goes into every CONNECT.
 #[derive(Clone, Debug)]
@@ -24,10 +28,21 @@ pub struct Credentials {
     pub passcode: Option<String>,
 }
 
-/// A connected STOMP session on a raw socket.
+/// Where the bench connects: the target and its TLS settings.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// The parsed `--url`.
+    pub target: Target,
+    /// TLS settings for `stomp+ssl://` and `wss://`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// CONNECT's headers.
+    pub credentials: Credentials,
+}
+
+/// A connected STOMP session on a raw byte stream.
 pub struct Session {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The connection (flush after writing: on WebSocket that sends the message).
+    pub stream: Conn,
     /// Bytes read past the last awaited frame.
     pub buf: BytesMut,
     /// The negotiated version.
@@ -36,13 +51,12 @@ pub struct Session {
 }
 
 impl Session {
-    /// Opens TCP to `addr`, sends CONNECT (all versions offered, no heart-beats) and
-    /// waits for CONNECTED. An ERROR becomes an error with the broker's message.
-    pub async fn connect(addr: &str, credentials: &Credentials) -> Result<Session> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .with_context(|| format!("cannot connect to {addr}"))?;
-        stream.set_nodelay(true)?;
+    /// Connects to `endpoint`, sends CONNECT (all versions offered, no
+    /// heart-beats) and waits for CONNECTED. An ERROR becomes an error with the
+    /// broker's message.
+    pub async fn connect(endpoint: &Endpoint) -> Result<Session> {
+        let stream = open(&endpoint.target, endpoint.tls.as_ref(), WsFraming::Binary).await?;
+        let credentials = &endpoint.credentials;
         let mut connect =
             Frame::connect(&credentials.vhost, "1.0,1.1,1.2").header(names::HEART_BEAT, "0,0");
         if let Some(login) = &credentials.login {
@@ -93,6 +107,7 @@ impl Session {
         let mut out = Vec::with_capacity(256);
         Encoder::new(Some(self.version)).encode(frame, &mut out)?;
         self.stream.write_all(&out).await?;
+        self.stream.flush().await?;
         Ok(())
     }
 

@@ -17,13 +17,13 @@
 use super::clock;
 use super::proto::{SendTemplate, Session, stamp};
 use super::scan::Scanner;
+use crate::transport::{ReadHalf, WriteHalf};
 use anyhow::{Result, anyhow, bail};
 use bytes::{Buf, BytesMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{oneshot, watch};
 
 /// How much one publisher sends.
@@ -110,6 +110,7 @@ pub async fn run(
         .wr
         .write_all(b"DISCONNECT\nreceipt:bench-end\n\n\0")
         .await?;
+    phase.wr.flush().await?;
     match tokio::time::timeout(plan.receipt_timeout, reader).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => return Err(e),
@@ -129,7 +130,7 @@ pub async fn run(
 }
 
 struct Phase {
-    wr: OwnedWriteHalf,
+    wr: WriteHalf,
     frames: Vec<u8>,
     frame_len: usize,
     body_at: usize,
@@ -185,6 +186,7 @@ impl Phase {
             self.wr
                 .write_all(&self.frames[..n as usize * self.frame_len])
                 .await?;
+            self.wr.flush().await?;
             sent += n;
             if let Some(total) = published_total {
                 total.fetch_add(n, Ordering::Relaxed);
@@ -196,7 +198,7 @@ impl Phase {
 /// Reads what the broker sends a publisher: `Ok` on the final RECEIPT, an error on
 /// ERROR (also passed to the writer through `error`) or on a closed connection.
 async fn watch_replies(
-    mut rd: tokio::net::tcp::OwnedReadHalf,
+    mut rd: ReadHalf,
     mut buf: BytesMut,
     error: oneshot::Sender<String>,
 ) -> Result<()> {

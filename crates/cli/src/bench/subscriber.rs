@@ -139,6 +139,7 @@ async fn receive(
         }
         if !acks.is_empty() {
             wr.write_all(&acks).await?;
+            wr.flush().await?;
             acks.clear();
         }
         if measured > 0 {
