@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use stompkit_wire::ParserConfig;
+use stompkit_ws::{DEFAULT_PATHS, OriginPolicy, OutgoingMode};
 
 /// The whole broker configuration. Every field has a documented default.
 ///
@@ -34,13 +35,19 @@ pub struct BrokerConfig {
     pub heartbeat: HeartbeatConfig,
     /// Destinations, queues and slow consumers.
     pub destinations: DestinationsConfig,
+    /// STOMP over WebSocket on the listen ports.
+    pub websocket: WebSocketConfig,
 }
 
 /// `[server]`: where to listen and how to stop.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// STOMP listen addresses (default `["127.0.0.1:61613"]`).
+    /// Listen addresses (default `["127.0.0.1:61613"]`). A bare `HOST:PORT`
+    /// serves STOMP over TCP and, when `[websocket] enabled`, WebSocket and the
+    /// demo page on the same port (told apart by the first bytes);
+    /// `ws://HOST:PORT` serves WebSocket only; `stomp://HOST:PORT` TCP STOMP only.
+    /// See [`ListenSpec`].
     pub listen: Vec<String>,
     /// Prometheus `/metrics` listen address; empty = off (default off).
     pub metrics: String,
@@ -200,12 +207,146 @@ impl Default for DestinationsConfig {
     }
 }
 
+/// What a WebSocket peer's outgoing messages are (`[websocket] outgoing`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutgoingMessages {
+    /// Text when the frame is valid UTF-8 and the client sends text; binary
+    /// otherwise (default).
+    #[default]
+    Auto,
+    /// Text whenever valid UTF-8, binary otherwise.
+    Text,
+    /// Always binary.
+    Binary,
+}
+
+impl From<OutgoingMessages> for OutgoingMode {
+    fn from(m: OutgoingMessages) -> OutgoingMode {
+        match m {
+            OutgoingMessages::Auto => OutgoingMode::Auto,
+            OutgoingMessages::Text => OutgoingMode::Text,
+            OutgoingMessages::Binary => OutgoingMode::Binary,
+        }
+    }
+}
+
+/// Which `Origin` headers a WebSocket upgrade may carry (`[websocket] origin_check`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OriginCheck {
+    /// Any Origin on a loopback listener; elsewhere no Origin, the broker's own
+    /// host, or an `allowed_origins` entry (default).
+    #[default]
+    Auto,
+    /// As `auto` on a non-loopback listener, on every listener.
+    Strict,
+    /// Any Origin anywhere (only behind a proxy that checks it).
+    Any,
+}
+
+impl From<OriginCheck> for OriginPolicy {
+    fn from(c: OriginCheck) -> OriginPolicy {
+        match c {
+            OriginCheck::Auto => OriginPolicy::Auto,
+            OriginCheck::Strict => OriginPolicy::Strict,
+            OriginCheck::Any => OriginPolicy::Any,
+        }
+    }
+}
+
+/// `[websocket]`: STOMP over WebSocket on the listen ports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSocketConfig {
+    /// Serve WebSocket (and the demo page at `/`) on bare listen addresses
+    /// (default true).
+    pub enabled: bool,
+    /// Refuse STOMP over TCP on every listener: WebSocket only (default false;
+    /// also `--ws-only`).
+    pub ws_only: bool,
+    /// Request paths that accept the upgrade (default `["/ws", "/stomp"]`).
+    pub paths: Vec<String>,
+    /// Origins accepted besides the `origin_check` defaults, e.g.
+    /// `https://app.example.com`; `*` accepts any (default none).
+    pub allowed_origins: Vec<String>,
+    /// `auto` (default), `strict` or `any`.
+    pub origin_check: OriginCheck,
+    /// Outgoing messages: `auto` (default), `text` or `binary`.
+    pub outgoing: OutgoingMessages,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        WebSocketConfig {
+            enabled: true,
+            ws_only: false,
+            paths: DEFAULT_PATHS.iter().map(|p| (*p).to_owned()).collect(),
+            allowed_origins: Vec::new(),
+            origin_check: OriginCheck::Auto,
+            outgoing: OutgoingMessages::Auto,
+        }
+    }
+}
+
+/// One `server.listen` entry: an address and what it serves.
+///
+/// ```
+/// use stompkit_broker::ListenSpec;
+/// let ws = ListenSpec::parse("ws://0.0.0.0:8080", true).unwrap();
+/// assert_eq!((ws.addr.as_str(), ws.stomp, ws.websocket), ("0.0.0.0:8080", false, true));
+/// let both = ListenSpec::parse("127.0.0.1:61613", true).unwrap();
+/// assert!(both.stomp && both.websocket);
+/// assert!(ListenSpec::parse("http://x:1", true).is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenSpec {
+    /// `HOST:PORT` to bind.
+    pub addr: String,
+    /// Serves STOMP over TCP.
+    pub stomp: bool,
+    /// Serves WebSocket (and the demo page).
+    pub websocket: bool,
+}
+
+impl ListenSpec {
+    /// Reads a listen entry: `HOST:PORT` (TCP STOMP, plus WebSocket when
+    /// `websocket` is on), `ws://HOST:PORT` (WebSocket only) or
+    /// `stomp://HOST:PORT` (TCP STOMP only).
+    pub fn parse(entry: &str, websocket: bool) -> Result<ListenSpec, ConfigError> {
+        let (scheme, rest) = match entry.split_once("://") {
+            Some((scheme, rest)) => (Some(scheme), rest),
+            None => (None, entry),
+        };
+        let addr = rest.strip_suffix('/').unwrap_or(rest);
+        if addr.is_empty() || addr.contains('/') {
+            return Err(ConfigError::Listen(entry.to_owned()));
+        }
+        let (stomp, websocket) = match scheme {
+            None => (true, websocket),
+            Some(s) if s.eq_ignore_ascii_case("ws") => (false, true),
+            Some(s) if s.eq_ignore_ascii_case("stomp") => (true, false),
+            Some(_) => return Err(ConfigError::Listen(entry.to_owned())),
+        };
+        Ok(ListenSpec {
+            addr: addr.to_owned(),
+            stomp,
+            websocket,
+        })
+    }
+}
+
 /// A configuration that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The TOML (file or an environment override) is invalid.
     #[error("invalid configuration: {0}")]
     Toml(String),
+    /// A `server.listen` entry is not `HOST:PORT`, `ws://HOST:PORT` or `stomp://HOST:PORT`.
+    #[error(
+        "invalid listen address {0:?}: expected HOST:PORT, ws://HOST:PORT or stomp://HOST:PORT"
+    )]
+    Listen(String),
 }
 
 impl BrokerConfig {
@@ -256,6 +397,24 @@ impl BrokerConfig {
             max_body: self.limits.max_body,
             trim_headers: false,
         }
+    }
+
+    /// Every `server.listen` entry with what it serves (`[websocket] enabled` and
+    /// `ws_only` applied).
+    pub fn listen_specs(&self) -> Result<Vec<ListenSpec>, ConfigError> {
+        let ws = &self.websocket;
+        self.server
+            .listen
+            .iter()
+            .map(|entry| {
+                let mut spec = ListenSpec::parse(entry, ws.enabled)?;
+                if ws.ws_only {
+                    spec.stomp = false;
+                    spec.websocket = true;
+                }
+                Ok(spec)
+            })
+            .collect()
     }
 
     /// `login_timeout_ms` as a duration.
@@ -322,6 +481,49 @@ mod tests {
         assert_eq!(c.heartbeat.grace, 2.5);
         assert_eq!(c.destinations.queue_overflow, QueueOverflow::DropOldest);
         assert_eq!(c.server.metrics, "127.0.0.1:9");
+    }
+
+    #[test]
+    fn websocket_section_env_and_listen_specs() {
+        let vars = [
+            ("STOMPKIT_WEBSOCKET_PATHS", "/a,/b"),
+            ("STOMPKIT_WEBSOCKET_ALLOWED_ORIGINS", "https://x.example"),
+            ("STOMPKIT_WEBSOCKET_OUTGOING", "binary"),
+            ("STOMPKIT_WEBSOCKET_ORIGIN_CHECK", "strict"),
+            (
+                "STOMPKIT_SERVER_LISTEN",
+                "127.0.0.1:1,ws://0.0.0.0:2,stomp://[::1]:3/",
+            ),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let mut c = BrokerConfig::default().with_env(vars).unwrap();
+        assert_eq!(c.websocket.paths, ["/a", "/b"]);
+        assert_eq!(c.websocket.allowed_origins, ["https://x.example"]);
+        assert_eq!(c.websocket.outgoing, OutgoingMessages::Binary);
+        assert_eq!(c.websocket.origin_check, OriginCheck::Strict);
+        let kinds = |c: &BrokerConfig| {
+            c.listen_specs()
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.addr, s.stomp, s.websocket))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kinds(&c),
+            [
+                ("127.0.0.1:1".to_owned(), true, true),
+                ("0.0.0.0:2".to_owned(), false, true),
+                ("[::1]:3".to_owned(), true, false),
+            ]
+        );
+        c.websocket.enabled = false;
+        assert_eq!(kinds(&c)[0], ("127.0.0.1:1".to_owned(), true, false));
+        c.websocket.ws_only = true;
+        assert!(kinds(&c).iter().all(|(_, stomp, ws)| !stomp && *ws));
+        c.server.listen = vec!["http://x:1".into()];
+        assert!(c.listen_specs().is_err());
+        c.server.listen = vec!["ws://x:1/ws".into()];
+        assert!(c.listen_specs().is_err());
     }
 
     #[test]

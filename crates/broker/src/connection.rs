@@ -1,40 +1,64 @@
-//! One client connection: the thin loop between a TCP socket and a [`Session`].
+//! One client session: the thin loop between a transport and a [`Session`].
 //!
-//! Owns the reader task (socket → parser → session → router channel, plus the
-//! session's timers and the shutdown signal) and the writer task (outbox → socket,
-//! whole buffer per write: coalescing). It decides nothing about STOMP.
+//! Owns the reader side (transport → parser → session → router channel, plus the
+//! session's timers and the shutdown signal) and the writer task (outbox →
+//! transport, whole buffer per write: coalescing). It decides nothing about STOMP
+//! and knows no transport: [`serve_stomp`] takes any [`Inbound`]/[`Outbound`] pair
+//! (TCP, TLS, WebSocket) with the bytes already read while telling them apart.
 //!
-//! Memory: the read buffer starts empty, grows to the frame being read and is
-//! dropped whenever everything read has been parsed, so an idle connection holds
-//! no buffer; the outbox gives back large buffers once drained.
+//! Memory: the read buffer grows to the frame being read and is dropped whenever
+//! everything read has been parsed; the outbox gives back large buffers once
+//! drained.
 
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, Take};
 use crate::router::{ConnId, RouterCommand};
 use crate::server::{Shared, ToRouter};
 use crate::session::Session;
+use crate::transport::{CloseReason, Inbound, Outbound};
 use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use stompkit_wire::Parser;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use stompkit_frame::Version;
+use stompkit_wire::{ParseError, Parser};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// Bytes reserved before each read.
-const READ_CHUNK: usize = 8 * 1024;
+/// A connection whose transport is settled, ready for a STOMP session.
+pub(crate) struct StompTransport<I, O> {
+    /// Peer → STOMP bytes.
+    pub(crate) inbound: I,
+    /// STOMP bytes → peer.
+    pub(crate) outbound: O,
+    /// Bytes already read from the peer (while sniffing): the start of its STOMP.
+    pub(crate) prefix: BytesMut,
+    /// Versions CONNECT may negotiate, oldest first (a WebSocket sub-protocol caps them).
+    pub(crate) versions: &'static [Version],
+    /// The peer's address.
+    pub(crate) peer: SocketAddr,
+    /// When the connection was accepted (starts the login timeout).
+    pub(crate) accepted: Instant,
+}
 
-/// Serves one accepted connection until it closes.
-pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, conn: ConnId, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
+/// Serves one STOMP session over `transport` until it ends.
+pub(crate) async fn serve_stomp<I: Inbound, O: Outbound>(
+    transport: StompTransport<I, O>,
+    conn: ConnId,
+    shared: Arc<Shared>,
+) {
+    let StompTransport {
+        mut inbound,
+        outbound,
+        prefix,
+        versions,
+        peer,
+        accepted,
+    } = transport;
     let config = shared.config.clone();
-    let (mut reader, writer) = stream.into_split();
     let outbox = Arc::new(Outbox::new(config.limits.max_outbox_bytes));
     let mut write_task = tokio::spawn(write_loop(
-        writer,
+        outbound,
         outbox.clone(),
         shared.router.clone(),
         conn,
@@ -46,14 +70,21 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, conn: ConnId, sha
         peer,
         outbox.clone(),
         shared.metrics.clone(),
-        Instant::now().into_std(),
+        accepted.into_std(),
     );
+    session.limit_versions(versions);
     let mut parser = Parser::with_config(config.parser_config());
-    let mut buf = BytesMut::new();
+    let mut buf = prefix;
     let mut out: Vec<RouterCommand> = Vec::new();
     let mut shutdown = shared.shutdown.clone();
     tracing::info!(%peer, conn, "connection accepted");
-    let lost = loop {
+    let mut lost = false;
+    if !buf.is_empty() {
+        Metrics::add(&shared.metrics.bytes_in, buf.len() as u64);
+        on_bytes(&mut session, &mut parser, &mut buf, &mut out, &mut inbound);
+        lost = !forward(&shared.router, &mut out).await;
+    }
+    while !lost && !session.is_closed() && !outbox.is_closing() {
         let deadline = session.poll_timeout();
         let timer = async move {
             match deadline {
@@ -61,49 +92,32 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, conn: ConnId, sha
                 None => std::future::pending().await,
             }
         };
-        if buf.capacity() - buf.len() < READ_CHUNK / 2 {
-            buf.reserve(READ_CHUNK);
-        }
         tokio::select! {
-            read = reader.read_buf(&mut buf) => {
+            read = inbound.read(&mut buf) => {
                 let n = match read {
-                    Ok(0) | Err(_) => break true,
+                    Ok(0) | Err(_) => {
+                        lost = true;
+                        break;
+                    }
                     Ok(n) => n,
                 };
                 Metrics::add(&shared.metrics.bytes_in, n as u64);
-                let now = Instant::now().into_std();
-                session.on_bytes(now, true);
-                loop {
-                    let event = match parser.parse(&mut buf) {
-                        Ok(None) => break,
-                        Ok(Some(event)) => Ok(event),
-                        Err(e) => Err(e),
-                    };
-                    let failed = event.is_err();
-                    if let Some(version) = session.handle_event(event, now, &mut out) {
-                        parser.set_version(version);
-                    }
-                    if failed || session.is_closed() {
-                        break;
-                    }
-                }
-                session.set_in_frame(now, parser.in_frame());
-                if buf.is_empty() {
-                    // Frames keep their own references; an idle connection holds no buffer.
-                    buf = BytesMut::new();
+                on_bytes(&mut session, &mut parser, &mut buf, &mut out, &mut inbound);
+            }
+            _ = timer => {
+                session.handle_timeout(Instant::now().into_std(), &mut out);
+                if session.is_closed() {
+                    inbound.set_close_reason(CloseReason::Policy);
                 }
             }
-            _ = timer => session.handle_timeout(Instant::now().into_std(), &mut out),
-            _ = shutdown.changed() => session.shutdown(&mut out),
+            _ = shutdown.changed() => {
+                inbound.set_close_reason(CloseReason::GoingAway);
+                session.shutdown(&mut out);
+            }
             _ = outbox.closed() => {}
         }
-        if !forward(&shared.router, &mut out).await {
-            break true;
-        }
-        if session.is_closed() || outbox.is_closing() {
-            break false;
-        }
-    };
+        lost = !forward(&shared.router, &mut out).await;
+    }
     session.on_closed(&mut out);
     forward(&shared.router, &mut out).await;
     if lost {
@@ -111,15 +125,66 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, conn: ConnId, sha
     }
     // Give the writer a bounded time to flush the last frames (ERROR, RECEIPT).
     let linger = Duration::from_millis(config.server.close_linger_ms);
-    let closed_in_time = tokio::time::timeout(linger, async {
+    let until = Instant::now() + linger;
+    let closed_in_time = tokio::time::timeout_at(until, async {
         outbox.closed().await;
         let _ = (&mut write_task).await;
     })
     .await;
     if closed_in_time.is_err() {
         write_task.abort();
+    } else {
+        inbound
+            .finish(until.saturating_duration_since(Instant::now()))
+            .await;
     }
     tracing::info!(%peer, conn, "connection closed");
+}
+
+/// Parses what `buf` holds and hands every event to the session.
+fn on_bytes<I: Inbound>(
+    session: &mut Session,
+    parser: &mut Parser,
+    buf: &mut BytesMut,
+    out: &mut Vec<RouterCommand>,
+    inbound: &mut I,
+) {
+    let now = Instant::now().into_std();
+    session.on_bytes(now, true);
+    loop {
+        let event = match parser.parse(buf) {
+            Ok(None) => break,
+            Ok(Some(event)) => Ok(event),
+            Err(e) => {
+                inbound.set_close_reason(close_reason(&e));
+                Err(e)
+            }
+        };
+        let failed = event.is_err();
+        if let Some(version) = session.handle_event(event, now, out) {
+            parser.set_version(version);
+        }
+        if failed || session.is_closed() {
+            break;
+        }
+    }
+    session.set_in_frame(now, parser.in_frame());
+    if buf.is_empty() {
+        // Frames keep their own references; an idle connection holds no buffer.
+        *buf = BytesMut::new();
+    }
+}
+
+/// How a parse error ends the connection.
+fn close_reason(error: &ParseError) -> CloseReason {
+    match error {
+        ParseError::CommandTooLong
+        | ParseError::HeaderTooLong
+        | ParseError::TooManyHeaders
+        | ParseError::HeadersTooLarge
+        | ParseError::BodyTooLarge => CloseReason::TooBig,
+        _ => CloseReason::Protocol,
+    }
 }
 
 async fn forward(router: &mpsc::Sender<ToRouter>, out: &mut Vec<RouterCommand>) -> bool {
@@ -131,9 +196,9 @@ async fn forward(router: &mpsc::Sender<ToRouter>, out: &mut Vec<RouterCommand>) 
     true
 }
 
-/// Drains the outbox into the socket, a whole buffer per write.
-async fn write_loop(
-    mut writer: OwnedWriteHalf,
+/// Drains the outbox into the transport, a whole buffer per write.
+async fn write_loop<O: Outbound>(
+    mut writer: O,
     outbox: Arc<Outbox>,
     router: mpsc::Sender<ToRouter>,
     conn: ConnId,
@@ -143,11 +208,12 @@ async fn write_loop(
     loop {
         match outbox.take(&mut spare) {
             Take::Data => {
-                if writer.write_all(&spare).await.is_err() {
+                let len = spare.len();
+                if writer.write(&mut spare).await.is_err() {
                     outbox.close();
                     return;
                 }
-                Metrics::add(&metrics.bytes_out, spare.len() as u64);
+                Metrics::add(&metrics.bytes_out, len as u64);
                 spare.clear();
                 if spare.capacity() > 256 * 1024 {
                     spare = BytesMut::new();
@@ -161,7 +227,7 @@ async fn write_loop(
             }
             Take::Empty => outbox.wait().await,
             Take::Closed => {
-                let _ = writer.shutdown().await;
+                writer.close().await;
                 return;
             }
         }

@@ -7,25 +7,31 @@
 //! - [`Router`] (`router.rs`): destinations, subscriptions, queues, acks; writes
 //!   deliveries straight into each connection's [`Outbox`].
 //!
-//! The network loop (`server.rs`, `connection.rs`) is thin around them: one task owns
-//! the router, one reader and one writer task per connection.
+//! The network loop is thin around them: `server.rs` binds and accepts (one task
+//! owns the router), `listener.rs` tells raw STOMP from HTTP/WebSocket by the first
+//! bytes, `transport.rs` turns a byte stream or a WebSocket into STOMP bytes in and
+//! out, and `connection.rs` runs one reader and one writer task per session over
+//! any transport.
 #![deny(missing_docs)]
 
 mod config;
 mod connection;
+mod http;
+mod listener;
 mod message;
 mod metrics;
 mod outbox;
 mod router;
 mod server;
 mod session;
+mod transport;
 
 pub use config::{
-    BrokerConfig, ConfigError, DestinationsConfig, HeartbeatConfig, LimitsConfig, QueueOverflow,
-    ServerConfig, SlowConsumer,
+    BrokerConfig, ConfigError, DestinationsConfig, HeartbeatConfig, LimitsConfig, ListenSpec,
+    OriginCheck, OutgoingMessages, QueueOverflow, ServerConfig, SlowConsumer, WebSocketConfig,
 };
 pub use metrics::{Metrics, QueueStat, render as render_metrics};
 pub use outbox::{Outbox, Take};
 pub use router::{AckRef, ConnId, Router, RouterCommand, RouterConfig, TxOp, is_valid_destination};
-pub use server::{Broker, RunningBroker, raise_nofile_limit};
+pub use server::{BoundListener, Broker, RunningBroker, raise_nofile_limit};
 pub use session::{PREFETCH_COUNT, SERVER, Session, refusal};

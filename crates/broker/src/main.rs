@@ -1,13 +1,18 @@
 //! `stompkit-broker`: run the broker.
 //!
 //! `cargo run --release -p stompkit-broker` listens on 127.0.0.1:61613 with an
-//! in-memory store and default limits. Options: `--listen ADDR` (repeatable),
-//! `--config FILE` (TOML, see `stompkit.sample.toml`), `--metrics ADDR`,
-//! `--log-level LEVEL`, `--version`. Every config key can also be set with a
-//! `STOMPKIT_<SECTION>_<KEY>` environment variable; command-line flags win.
-//! After binding it prints one line per listener to stdout:
-//! `stompkit-broker listening on stomp://<ip>:<port>` (and
-//! `stompkit-broker metrics on http://<ip>:<port>/metrics`). Logs go to stderr.
+//! in-memory store and default limits, serving STOMP over TCP and over WebSocket
+//! (and the demo page) on the same port. Options: `--listen ADDR` (repeatable;
+//! `ws://ADDR` for WebSocket only, `stomp://ADDR` for TCP STOMP only),
+//! `--ws-only`, `--config FILE` (TOML, see `stompkit.sample.toml`),
+//! `--metrics ADDR`, `--log-level LEVEL`, `--version`. Every config key can also
+//! be set with a `STOMPKIT_<SECTION>_<KEY>` environment variable; command-line
+//! flags win. After binding it prints to stdout, per listener,
+//! `stompkit-broker listening on stomp://<ip>:<port>` when it serves TCP STOMP and
+//! `stompkit-broker websocket on ws://<ip>:<port>/ws` when it serves WebSocket
+//! (the first configured path), then
+//! `stompkit-broker metrics on http://<ip>:<port>/metrics` when enabled. Logs go
+//! to stderr.
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -19,9 +24,12 @@ use stompkit_broker::{Broker, BrokerConfig, raise_nofile_limit};
 #[derive(Parser, Debug)]
 #[command(name = "stompkit-broker", version, about)]
 struct Args {
-    /// Address to accept STOMP connections on (repeatable) [default: 127.0.0.1:61613].
+    /// Address to accept STOMP connections on, over TCP and WebSocket (repeatable; `ws://ADDR`: WebSocket only, `stomp://ADDR`: TCP only) [default: 127.0.0.1:61613].
     #[arg(long = "listen", value_name = "ADDR")]
     listen: Vec<String>,
+    /// Serve only STOMP over WebSocket on every listener: TCP STOMP clients get an ERROR.
+    #[arg(long)]
+    ws_only: bool,
     /// TOML configuration file.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -46,6 +54,9 @@ fn main() -> anyhow::Result<()> {
     .with_env(std::env::vars())?;
     if !args.listen.is_empty() {
         config.server.listen = args.listen.clone();
+    }
+    if args.ws_only {
+        config.websocket.ws_only = true;
     }
     if let Some(m) = args.metrics {
         config.server.metrics = m;
@@ -74,11 +85,18 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: BrokerConfig) -> anyhow::Result<()> {
+    let ws_path = config.websocket.paths.first().cloned().unwrap_or_default();
     let broker = Broker::bind(config).await.context("binding listeners")?;
     {
         let mut stdout = std::io::stdout().lock();
-        for addr in broker.local_addrs() {
-            writeln!(stdout, "stompkit-broker listening on stomp://{addr}")?;
+        for listener in broker.listeners() {
+            let addr = listener.addr;
+            if listener.stomp {
+                writeln!(stdout, "stompkit-broker listening on stomp://{addr}")?;
+            }
+            if listener.websocket && !ws_path.is_empty() {
+                writeln!(stdout, "stompkit-broker websocket on ws://{addr}{ws_path}")?;
+            }
         }
         if let Some(addr) = broker.metrics_addr() {
             writeln!(stdout, "stompkit-broker metrics on http://{addr}/metrics")?;

@@ -1,7 +1,8 @@
 //! The server: listeners, the router task, the metrics endpoint and shutdown.
 //!
-//! Owns process-level plumbing: binding every `--listen` address, accepting
-//! connections (refusing beyond `max_connections` with an ERROR), the one task
+//! Owns process-level plumbing: binding every `--listen` address (with what each
+//! serves: TCP STOMP, WebSocket, or both), accepting connections (refusing beyond
+//! `max_connections` with an ERROR) and handing each to `listener.rs`, the one task
 //! that owns the [`Router`] and drains its command channel in batches, the
 //! `GET /metrics` listener, raising `RLIMIT_NOFILE`, and graceful shutdown
 //! (stop accepting, ERROR `server shutting down` to every client, close within
@@ -9,16 +10,15 @@
 //! tests call.
 
 use crate::config::BrokerConfig;
-use crate::connection;
+use crate::listener::{self, Listener, refuse};
 use crate::metrics::{Metrics, QueueStat, render};
 use crate::router::{ConnId, Router, RouterCommand};
-use crate::session::refusal;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use stompkit_wire::Encoder;
+use stompkit_ws::WsServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -60,9 +60,21 @@ pub(crate) struct Shared {
 /// ```
 pub struct Broker;
 
+/// One bound listener and what it serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoundListener {
+    /// The bound address (the real port when configured with port 0).
+    pub addr: SocketAddr,
+    /// Serves STOMP over TCP (`stomp://addr`).
+    pub stomp: bool,
+    /// Serves STOMP over WebSocket and the demo page (`ws://addr/ws`).
+    pub websocket: bool,
+}
+
 /// A broker that is running; drop it or call [`shutdown`](RunningBroker::shutdown).
 pub struct RunningBroker {
     addrs: Vec<SocketAddr>,
+    listeners: Vec<BoundListener>,
     metrics_addr: Option<SocketAddr>,
     metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
@@ -72,15 +84,19 @@ pub struct RunningBroker {
 
 impl Broker {
     /// Binds every listen address (and the metrics address when configured) and
-    /// starts serving on the current tokio runtime.
+    /// starts serving on the current tokio runtime. A malformed listen entry is
+    /// an `InvalidInput` error.
     pub async fn bind(config: BrokerConfig) -> io::Result<RunningBroker> {
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
         let (stop, shutdown) = watch::channel(false);
         let (router_tx, router_rx) = mpsc::channel(CHANNEL);
+        let specs = config
+            .listen_specs()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut listeners = Vec::new();
-        for addr in &config.server.listen {
-            listeners.push(TcpListener::bind(addr).await?);
+        for spec in &specs {
+            listeners.push(TcpListener::bind(&spec.addr).await?);
         }
         let metrics_listener = match config.server.metrics.as_str() {
             "" => None,
@@ -103,14 +119,26 @@ impl Broker {
             next_conn: AtomicU64::new(1),
         });
         let mut tasks = vec![tokio::spawn(run_router(router, router_rx))];
-        for listener in listeners {
-            tasks.push(tokio::spawn(accept_loop(listener, shared.clone())));
+        let mut bound = Vec::new();
+        for ((tcp, spec), addr) in listeners.into_iter().zip(&specs).zip(&addrs) {
+            let websocket = spec.websocket.then(|| ws_server_config(&config, *addr));
+            bound.push(BoundListener {
+                addr: *addr,
+                stomp: spec.stomp,
+                websocket: spec.websocket,
+            });
+            let listener = Arc::new(Listener {
+                stomp: spec.stomp,
+                websocket,
+            });
+            tasks.push(tokio::spawn(accept_loop(tcp, listener, shared.clone())));
         }
         if let Some(listener) = metrics_listener {
             tasks.push(tokio::spawn(metrics_loop(listener, shared.clone())));
         }
         Ok(RunningBroker {
             addrs,
+            listeners: bound,
             metrics_addr,
             metrics,
             stop,
@@ -121,9 +149,15 @@ impl Broker {
 }
 
 impl RunningBroker {
-    /// The bound STOMP addresses (real ports when configured with port 0).
+    /// The bound listen addresses, in configuration order (real ports when
+    /// configured with port 0), whatever each serves.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The bound listeners with what each serves, in configuration order.
+    pub fn listeners(&self) -> &[BoundListener] {
+        &self.listeners
     }
 
     /// The bound metrics address, when enabled.
@@ -175,11 +209,24 @@ async fn run_router(mut router: Router, mut rx: mpsc::Receiver<ToRouter>) {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+/// The WebSocket settings of a listener bound to `addr`.
+fn ws_server_config(config: &BrokerConfig, addr: SocketAddr) -> WsServerConfig {
+    let ws = &config.websocket;
+    let mut server = WsServerConfig::new(addr)
+        .paths(ws.paths.iter().cloned())
+        .origin_policy(ws.origin_check.into())
+        .parser(config.parser_config())
+        .outgoing(ws.outgoing.into());
+    server.allowed_origins = ws.allowed_origins.clone();
+    server.handshake_timeout = config.login_timeout();
+    server
+}
+
+async fn accept_loop(tcp: TcpListener, listener: Arc<Listener>, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.clone();
     loop {
         let accepted = tokio::select! {
-            a = listener.accept() => a,
+            a = tcp.accept() => a,
             _ = shutdown.changed() => return,
         };
         let (stream, peer) = match accepted {
@@ -202,21 +249,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         Metrics::add(&shared.metrics.connections_total, 1);
         let conn: ConnId = shared.next_conn.fetch_add(1, Ordering::Relaxed);
         let shared = shared.clone();
+        let listener = listener.clone();
         tokio::spawn(async move {
-            connection::serve(stream, peer, conn, shared.clone()).await;
+            // TLS goes here: accept it on `stream`, then `listener::serve_stream`.
+            listener::serve_tcp(stream, peer, conn, shared.clone(), listener).await;
             shared.metrics.connections.fetch_sub(1, Ordering::Relaxed);
         });
     }
-}
-
-async fn refuse(mut stream: TcpStream, message: &str) {
-    let mut bytes = Vec::new();
-    let _ = Encoder::new(None).encode(&refusal(message), &mut bytes);
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        let _ = stream.write_all(&bytes).await;
-        let _ = stream.shutdown().await;
-    })
-    .await;
 }
 
 async fn metrics_loop(listener: TcpListener, shared: Arc<Shared>) {

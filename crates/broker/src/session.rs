@@ -81,6 +81,7 @@ pub struct Session {
     frame_started: Option<Instant>,
     subscriptions: HashSet<String>,
     transactions: HashMap<String, Transaction>,
+    versions: &'static [Version],
 }
 
 impl Session {
@@ -104,7 +105,15 @@ impl Session {
             frame_started: None,
             subscriptions: HashSet::new(),
             transactions: HashMap::new(),
+            versions: &Version::ALL,
         }
+    }
+
+    /// Restricts the versions CONNECT may negotiate (oldest first; default all):
+    /// a WebSocket sub-protocol caps them (`v10.stomp` → 1.0 only). A CONNECT
+    /// that accepts none of them gets ERROR with the `version` header.
+    pub fn limit_versions(&mut self, versions: &'static [Version]) {
+        self.versions = versions;
     }
 
     /// The negotiated version, once connected.
@@ -239,7 +248,7 @@ impl Session {
             return None;
         }
         // V2: no accept-version means 1.0.
-        let version = match negotiate_version(frame.accept_version(), &Version::ALL) {
+        let version = match negotiate_version(frame.accept_version(), self.versions) {
             Ok(v) => v,
             Err(e) => {
                 let header = e.supported_versions_header();

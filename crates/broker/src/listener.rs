@@ -1,0 +1,235 @@
+//! One accepted connection: what it speaks, and who serves it.
+//!
+//! Owns the path from an accepted stream to a STOMP session: read the first
+//! bytes (within `login_timeout_ms`), [`sniff`] them, then
+//! - raw STOMP → the session over the byte stream (or, on a WebSocket-only
+//!   listener, an ERROR saying TCP STOMP is disabled there);
+//! - an HTTP request → a WebSocket upgrade on the configured paths (Origin
+//!   policy, sub-protocol; the sub-protocol caps the STOMP versions) and the
+//!   session over the WebSocket, or the demo page / 404 (`http.rs`).
+//!
+//! Entry points: [`serve_tcp`] for a plain TCP connection (split into owned
+//! halves: the hot path) and [`serve_stream`] for any other stream (a TLS
+//! stream wrapping the TCP one). Both end in `connection::serve_stomp`.
+
+use crate::connection::{StompTransport, serve_stomp};
+use crate::router::ConnId;
+use crate::server::Shared;
+use crate::session::refusal;
+use crate::transport::{StreamIn, StreamOut, websocket};
+use crate::{http, metrics::Metrics};
+use bytes::BytesMut;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use stompkit_frame::Version;
+use stompkit_wire::Encoder;
+use stompkit_ws::{
+    Sniff, WsError, WsServerConfig, parse_request_head, server_accept_with_prefix, sniff,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// Bytes reserved for the first read.
+const FIRST_READ: usize = 8 * 1024;
+
+/// What one listener serves.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    /// STOMP over TCP (otherwise a raw STOMP client gets an ERROR).
+    pub(crate) stomp: bool,
+    /// WebSocket and the demo page, with these settings.
+    pub(crate) websocket: Option<WsServerConfig>,
+}
+
+/// Serves a plain TCP connection (the fast path: owned socket halves).
+pub(crate) async fn serve_tcp(
+    stream: TcpStream,
+    peer: SocketAddr,
+    conn: ConnId,
+    shared: Arc<Shared>,
+    listener: Arc<Listener>,
+) {
+    let _ = stream.set_nodelay(true);
+    serve_split(stream, TcpStream::into_split, peer, conn, shared, listener).await;
+}
+
+/// Serves a connection over any stream, e.g. a TLS stream that wraps the
+/// accepted `TcpStream`: the hook for transports layered under STOMP and
+/// WebSocket. Behaves exactly like [`serve_tcp`] from the first byte on.
+#[allow(dead_code)] // Called once TLS listeners exist.
+pub(crate) async fn serve_stream<S>(
+    stream: S,
+    peer: SocketAddr,
+    conn: ConnId,
+    shared: Arc<Shared>,
+    listener: Arc<Listener>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    serve_split(stream, tokio::io::split, peer, conn, shared, listener).await;
+}
+
+/// What the first bytes said.
+enum First {
+    Stomp,
+    Http,
+    /// The peer closed (or failed) before saying anything decisive.
+    Gone,
+}
+
+async fn serve_split<S, R, W>(
+    mut stream: S,
+    split: fn(S) -> (R, W),
+    peer: SocketAddr,
+    conn: ConnId,
+    shared: Arc<Shared>,
+    listener: Arc<Listener>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let accepted = Instant::now();
+    let deadline = accepted + shared.config.login_timeout();
+    let mut buf = BytesMut::new();
+    let first = match &listener.websocket {
+        // Nothing to tell apart: the session reads the first bytes itself.
+        None => First::Stomp,
+        Some(_) => read_first(&mut stream, &mut buf, deadline).await,
+    };
+    match (first, &listener.websocket) {
+        (First::Gone, _) => {}
+        (First::Http, Some(ws)) => {
+            serve_http(
+                stream,
+                buf,
+                ws,
+                peer,
+                conn,
+                shared.clone(),
+                accepted,
+                deadline,
+            )
+            .await
+        }
+        (_, _) if !listener.stomp => {
+            Metrics::add(&shared.metrics.errors, 1);
+            refuse(
+                stream,
+                "TCP STOMP is disabled on this listener: use WebSocket",
+            )
+            .await;
+        }
+        (_, _) => {
+            let (reader, writer) = split(stream);
+            let transport = StompTransport {
+                inbound: StreamIn(reader),
+                outbound: StreamOut(writer),
+                prefix: buf,
+                versions: &Version::ALL,
+                peer,
+                accepted,
+            };
+            serve_stomp(transport, conn, shared).await;
+        }
+    }
+}
+
+/// Reads until [`sniff`] decides. A peer that stays silent until `deadline` is
+/// taken for STOMP (its session then fails the login timeout at once).
+async fn read_first<S>(stream: &mut S, buf: &mut BytesMut, deadline: Instant) -> First
+where
+    S: AsyncRead + Unpin,
+{
+    let read = async {
+        loop {
+            match sniff(buf) {
+                Sniff::Http => return First::Http,
+                Sniff::Stomp => return First::Stomp,
+                Sniff::NeedMore => {}
+            }
+            buf.reserve(FIRST_READ);
+            match stream.read_buf(buf).await {
+                Ok(0) | Err(_) => return First::Gone,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout_at(deadline, read)
+        .await
+        .unwrap_or(First::Stomp)
+}
+
+/// An HTTP request: WebSocket upgrade → STOMP session; otherwise our pages.
+#[allow(clippy::too_many_arguments)]
+async fn serve_http<S>(
+    mut stream: S,
+    mut buf: BytesMut,
+    ws: &WsServerConfig,
+    peer: SocketAddr,
+    conn: ConnId,
+    shared: Arc<Shared>,
+    accepted: Instant,
+    deadline: Instant,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let read_head = async {
+        loop {
+            match parse_request_head(&buf) {
+                Ok(Some(head)) => return Ok(Some(head)),
+                Ok(None) => {}
+                Err(e) => return Err(e),
+            }
+            buf.reserve(1024);
+            match stream.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return Ok(None),
+                Ok(_) => {}
+            }
+        }
+    };
+    let head = match tokio::time::timeout_at(deadline, read_head).await {
+        Ok(Ok(Some(head))) => head,
+        Ok(Err(WsError::Refused { status, reason })) => {
+            let _ = http::error(&mut stream, status, reason).await;
+            return;
+        }
+        Ok(_) | Err(_) => return,
+    };
+    if !head.websocket {
+        tracing::debug!(%peer, method = %head.method, target = %head.target, "HTTP request");
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), http::respond(&mut stream, &head)).await;
+        return;
+    }
+    let (ws_stream, negotiated) = match server_accept_with_prefix(stream, buf.to_vec(), ws).await {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "WebSocket upgrade refused");
+            return;
+        }
+    };
+    let (inbound, outbound) = websocket(ws_stream, ws.outgoing);
+    let transport = StompTransport {
+        inbound,
+        outbound,
+        prefix: BytesMut::new(),
+        versions: negotiated.allowed_versions(),
+        peer,
+        accepted,
+    };
+    serve_stomp(transport, conn, shared).await;
+}
+
+/// Answers a connection we will not serve with one ERROR frame, then closes.
+pub(crate) async fn refuse<S: AsyncWrite + Unpin>(mut stream: S, message: &str) {
+    let mut bytes = Vec::new();
+    let _ = Encoder::new(None).encode(&refusal(message), &mut bytes);
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = stream.write_all(&bytes).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
