@@ -6,6 +6,11 @@
 //! and knows no transport: [`serve_stomp`] takes any [`Inbound`]/[`Outbound`] pair
 //! (TCP, TLS, WebSocket) with the bytes already read while telling them apart.
 //!
+//! Back-pressure: the reader reads nothing while the connection's outbox is full,
+//! so what one read's frames can add to it (RECEIPTs, deliveries to itself) is
+//! bounded, and a client that never reads stalls instead of growing the broker.
+//! The frame-completion timer does not run while reading is paused.
+//!
 //! Memory: the read buffer grows to the frame being read and is dropped whenever
 //! everything read has been parsed; the outbox gives back large buffers once
 //! drained.
@@ -92,8 +97,13 @@ pub(crate) async fn serve_stomp<I: Inbound, O: Outbound>(
                 None => std::future::pending().await,
             }
         };
+        let full = outbox.is_full();
+        if full {
+            // Not reading: a partly read frame waits for us, not for the client.
+            session.set_in_frame(Instant::now().into_std(), false);
+        }
         tokio::select! {
-            read = inbound.read(&mut buf) => {
+            read = inbound.read(&mut buf), if !full => {
                 let n = match read {
                     Ok(0) | Err(_) => {
                         lost = true;
@@ -103,6 +113,10 @@ pub(crate) async fn serve_stomp<I: Inbound, O: Outbound>(
                 };
                 Metrics::add(&shared.metrics.bytes_in, n as u64);
                 on_bytes(&mut session, &mut parser, &mut buf, &mut out, &mut inbound);
+            }
+            _ = outbox.room(), if full => {
+                // Reading again: a partly read frame gets a fresh frame timeout.
+                session.set_in_frame(Instant::now().into_std(), parser.in_frame());
             }
             _ = timer => {
                 session.handle_timeout(Instant::now().into_std(), &mut out);

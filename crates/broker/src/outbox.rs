@@ -7,8 +7,11 @@
 //! connection: its mutex is never global and is held only for a memcpy.
 //!
 //! It also carries the slow-consumer bound: [`Outbox::is_full`] says whether the
-//! bytes queued plus the bytes being written reached `max_outbox_bytes`. It does no
-//! I/O itself; `connection.rs` drains it.
+//! bytes queued plus the bytes being written reached `max_outbox_bytes`, and
+//! [`Outbox::room`] waits until it is not: the connection stops reading from a
+//! client whose outbox is full (back-pressure), so a client that asks for replies
+//! (RECEIPTs) and never reads them cannot grow it without bound. It does no I/O
+//! itself; `connection.rs` drains it.
 
 use bytes::BytesMut;
 use std::sync::Mutex;
@@ -43,6 +46,8 @@ pub struct Outbox {
     wake: Notify,
     /// Wakes everyone waiting for the close.
     closed: Notify,
+    /// Wakes the reader waiting for [`Outbox::room`].
+    room: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -74,6 +79,7 @@ impl Outbox {
             closing: AtomicBool::new(false),
             wake: Notify::new(),
             closed: Notify::new(),
+            room: Notify::new(),
         }
     }
 
@@ -188,7 +194,19 @@ impl Outbox {
     /// The writer wrote what the last [`take`](Outbox::take) returned.
     pub fn written(&self) {
         let n = self.in_flight.swap(0, Ordering::Relaxed);
-        self.queued.fetch_sub(n, Ordering::Relaxed);
+        let before = self.queued.fetch_sub(n, Ordering::Relaxed);
+        if before >= self.bound && before - n < self.bound {
+            // Full before, not now: wake the reader (a stored permit if it is not waiting yet).
+            self.room.notify_one();
+        }
+    }
+
+    /// Waits until the outbox is below its bound (or closing). A wake-up may come
+    /// early: check [`is_full`](Outbox::is_full) again.
+    pub async fn room(&self) {
+        if self.is_full() && !self.is_closing() {
+            self.room.notified().await;
+        }
     }
 
     /// Waits for data or a close (a wake-up may be spurious: call `take` again).
@@ -209,6 +227,34 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn room_waits_until_the_writer_drains_below_the_bound() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let o = std::sync::Arc::new(Outbox::new(10));
+            o.room().await; // not full: no wait
+            assert!(o.append(|b| b.extend_from_slice(b"0123456789")));
+            let waiter = tokio::spawn({
+                let o = o.clone();
+                async move { o.room().await }
+            });
+            tokio::task::yield_now().await;
+            assert!(!waiter.is_finished(), "full: the reader waits");
+            let mut spare = BytesMut::new();
+            assert_eq!(o.take(&mut spare), Take::Data);
+            tokio::task::yield_now().await;
+            assert!(!waiter.is_finished(), "in flight still counts");
+            o.written();
+            tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+                .await
+                .unwrap()
+                .unwrap();
+        });
+    }
 
     #[test]
     fn bound_counts_queued_and_in_flight_bytes() {

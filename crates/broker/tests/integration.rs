@@ -472,6 +472,78 @@ async fn max_connections_refuses_with_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_receipts_is_back_pressured_then_served() {
+    // Every SEND asks for a RECEIPT the size of the frame; the client reads none.
+    // The broker must stop reading from it once its outbox is full (not queue
+    // receipts without bound), and serve it again once it reads.
+    // A short frame timeout: a frame cut by the pause must not count against it.
+    let broker = start(|c| {
+        c.limits.max_outbox_bytes = 64 * 1024;
+        c.limits.frame_timeout_ms = 200;
+    })
+    .await;
+    let addr = broker.local_addrs()[0];
+    let mut raw = Raw::connect(addr, Some("1.2")).await;
+    let receipt = "r".repeat(1000);
+    let mut batch = Vec::new();
+    for i in 0..64 {
+        batch.extend_from_slice(
+            format!("SEND\ndestination:/topic/nobody\nreceipt:{receipt}{i}\n\n\0").as_bytes(),
+        );
+    }
+    const TOTAL: usize = 64 * 1024 * 1024;
+    let mut written = 0;
+    while written < TOTAL {
+        let write = raw.stream.write(&batch[written % batch.len()..]);
+        match tokio::time::timeout(Duration::from_millis(500), write).await {
+            Ok(n) => written += n.unwrap(),
+            Err(_) => break, // stalled: the broker stopped reading
+        }
+    }
+    assert!(
+        written < TOTAL,
+        "the broker read everything: no back-pressure"
+    );
+    let read_by_broker = Metrics::get(&broker.metrics().bytes_in);
+    assert!(
+        read_by_broker < 24 * 1024 * 1024,
+        "the broker read {read_by_broker} bytes from a client that reads nothing"
+    );
+    // Reading resumes the flow: every receipt of every whole batch arrives, in order.
+    // Finish the batch the stall cut, then send one more.
+    let batches = written.div_ceil(batch.len()) + 1;
+    let (mut reader, mut writer) = raw.stream.into_split();
+    let count = tokio::spawn(async move {
+        let (mut parser, mut buf, mut n) = (Parser::new(), BytesMut::new(), 0usize);
+        parser.set_version(Version::V1_2);
+        while n < batches * 64 {
+            match parser.parse(&mut buf).unwrap() {
+                Some(Event::Frame(f)) => {
+                    assert_eq!(f.command, Command::Receipt, "{f:?}");
+                    assert_eq!(
+                        f.receipt_id(),
+                        Some(format!("{receipt}{}", n % 64).as_str())
+                    );
+                    n += 1;
+                }
+                Some(Event::HeartBeat) => {}
+                None => assert!(reader.read_buf(&mut buf).await.unwrap() > 0, "closed"),
+            }
+        }
+        n
+    });
+    if written % batch.len() != 0 {
+        writer
+            .write_all(&batch[written % batch.len()..])
+            .await
+            .unwrap();
+    }
+    writer.write_all(&batch).await.unwrap();
+    let n = tokio::time::timeout(WAIT, count).await.unwrap().unwrap();
+    assert_eq!(n, batches * 64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_refuses_send_and_oversized_body_is_an_error() {
     let broker = start(|c| {
         c.destinations.queue_max_messages = 1;
