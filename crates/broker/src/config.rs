@@ -97,7 +97,7 @@ pub struct LimitsConfig {
     pub max_transactions: usize,
     /// Most frames buffered in one transaction (default 10000).
     pub max_transaction_frames: usize,
-    /// Most body bytes buffered in one transaction (default 16 MiB).
+    /// Most bytes (headers and bodies) buffered in one transaction (default 16 MiB).
     pub max_transaction_bytes: usize,
     /// Most bytes queued toward one connection before it counts as a slow consumer
     /// (default 8 MiB). A frame is written while the queue is below the bound, so the
@@ -179,7 +179,7 @@ pub struct DestinationsConfig {
     pub max_destinations: usize,
     /// Most messages held per queue (default 100000).
     pub queue_max_messages: usize,
-    /// Most body bytes held per queue (default 64 MiB).
+    /// Most bytes (headers and bodies) held per queue (default 64 MiB).
     pub queue_max_bytes: usize,
     /// `refuse` (default) or `drop-oldest`.
     pub queue_overflow: QueueOverflow,

@@ -38,6 +38,9 @@ pub struct Message {
     /// The body, shared by every copy.
     pub body: Bytes,
     content_length: bool,
+    /// Header and body bytes, for queue accounting (measured on first use, so
+    /// topic deliveries never pay for it).
+    size: std::cell::OnceCell<usize>,
     /// Set when the message goes back to a queue.
     pub redelivered: bool,
     blocks: [Option<Block>; 3],
@@ -56,6 +59,7 @@ impl Message {
             || memchr::memchr(0, &frame.body).is_some();
         Message {
             num,
+            size: std::cell::OnceCell::new(),
             headers: frame.headers,
             body: frame.body,
             content_length,
@@ -64,10 +68,13 @@ impl Message {
         }
     }
 
-    /// Body bytes, for queue accounting.
+    /// Bytes held: headers and body, for queue accounting (a bodiless message
+    /// with large headers is not free).
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
-        self.body.len()
+        *self
+            .size
+            .get_or_init(|| header_bytes(&self.headers) + self.body.len())
     }
 
     /// The escaped user-header block for `version`, built on first use. Returns it
@@ -84,6 +91,19 @@ impl Message {
             None => (&[], 0, false),
         }
     }
+}
+
+/// A frame's header text and body in bytes (`name:value\n` per header), what a
+/// queue or a transaction holding it is charged.
+pub fn frame_size(frame: &Frame) -> usize {
+    header_bytes(&frame.headers) + frame.body.len()
+}
+
+fn header_bytes(headers: &Headers) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 2)
+        .sum()
 }
 
 fn build_block(headers: &Headers, version: Version) -> Block {

@@ -58,7 +58,7 @@ pub struct QueueStat {
     pub name: String,
     /// Messages held (not yet delivered).
     pub depth: usize,
-    /// Body bytes held.
+    /// Bytes held (headers and bodies).
     pub bytes: usize,
     /// Subscribers now.
     pub subscribers: usize,
@@ -151,7 +151,7 @@ pub fn render(m: &Metrics, queues: &[QueueStat]) -> String {
             q.depth
         );
     }
-    out.push_str("# HELP stompkit_queue_bytes Body bytes held by a queue.\n# TYPE stompkit_queue_bytes gauge\n");
+    out.push_str("# HELP stompkit_queue_bytes Bytes (headers and bodies) held by a queue.\n# TYPE stompkit_queue_bytes gauge\n");
     for q in queues {
         let _ = writeln!(
             out,

@@ -16,6 +16,8 @@
 //! the session ignores all input. It owns no socket and reads no clock.
 
 use crate::config::BrokerConfig;
+use crate::message::frame_size;
+
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::router::{AckRef, ConnId, RouterCommand, TxOp, is_valid_destination};
@@ -317,7 +319,7 @@ impl Session {
                 }
                 match frame.transaction().map(str::to_owned) {
                     Some(tx) => {
-                        let bytes = frame.body.len();
+                        let bytes = frame_size(&frame);
                         self.buffer(&tx, TxOp::Send(frame), bytes, receipt, out);
                     }
                     None => out.push(RouterCommand::Send { conn, frame }),

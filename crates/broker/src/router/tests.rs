@@ -281,6 +281,33 @@ fn full_queue_refuses_send_with_error_or_drops_oldest() {
 }
 
 #[test]
+fn queue_byte_limit_counts_headers_not_only_bodies() {
+    // Bodiless messages with 1 KiB of headers are not free: a 4 KiB queue holds three.
+    let mut h = Harness::new(RouterConfig {
+        queue_max_bytes: 4096,
+        ..RouterConfig::default()
+    });
+    h.connect(1, Version::V1_2);
+    let heavy = || Frame::send("/queue/q").header("x-pad", &"p".repeat(1000));
+    for _ in 0..3 {
+        h.router.handle(RouterCommand::Send {
+            conn: 1,
+            frame: heavy(),
+        });
+    }
+    assert!(h.frames(1).is_empty());
+    let stats = h.router.queue_stats();
+    assert_eq!(stats[0].depth, 3);
+    assert!(stats[0].bytes > 3000, "{:?}", stats[0].bytes);
+    h.router.handle(RouterCommand::Send {
+        conn: 1,
+        frame: heavy(),
+    });
+    let got = h.frames(1);
+    assert_eq!(got[0].message(), Some("queue is full"), "{got:?}");
+}
+
+#[test]
 fn slow_topic_consumer_is_disconnected_or_misses_messages() {
     let mut h = Harness::new(RouterConfig::default());
     h.connect_bounded(1, Version::V1_2, 200);

@@ -498,6 +498,28 @@ fn transaction_limits_are_enforced() {
 }
 
 #[test]
+fn transaction_byte_limit_counts_headers_not_only_bodies() {
+    let mut config = BrokerConfig::default();
+    config.limits.max_transaction_bytes = 4096;
+    let mut w = World::with(config);
+    let c = w.connect("1.2");
+    let send = format!(
+        "SEND\ndestination:/topic/t\ntransaction:a\nx-pad:{}\n\n\0",
+        "p".repeat(1000)
+    );
+    w.bytes(c, b"BEGIN\ntransaction:a\n\n\0");
+    for _ in 0..3 {
+        w.bytes(c, send.as_bytes());
+    }
+    assert!(
+        w.frames(c).is_empty(),
+        "three bodiless 1 KiB SENDs fit in 4 KiB"
+    );
+    w.bytes(c, send.as_bytes());
+    assert_eq!(w.error(c).message(), Some("transaction too large"));
+}
+
+#[test]
 fn versions_side_by_side_each_get_their_own_escaping() {
     let mut w = World::new();
     let v10 = w.connect("1.0");
