@@ -43,6 +43,8 @@ pub struct Message {
     size: std::cell::OnceCell<usize>,
     /// Set when the message goes back to a queue.
     pub redelivered: bool,
+    /// Headers and body are in allocations of their own ([`Message::compact`]).
+    compact: bool,
     blocks: [Option<Block>; 3],
 }
 
@@ -65,6 +67,7 @@ impl Message {
             content_length,
             redelivered: false,
             blocks: [None, None, None],
+            compact: false,
         }
     }
 
@@ -75,6 +78,16 @@ impl Message {
         *self
             .size
             .get_or_init(|| header_bytes(&self.headers) + self.body.len())
+    }
+
+    /// Copies headers and body out of the read buffer they were parsed from
+    /// (frames share it, zero-copy), once: a message held for long (queued,
+    /// unacked) must not pin a read buffer many times its size.
+    pub fn compact(&mut self) {
+        if !self.compact {
+            own_frame_bytes(&mut self.headers, &mut self.body);
+            self.compact = true;
+        }
     }
 
     /// The escaped user-header block for `version`, built on first use. Returns it
@@ -97,6 +110,13 @@ impl Message {
 /// queue or a transaction holding it is charged.
 pub fn frame_size(frame: &Frame) -> usize {
     header_bytes(&frame.headers) + frame.body.len()
+}
+
+/// Copies a frame's headers and body out of the read buffer they share, so
+/// holding the frame holds only its own bytes (see [`Message::compact`]).
+pub fn own_frame_bytes(headers: &mut Headers, body: &mut Bytes) {
+    *headers = headers.iter().collect();
+    *body = Bytes::copy_from_slice(body);
 }
 
 fn header_bytes(headers: &Headers) -> usize {
@@ -297,6 +317,27 @@ mod tests {
         let (bytes, dropped) = deliver(f, Version::V1_2, None);
         assert_eq!(dropped, 0);
         assert!(String::from_utf8(bytes).unwrap().contains("multi:a\\nb\n"));
+    }
+
+    #[test]
+    fn compact_copies_headers_and_body_out_of_the_read_buffer() {
+        let mut wire = bytes::BytesMut::with_capacity(64 * 1024);
+        wire.extend_from_slice(b"SEND\ndestination:/queue/q\nx-k:v\n\nsmall\0");
+        let range = wire.as_ptr_range();
+        let mut parser = stompkit_wire::Parser::new();
+        let Ok(Some(stompkit_wire::Event::Frame(frame))) = parser.parse(&mut wire) else {
+            panic!("no frame");
+        };
+        let inside = |p: *const u8| range.contains(&p);
+        assert!(inside(frame.body.as_ptr()), "parsing is zero-copy");
+        let mut m = Message::from_send(1, frame);
+        m.compact();
+        assert!(!inside(m.body.as_ptr()));
+        assert_eq!(&m.body[..], b"small");
+        for (name, value) in m.headers.iter() {
+            assert!(!inside(name.as_ptr()) && !inside(value.as_ptr()), "{name}");
+        }
+        assert_eq!(m.headers.get("x-k"), Some("v"));
     }
 
     #[test]

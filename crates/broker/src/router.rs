@@ -575,12 +575,19 @@ impl Router {
         let Some(dest) = self.dests[key].as_mut() else {
             return Ok(());
         };
+        let num = message.num;
         dest.held_bytes += message.len();
         dest.held.push_back(message);
         self.pump(key);
         let Some(dest) = self.dests[key].as_mut() else {
             return Ok(());
         };
+        // Held (nobody could take it): keep only its own bytes.
+        if let Some(m) = dest.held.back_mut()
+            && m.num == num
+        {
+            m.compact();
+        }
         let over = |d: &Destination| d.held.len() > max_messages || d.held_bytes > max_bytes;
         if !over(dest) {
             return Ok(());
@@ -661,6 +668,7 @@ impl Router {
             self.delivered += 1;
             count_dropped_headers(&self.metrics, &message, result);
             if sub.ack != AckMode::Auto {
+                message.compact();
                 sub.unacked.push_back(Unacked {
                     num: message.num,
                     message: Some(message),

@@ -16,7 +16,7 @@
 //! the session ignores all input. It owns no socket and reads no clock.
 
 use crate::config::BrokerConfig;
-use crate::message::frame_size;
+use crate::message::{frame_size, own_frame_bytes};
 
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
@@ -320,6 +320,9 @@ impl Session {
                 match frame.transaction().map(str::to_owned) {
                     Some(tx) => {
                         let bytes = frame_size(&frame);
+                        // Held until COMMIT: keep only its own bytes, not the read buffer.
+                        let mut frame = frame;
+                        own_frame_bytes(&mut frame.headers, &mut frame.body);
                         self.buffer(&tx, TxOp::Send(frame), bytes, receipt, out);
                     }
                     None => out.push(RouterCommand::Send { conn, frame }),
