@@ -476,10 +476,11 @@ async fn a_client_that_never_reads_its_receipts_is_back_pressured_then_served() 
     // Every SEND asks for a RECEIPT the size of the frame; the client reads none.
     // The broker must stop reading from it once its outbox is full (not queue
     // receipts without bound), and serve it again once it reads.
-    // A short frame timeout: a frame cut by the pause must not count against it.
+    // A frame timeout shorter than the stall: a frame cut by the pause must not
+    // count against it (long enough that a loaded machine completes frames).
     let broker = start(|c| {
         c.limits.max_outbox_bytes = 64 * 1024;
-        c.limits.frame_timeout_ms = 200;
+        c.limits.frame_timeout_ms = 1000;
     })
     .await;
     let addr = broker.local_addrs()[0];
@@ -495,9 +496,9 @@ async fn a_client_that_never_reads_its_receipts_is_back_pressured_then_served() 
     let mut written = 0;
     while written < TOTAL {
         let write = raw.stream.write(&batch[written % batch.len()..]);
-        match tokio::time::timeout(Duration::from_millis(500), write).await {
+        match tokio::time::timeout(Duration::from_millis(2000), write).await {
             Ok(n) => written += n.unwrap(),
-            Err(_) => break, // stalled: the broker stopped reading
+            Err(_) => break, // stalled for 2 s: the broker stopped reading
         }
     }
     assert!(
