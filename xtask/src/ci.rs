@@ -109,6 +109,11 @@ pub fn steps() -> Vec<Step> {
                 Ok(String::new())
             },
         },
+        Step {
+            name: "interop-js",
+            about: "stompjs (Node) and the demo page (headless chromium) in interop/js over WebSocket",
+            run: |_| crate::interop_js::run(None),
+        },
     ]
 }
 

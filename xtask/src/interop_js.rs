@@ -88,7 +88,7 @@ pub fn run(addr: Option<SocketAddr>) -> Result<String> {
     }
     let note = match files.len() {
         2 => "stompjs + browser".to_owned(),
-        _ => "stompjs only (no chromium: browser test skipped)".to_owned(),
+        _ => "stompjs only; browser test skipped (no chromium)".to_owned(),
     };
     println!(
         "interop-js: passed ({note}) in {:.1}s",
