@@ -2,6 +2,11 @@
 //! small limits and survives hostile clients, while a well-behaved publisher and
 //! subscriber exchange sequenced messages on their own connections throughout.
 //!
+//! The attacks (see the test function for the list) cover the parser's limits,
+//! the session's, its timers, volume (a never-reading subscriber, unread
+//! receipts, held messages, connection churn) and WebSocket on the same port
+//! (messages at and over the size limit, a 2^63-byte frame header, garbage after
+//! the upgrade, invalid UTF-8, a stalled or oversized upgrade request).
 //! Every attack comes from its own connection(s) and prints one summary line:
 //! attack, outcome, time from its first hostile byte to the close, and the
 //! broker's RSS (now and the attack's peak). Asserted:
@@ -513,6 +518,273 @@ impl Inbound {
     }
 }
 
+// ------------------------------------------------------------ a raw WebSocket client
+
+/// The largest WebSocket message the broker accepts: the largest STOMP frame its
+/// parser accepts plus `stompkit_ws::MESSAGE_SLACK` (see `stompkit_ws::websocket_config`).
+const WS_MESSAGE_LIMIT: usize = MAX_HEADER_BYTES + MAX_BODY + 8 + stompkit_ws::MESSAGE_SLACK;
+
+/// WebSocket opcodes.
+const TEXT: u8 = 1;
+const BINARY: u8 = 2;
+const CLOSE: u8 = 8;
+
+/// A WebSocket client written by hand, so that attacks control every byte.
+struct WsClient {
+    stream: TcpStream,
+    buf: BytesMut,
+    stomp: Parser,
+}
+
+/// How a hostile WebSocket connection ended.
+struct WsEnding {
+    /// The status code of the broker's Close frame, if one arrived.
+    close: Option<u16>,
+    /// The `message` of a STOMP ERROR, if one arrived.
+    error: Option<String>,
+    /// RECEIPT ids that arrived.
+    receipts: Vec<String>,
+    /// An HTTP status line instead of a WebSocket (refused upgrade).
+    http: Option<String>,
+    reset: bool,
+    after: Duration,
+}
+
+impl WsEnding {
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(status) = &self.http {
+            parts.push(status.clone());
+        }
+        if let Some(message) = &self.error {
+            parts.push(format!("ERROR {message:?}"));
+        }
+        if let Some(code) = self.close {
+            parts.push(format!("close {code}"));
+        }
+        parts.push(if self.reset { "reset" } else { "TCP close" }.to_owned());
+        parts.join(" + ")
+    }
+}
+
+/// The HTTP request that opens a STOMP WebSocket.
+fn upgrade_request(addr: SocketAddr) -> String {
+    format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: v12.stomp\r\n\r\n"
+    )
+}
+
+/// A masked client frame (FIN set) announcing `len` payload bytes, without the payload.
+fn ws_header(opcode: u8, len: u64) -> Vec<u8> {
+    let mut frame = vec![0x80 | opcode];
+    match len {
+        0..=125 => frame.push(0x80 | len as u8),
+        126..=0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&MASK);
+    frame
+}
+
+const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// A whole masked client frame.
+fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = ws_header(opcode, payload.len() as u64);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    frame
+}
+
+/// Takes one whole server frame (unmasked) off the front of `buf` as
+/// (opcode, payload); `None` until all of it has arrived.
+fn take_ws_frame(buf: &mut BytesMut) -> Option<(u8, Vec<u8>)> {
+    let opcode = *buf.first()? & 0x0f;
+    let (len, at): (usize, usize) = match *buf.get(1)? & 0x7f {
+        126 => (
+            usize::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
+            4,
+        ),
+        127 => {
+            let n: [u8; 8] = buf.get(2..10)?.try_into().ok()?;
+            (usize::try_from(u64::from_be_bytes(n)).ok()?, 10)
+        }
+        n => (usize::from(n), 2),
+    };
+    if buf.len() < at.checked_add(len)? {
+        return None;
+    }
+    let frame = buf.split_to(at + len);
+    Some((opcode, frame[at..].to_vec()))
+}
+
+impl WsClient {
+    /// Opens a TCP connection and sends `request` (nothing more).
+    async fn raw(addr: SocketAddr, request: &[u8]) -> WsClient {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream.write_all(request).await.unwrap();
+        WsClient {
+            stream,
+            buf: BytesMut::new(),
+            stomp: Parser::new(),
+        }
+    }
+
+    /// Upgrades to a STOMP WebSocket and CONNECTs with STOMP 1.2.
+    async fn connect(addr: SocketAddr) -> WsClient {
+        let mut ws = WsClient::raw(addr, upgrade_request(addr).as_bytes()).await;
+        let head = tokio::time::timeout(PROMPT, ws.http_head())
+            .await
+            .unwrap()
+            .expect("closed during the upgrade");
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        ws.send(
+            TEXT,
+            b"CONNECT\naccept-version:1.2\nhost:localhost\nheart-beat:0,0\n\n\0",
+        )
+        .await;
+        let connected = ws.frame(PROMPT).await.expect("closed before CONNECTED");
+        assert_eq!(connected.command, Command::Connected, "{connected:?}");
+        ws.stomp.set_version(Version::V1_2);
+        ws
+    }
+
+    async fn send(&mut self, opcode: u8, payload: &[u8]) {
+        self.stream
+            .write_all(&ws_frame(opcode, payload))
+            .await
+            .unwrap();
+    }
+
+    /// Reads an HTTP response head; `None` at EOF.
+    async fn http_head(&mut self) -> Option<String> {
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = self.buf.split_to(end + 4);
+                return Some(String::from_utf8_lossy(&head).into_owned());
+            }
+            if self.stream.read_buf(&mut self.buf).await.ok()? == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// The next server WebSocket frame as (opcode, payload); `None` at EOF.
+    async fn ws_message(&mut self) -> std::io::Result<Option<(u8, Vec<u8>)>> {
+        loop {
+            if let Some(frame) = take_ws_frame(&mut self.buf) {
+                return Ok(Some(frame));
+            }
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The next STOMP frame carried in data messages; `None` at EOF or Close.
+    async fn frame(&mut self, wait: Duration) -> Option<Frame> {
+        tokio::time::timeout(wait, async {
+            loop {
+                if let Some(Event::Frame(f)) = self.stomp.next_event().unwrap() {
+                    return Some(f);
+                }
+                match self.ws_message().await.unwrap()? {
+                    (TEXT | BINARY, payload) => self.stomp.push(&payload),
+                    (CLOSE, _) => return None,
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no STOMP frame within {wait:?}"))
+    }
+
+    /// Writes `bytes` (ignoring write errors) while reading until the broker
+    /// closes the TCP connection, which must happen by `since + budget`. A Close
+    /// frame from the broker is answered, as a browser would.
+    async fn attack(&mut self, bytes: &[u8], since: Instant, budget: Duration) -> WsEnding {
+        let (mut reader, mut writer) = self.stream.split();
+        let mut ending = WsEnding {
+            close: None,
+            error: None,
+            receipts: Vec::new(),
+            http: None,
+            reset: false,
+            after: Duration::ZERO,
+        };
+        let buf = &mut self.buf;
+        let stomp = &mut self.stomp;
+        let read = async {
+            let _ = writer.write_all(bytes).await;
+            let mut replied = false;
+            loop {
+                if buf.starts_with(b"HTTP/1.1 ") && ending.http.is_none() {
+                    if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
+                        ending.http = Some(String::from_utf8_lossy(&buf[..end]).into_owned());
+                        buf.clear();
+                    }
+                }
+                while ending.http.is_none()
+                    && let Some((opcode, payload)) = take_ws_frame(buf)
+                {
+                    match opcode {
+                        TEXT | BINARY => {
+                            stomp.push(&payload);
+                            while let Ok(Some(event)) = stomp.next_event() {
+                                let Event::Frame(f) = event else { continue };
+                                match f.command {
+                                    Command::Error if ending.error.is_none() => {
+                                        ending.error = Some(f.message().unwrap_or("").to_owned());
+                                    }
+                                    Command::Receipt => ending
+                                        .receipts
+                                        .push(f.receipt_id().unwrap_or("").to_owned()),
+                                    _ => {}
+                                }
+                            }
+                        }
+                        CLOSE => {
+                            if payload.len() >= 2 {
+                                ending.close = Some(u16::from_be_bytes([payload[0], payload[1]]));
+                            }
+                            if !replied {
+                                replied = true;
+                                let _ = writer.write_all(&ws_frame(CLOSE, &payload)).await;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                buf.reserve(64 * 1024);
+                match reader.read_buf(buf).await {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(_) => {
+                        ending.reset = true;
+                        return;
+                    }
+                }
+            }
+        };
+        let left = budget.saturating_sub(since.elapsed());
+        let closed = tokio::time::timeout(left, read).await;
+        assert!(
+            closed.is_ok(),
+            "the broker did not close the WebSocket within {budget:?}"
+        );
+        ending.after = since.elapsed();
+        ending
+    }
+}
+
 // ------------------------------------------------------------ the good pair
 
 const GOOD_TOPIC: &str = "/topic/good";
@@ -635,7 +907,7 @@ impl Suite {
             None => " ".repeat(18),
         };
         let line = format!(
-            "hostile: {attack:<38} | {outcome:<64} | {closed_in} | RSS {:>5.1} MiB, attack peak {:>5.1} MiB\n",
+            "hostile: {attack:<42} | {outcome:<64} | {closed_in} | RSS {:>5.1} MiB, attack peak {:>5.1} MiB\n",
             self.rss.now_mib(),
             self.rss.window_mib()
         );
@@ -904,9 +1176,156 @@ impl Suite {
         );
     }
 
-    /// 2,000 connections opened and dropped in a loop, in five flavours (silent,
-    /// CONNECT, CONNECT + SUBSCRIBE, half a frame, CONNECT + reset); then the
-    /// broker's gauges must come back to the good pair's.
+    /// A WebSocket message of exactly the size limit (a SEND with the largest
+    /// body, padded with heart-beat EOLs) is served; one byte more, or a frame
+    /// header announcing 2^63-1 bytes, closes with 1009 at once.
+    async fn websocket_size_limit(&mut self) {
+        let padded = |size: usize, receipt: &str| {
+            let mut message = format!(
+                "SEND\ndestination:/topic/ws\nreceipt:{receipt}\ncontent-length:{MAX_BODY}\n\n"
+            )
+            .into_bytes();
+            message.extend(std::iter::repeat_n(b'w', MAX_BODY));
+            message.push(0);
+            message.resize(size, b'\n');
+            message
+        };
+        let mut ws = WsClient::connect(self.addr).await;
+        let mut bytes = ws_frame(BINARY, &padded(WS_MESSAGE_LIMIT, "at-limit"));
+        bytes.extend(ws_frame(TEXT, b"DISCONNECT\nreceipt:bye\n\n\0"));
+        let ending = ws.attack(&bytes, Instant::now(), PROMPT).await;
+        assert_eq!(
+            ending.receipts,
+            ["at-limit", "bye"],
+            "{}",
+            ending.describe()
+        );
+        assert_eq!(ending.error, None);
+        self.report(
+            &format!("WebSocket message at the limit ({WS_MESSAGE_LIMIT} B)"),
+            &format!("served (RECEIPT), DISCONNECT: {}", ending.describe()),
+            Some(ending.after),
+        );
+
+        let mut ws = WsClient::connect(self.addr).await;
+        let bytes = ws_frame(BINARY, &padded(WS_MESSAGE_LIMIT + 1, "over-limit"));
+        let ending = ws.attack(&bytes, Instant::now(), PROMPT).await;
+        assert!(ending.receipts.is_empty(), "{}", ending.describe());
+        assert!(
+            ending.close == Some(1009) || ending.reset,
+            "{}",
+            ending.describe()
+        );
+        self.report(
+            "WebSocket message 1 byte over the limit",
+            &ending.describe(),
+            Some(ending.after),
+        );
+
+        let mut ws = WsClient::connect(self.addr).await;
+        let ending = ws
+            .attack(&ws_header(BINARY, i64::MAX as u64), Instant::now(), PROMPT)
+            .await;
+        assert!(
+            ending.close == Some(1009) || ending.reset,
+            "{}",
+            ending.describe()
+        );
+        self.report(
+            "WebSocket frame header of 2^63-1 bytes",
+            &ending.describe(),
+            Some(ending.after),
+        );
+    }
+
+    /// Garbage instead of WebSocket framing after the upgrade, and invalid
+    /// UTF-8 in a text message: a protocol close at once.
+    async fn websocket_garbage(&mut self) {
+        let mut ws = WsClient::raw(self.addr, upgrade_request(self.addr).as_bytes()).await;
+        let head = ws.http_head().await.expect("closed during the upgrade");
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        let garbage = b"\x00\x00 this is not WebSocket framing\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+        let ending = ws.attack(garbage, Instant::now(), PROMPT).await;
+        assert!(
+            ending.close == Some(1002) || ending.reset,
+            "{}",
+            ending.describe()
+        );
+        self.report(
+            "garbage after the WebSocket upgrade",
+            &ending.describe(),
+            Some(ending.after),
+        );
+
+        let mut ws = WsClient::connect(self.addr).await;
+        let text = ws_frame(TEXT, b"SEND\ndestination:/topic/ws\n\nbad \xff\xfe\0");
+        let ending = ws.attack(&text, Instant::now(), PROMPT).await;
+        // RFC 6455 names 1007 for this; stompkit-ws closes with 1002 (protocol error).
+        let closed = matches!(ending.close, Some(1002 | 1007)) || ending.reset;
+        assert!(closed, "{}", ending.describe());
+        self.report(
+            "invalid UTF-8 in a WebSocket text message",
+            &ending.describe(),
+            Some(ending.after),
+        );
+    }
+
+    /// The upgrade request that never completes, a 1 MiB request head, and a
+    /// WebSocket that never sends CONNECT.
+    async fn websocket_handshake(&mut self) {
+        let login = Duration::from_millis(LOGIN_TIMEOUT_MS);
+        let start = Instant::now();
+        let mut ws = WsClient::raw(self.addr, b"GET /ws HTTP/1.1\r\nHost: x\r\n").await;
+        let ending = ws.attack(b"", start, login + PROMPT).await;
+        assert!(
+            ending.after >= login.mul_f64(0.9),
+            "closed before the login timeout"
+        );
+        self.report(
+            "WebSocket upgrade that never completes",
+            &ending.describe(),
+            Some(ending.after),
+        );
+
+        let mut head = b"GET /ws HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+        head.extend(std::iter::repeat_n(b'p', 1024 * 1024));
+        head.extend_from_slice(b"\r\n\r\n");
+        let mut ws = WsClient::raw(self.addr, b"").await;
+        let ending = ws.attack(&head, Instant::now(), PROMPT).await;
+        let status = ending.http.as_deref().unwrap_or("");
+        assert!(
+            status.starts_with("HTTP/1.1 431") || ending.reset,
+            "{}",
+            ending.describe()
+        );
+        self.report(
+            "1 MiB HTTP request head",
+            &ending.describe(),
+            Some(ending.after),
+        );
+
+        let start = Instant::now();
+        let mut ws = WsClient::raw(self.addr, upgrade_request(self.addr).as_bytes()).await;
+        let head = ws.http_head().await.expect("closed during the upgrade");
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        let ending = ws.attack(b"", start, login + PROMPT).await;
+        assert_eq!(
+            ending.error.as_deref(),
+            Some("login timeout: no CONNECT frame received"),
+            "{}",
+            ending.describe()
+        );
+        self.report(
+            "WebSocket, CONNECT never comes",
+            &ending.describe(),
+            Some(ending.after),
+        );
+    }
+
+    /// 2,000 connections opened and dropped in a loop, in seven flavours
+    /// (silent, CONNECT, CONNECT + SUBSCRIBE, half a frame, a WebSocket upgrade,
+    /// half an HTTP request, CONNECT + reset); then the broker's gauges must
+    /// come back to the good pair's.
     async fn churn(&mut self) {
         const CONNECTIONS: u64 = 2000;
         let total_before = self.broker.metric("stompkit_connections_total").await;
@@ -914,7 +1333,7 @@ impl Suite {
         for i in 0..CONNECTIONS {
             let mut stream = TcpStream::connect(self.addr).await.unwrap();
             let connect = b"CONNECT\naccept-version:1.2\nhost:h\nheart-beat:0,0\n\n\0";
-            let _ = match i % 5 {
+            let _ = match i % 7 {
                 0 => Ok(()),
                 1 => stream.write_all(connect).await,
                 2 => {
@@ -925,6 +1344,12 @@ impl Suite {
                     stream.write_all(&bytes).await
                 }
                 3 => stream.write_all(b"CONNECT\naccept-version:1.2\nho").await,
+                4 => {
+                    stream
+                        .write_all(upgrade_request(self.addr).as_bytes())
+                        .await
+                }
+                5 => stream.write_all(b"GET /ws HTTP/1.1\r\nHost: ").await,
                 _ => {
                     let _ = stream.write_all(connect).await;
                     stream.set_zero_linger()
@@ -1163,6 +1588,11 @@ async fn the_broker_survives_hostile_clients() {
             "frame not completed in time",
         )
         .await;
+
+    // WebSocket, on the same port.
+    suite.websocket_size_limit().await;
+    suite.websocket_garbage().await;
+    suite.websocket_handshake().await;
 
     // Volume.
     suite.never_reading_subscriber().await;
