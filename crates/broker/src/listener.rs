@@ -204,7 +204,10 @@ async fn serve_http<S>(
             tokio::time::timeout(Duration::from_secs(10), http::respond(&mut stream, &head)).await;
         return;
     }
-    let (ws_stream, negotiated) = match server_accept_with_prefix(stream, buf.to_vec(), ws).await {
+    // The sniffing buffer (8 KiB reserved) must not live as long as the connection.
+    let prefix = buf.to_vec();
+    drop(buf);
+    let (ws_stream, negotiated) = match server_accept_with_prefix(stream, prefix, ws).await {
         Ok(accepted) => accepted,
         Err(e) => {
             tracing::debug!(%peer, error = %e, "WebSocket upgrade refused");

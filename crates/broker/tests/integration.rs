@@ -4,115 +4,14 @@
 
 use bytes::BytesMut;
 use futures_util::StreamExt;
-use std::net::SocketAddr;
 use std::time::Duration;
-use stompkit_broker::{Broker, BrokerConfig, RunningBroker};
 use stompkit_frame::{Command, Frame, Version};
 use stompkit_wire::{Event, Parser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn start(tweak: impl FnOnce(&mut BrokerConfig)) -> RunningBroker {
-    let mut config = BrokerConfig::default();
-    config.server.listen = vec!["127.0.0.1:0".into()];
-    tweak(&mut config);
-    Broker::bind(config).await.unwrap()
-}
-
-/// A raw STOMP connection: bytes out, frames in.
-struct Raw {
-    stream: TcpStream,
-    parser: Parser,
-    buf: BytesMut,
-}
-
-impl Raw {
-    async fn open(addr: SocketAddr) -> Raw {
-        Raw {
-            stream: TcpStream::connect(addr).await.unwrap(),
-            parser: Parser::new(),
-            buf: BytesMut::new(),
-        }
-    }
-
-    /// Opens and CONNECTs with `accept-version` (None = header absent).
-    async fn connect(addr: SocketAddr, accept: Option<&str>) -> Raw {
-        let mut raw = Raw::open(addr).await;
-        let header = accept
-            .map(|a| format!("accept-version:{a}\n"))
-            .unwrap_or_default();
-        raw.write(format!("CONNECT\n{header}host:localhost\n\n\0").as_bytes())
-            .await;
-        let connected = raw.frame().await;
-        assert_eq!(connected.command, Command::Connected, "{connected:?}");
-        raw.parser
-            .set_version(Version::from_bytes(connected.version().unwrap().as_bytes()).unwrap());
-        raw
-    }
-
-    async fn write(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.unwrap();
-    }
-
-    /// The next frame (heart-beats skipped); panics on EOF or after 10 s.
-    async fn frame(&mut self) -> Frame {
-        self.try_frame()
-            .await
-            .expect("connection closed before a frame arrived")
-    }
-
-    async fn try_frame(&mut self) -> Option<Frame> {
-        tokio::time::timeout(WAIT, async {
-            loop {
-                match self.parser.parse(&mut self.buf).unwrap() {
-                    Some(Event::Frame(f)) => return Some(f),
-                    Some(Event::HeartBeat) => continue,
-                    None => {}
-                }
-                if self.stream.read_buf(&mut self.buf).await.unwrap_or(0) == 0 {
-                    return None;
-                }
-            }
-        })
-        .await
-        .expect("timed out waiting for a frame")
-    }
-
-    /// Asserts the next frame is an ERROR with `message`, then that the server closes.
-    async fn expect_error(&mut self, message: &str) -> Frame {
-        let f = self.frame().await;
-        assert_eq!(f.command, Command::Error, "{f:?}");
-        assert_eq!(f.message(), Some(message), "{f:?}");
-        assert!(!f.body.is_empty(), "S4: short body");
-        self.expect_closed().await;
-        f
-    }
-
-    async fn expect_closed(&mut self) {
-        let rest = self.try_frame().await;
-        assert!(rest.is_none(), "expected close, got {rest:?}");
-    }
-
-    /// SUBSCRIBEs with a receipt; returns the messages that arrived before the RECEIPT.
-    async fn subscribe(&mut self, id: &str, dest: &str, extra: &str) -> Vec<Frame> {
-        self.write(
-            format!("SUBSCRIBE\nid:{id}\ndestination:{dest}\n{extra}receipt:sub-{id}\n\n\0")
-                .as_bytes(),
-        )
-        .await;
-        let mut before = Vec::new();
-        loop {
-            let f = self.frame().await;
-            if f.command == Command::Receipt {
-                assert_eq!(f.receipt_id(), Some(format!("sub-{id}").as_str()), "{f:?}");
-                return before;
-            }
-            before.push(f);
-        }
-    }
-}
+mod support;
+use support::{Raw, WAIT, start};
 
 // ---------------------------------------------------------------- sessions
 

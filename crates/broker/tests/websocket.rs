@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::time::Duration;
-use stompkit_broker::{Broker, BrokerConfig, OutgoingMessages, RunningBroker};
+use stompkit_broker::OutgoingMessages;
 use stompkit_frame::{Command, Frame, Version};
 use stompkit_wire::{Event, Parser};
 use stompkit_ws::tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -20,14 +20,8 @@ use stompkit_ws::{ClientOptions, SubProtocol};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn start(tweak: impl FnOnce(&mut BrokerConfig)) -> RunningBroker {
-    let mut config = BrokerConfig::default();
-    config.server.listen = vec!["127.0.0.1:0".into()];
-    tweak(&mut config);
-    Broker::bind(config).await.unwrap()
-}
+mod support;
+use support::{Raw, WAIT, start};
 
 /// A raw WebSocket client: STOMP bytes out as text or binary messages, frames
 /// in (parsed across messages), with the kind of message each frame ended in.
@@ -182,55 +176,6 @@ impl Ws {
 
 fn close_code(frame: &Option<CloseFrame>) -> u16 {
     frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005)
-}
-
-/// A raw TCP STOMP client.
-struct Tcp {
-    stream: TcpStream,
-    parser: Parser,
-    buf: BytesMut,
-}
-
-impl Tcp {
-    async fn open(addr: SocketAddr) -> Tcp {
-        Tcp {
-            stream: TcpStream::connect(addr).await.unwrap(),
-            parser: Parser::new(),
-            buf: BytesMut::new(),
-        }
-    }
-
-    async fn write(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).await.unwrap();
-    }
-
-    async fn connect(addr: SocketAddr) -> Tcp {
-        let mut tcp = Tcp::open(addr).await;
-        tcp.write(b"CONNECT\naccept-version:1.2\nhost:/\n\n\0")
-            .await;
-        let connected = tcp.frame().await.unwrap();
-        assert_eq!(connected.command, Command::Connected, "{connected:?}");
-        tcp.parser.set_version(Version::V1_2);
-        tcp
-    }
-
-    /// The next frame; None when the server closed.
-    async fn frame(&mut self) -> Option<Frame> {
-        tokio::time::timeout(WAIT, async {
-            loop {
-                match self.parser.parse(&mut self.buf).unwrap() {
-                    Some(Event::Frame(f)) => return Some(f),
-                    Some(Event::HeartBeat) => continue,
-                    None => {}
-                }
-                if self.stream.read_buf(&mut self.buf).await.unwrap_or(0) == 0 {
-                    return None;
-                }
-            }
-        })
-        .await
-        .expect("timed out waiting for a frame")
-    }
 }
 
 /// One HTTP request on a fresh connection; the whole response as text.
@@ -591,24 +536,24 @@ async fn ws_only_listener_refuses_tcp_stomp() {
     assert!(!listeners[0].stomp && listeners[0].websocket);
     assert!(listeners[1].stomp && listeners[1].websocket);
     let ws_only = listeners[0].addr;
-    let mut tcp = Tcp::open(ws_only).await;
+    let mut tcp = Raw::open(ws_only).await;
     tcp.write(b"CONNECT\naccept-version:1.2\nhost:/\n\n\0")
         .await;
-    let error = tcp.frame().await.unwrap();
+    let error = tcp.frame().await;
     assert_eq!(error.command, Command::Error, "{error:?}");
     assert_eq!(
         error.message(),
         Some("TCP STOMP is disabled on this listener: use WebSocket")
     );
-    assert!(tcp.frame().await.is_none(), "then closed");
+    tcp.expect_closed().await;
     Ws::connect(ws_only).await;
-    Tcp::connect(listeners[1].addr).await;
+    Raw::connect(listeners[1].addr, Some("1.2")).await;
     // [websocket] ws_only (--ws-only) turns TCP STOMP off everywhere.
     let broker = start(|c| c.websocket.ws_only = true).await;
-    let mut tcp = Tcp::open(broker.local_addrs()[0]).await;
+    let mut tcp = Raw::open(broker.local_addrs()[0]).await;
     tcp.write(b"CONNECT\naccept-version:1.2\nhost:/\n\n\0")
         .await;
-    assert_eq!(tcp.frame().await.unwrap().command, Command::Error);
+    assert_eq!(tcp.frame().await.command, Command::Error);
     Ws::connect(broker.local_addrs()[0]).await;
 }
 
@@ -649,9 +594,9 @@ async fn demo_page_is_served_and_anything_else_is_404() {
     );
     // With WebSocket off, the port is TCP STOMP only: HTTP gets a STOMP ERROR.
     let tcp_only = start(|c| c.websocket.enabled = false).await;
-    let mut tcp = Tcp::open(tcp_only.local_addrs()[0]).await;
+    let mut tcp = Raw::open(tcp_only.local_addrs()[0]).await;
     tcp.write(get("/").as_bytes()).await;
-    assert_eq!(tcp.frame().await.unwrap().command, Command::Error);
+    assert_eq!(tcp.frame().await.command, Command::Error);
 }
 
 // ------------------------------------------------------- heart-beats, TCP ↔ WS
@@ -705,10 +650,10 @@ async fn tcp_and_websocket_clients_share_destinations() {
     let addr = broker.local_addrs()[0];
     let mut ws = Ws::connect(addr).await;
     ws.subscribe("0", "/topic/mixed").await;
-    let mut tcp = Tcp::connect(addr).await;
+    let mut tcp = Raw::connect(addr, Some("1.2")).await;
     tcp.write(b"SUBSCRIBE\nid:0\ndestination:/queue/mixed\nreceipt:r\n\n\0")
         .await;
-    assert_eq!(tcp.frame().await.unwrap().receipt_id(), Some("r"));
+    assert_eq!(tcp.frame().await.receipt_id(), Some("r"));
     // TCP → WebSocket.
     tcp.write("SEND\ndestination:/topic/mixed\n\nfrom tcp ✓\0".as_bytes())
         .await;
@@ -718,7 +663,7 @@ async fn tcp_and_websocket_clients_share_destinations() {
     assert!(ws.last_text);
     // WebSocket → TCP.
     ws.text("SEND\ndestination:/queue/mixed\n\nfrom ws\0").await;
-    let m = tcp.frame().await.unwrap();
+    let m = tcp.frame().await;
     assert_eq!(m.command, Command::Message);
     assert_eq!(&m.body[..], b"from ws");
 }
@@ -732,4 +677,73 @@ async fn shutdown_sends_error_and_going_away() {
     assert_eq!(error.message(), Some("server shutting down"));
     assert_eq!(close_code(&ws.expect_close().await), 1001);
     tokio::time::timeout(WAIT, stopping).await.unwrap().unwrap();
+}
+
+// ------------------------------------------------------- the binary's listener lines
+
+/// Runs the broker binary with `args`/`env` and returns its first `lines` stdout lines.
+fn broker_lines(args: &[&str], env: &[(&str, &str)], lines: usize) -> Vec<String> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stompkit-broker"))
+        .args(args)
+        .args(["--log-level", "error"])
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let got: Vec<String> = stdout.lines().take(lines).map(Result::unwrap).collect();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    got
+}
+
+#[test]
+fn the_binary_prints_one_line_per_service_and_listener() {
+    let lines = broker_lines(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--listen",
+            "ws://127.0.0.1:0",
+            "--listen",
+            "stomp://127.0.0.1:0",
+        ],
+        &[],
+        4,
+    );
+    let port = |line: &str, prefix: &str, suffix: &str| -> u16 {
+        let rest = line
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("{line}"));
+        let addr = rest
+            .strip_suffix(suffix)
+            .unwrap_or_else(|| panic!("{line}"));
+        addr.parse::<SocketAddr>().unwrap().port()
+    };
+    let stomp = "stompkit-broker listening on stomp://";
+    let ws = "stompkit-broker websocket on ws://";
+    let both = port(&lines[0], stomp, "");
+    assert_eq!(port(&lines[1], ws, "/ws"), both, "{lines:?}");
+    let ws_only = port(&lines[2], ws, "/ws");
+    assert_ne!(ws_only, both);
+    assert!(port(&lines[3], stomp, "") != ws_only, "{lines:?}");
+    // --ws-only, and the path from the environment.
+    let lines = broker_lines(
+        &[
+            "--ws-only",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        &[("STOMPKIT_WEBSOCKET_PATHS", "/chat,/ws")],
+        2,
+    );
+    port(&lines[0], ws, "/chat");
+    assert!(
+        lines[1].starts_with("stompkit-broker metrics on http://"),
+        "{lines:?}"
+    );
 }
