@@ -114,6 +114,11 @@ pub fn steps() -> Vec<Step> {
             about: "stompjs (Node) and the demo page (headless chromium) in interop/js over WebSocket",
             run: |_| crate::interop_js::run(None),
         },
+        Step {
+            name: "relay",
+            about: "stomp.py portable suite through stompkit-broker --upstream to a throwaway RabbitMQ",
+            run: |_| crate::interop_relay::run(),
+        },
     ]
 }
 

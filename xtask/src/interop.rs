@@ -75,7 +75,7 @@ pub fn run_with(addr: Option<SocketAddr>, portable_only: bool) -> Result<()> {
         }
     };
     println!("interop: testing the STOMP server at {addr}");
-    let status = run_suite(&python, addr, portable_only);
+    let status = run_suite(&python, addr, portable_only, &[]);
     if let Some(broker) = broker.as_mut()
         && let Some(exit) = broker.exited()?
     {
@@ -139,7 +139,7 @@ fn run_checked(command: &mut Command) -> Result<()> {
 
 /// Creates `<target>/interop-venv` and installs the pinned requirements into it,
 /// unless it already holds exactly these requirements. Returns its python.
-fn ensure_venv() -> Result<PathBuf> {
+pub(crate) fn ensure_venv() -> Result<PathBuf> {
     let requirements = root().join("interop").join("requirements.txt");
     let wanted = fs::read_to_string(&requirements)
         .with_context(|| format!("reading {}", requirements.display()))?;
@@ -208,10 +208,16 @@ pub(crate) struct Broker {
 impl Broker {
     /// Starts `binary` on an ephemeral port and waits for its `listening` line.
     pub(crate) fn start(binary: &Path) -> Result<Broker> {
+        Broker::start_with(binary, &[])
+    }
+
+    /// [`start`](Broker::start) with more command-line arguments (e.g. `--upstream URL`).
+    pub(crate) fn start_with(binary: &Path, args: &[&str]) -> Result<Broker> {
         let log = target_dir().join("interop-broker.log");
         let mut command = Command::new(binary);
         command
             .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             // The suite negotiates 200 ms heart-beats; the default floor is 1000 ms.
             .env("STOMPKIT_HEARTBEAT_MIN_MS", HEARTBEAT_MIN_MS)
             .env(
@@ -312,11 +318,18 @@ impl Drop for Broker {
     }
 }
 
-/// Runs pytest on `interop/` against `addr`, output straight to ours.
-fn run_suite(python: &Path, addr: SocketAddr, portable_only: bool) -> Result<ExitStatus> {
+/// Runs pytest on `interop/` against `addr`, output straight to ours, with
+/// `env` added (e.g. `STOMP_VHOST`).
+pub(crate) fn run_suite(
+    python: &Path,
+    addr: SocketAddr,
+    portable_only: bool,
+    env: &[(&str, &str)],
+) -> Result<ExitStatus> {
     let dir = root().join("interop");
     let mut command = Command::new(python);
     command
+        .envs(env.iter().copied())
         .args(["-m", "pytest", "--durations=5"])
         .current_dir(&dir)
         .env("STOMP_HOST", addr.ip().to_string())

@@ -3,7 +3,8 @@
 //! - `cargo xtask ci` runs every check CI runs, in order, timing each step.
 //! - `cargo xtask fuzz [TARGET] [--all] [--seconds N]` runs the cargo-fuzz targets in `fuzz/`.
 //! - `cargo xtask bench [--quick] [--peers]` runs the benchmarks.
-//! - `cargo xtask interop [--addr IP:PORT] [--portable-only]` runs the stomp.py suite in `interop/`.
+//! - `cargo xtask interop [--addr IP:PORT] [--portable-only]` runs the stomp.py suite in `interop/`;
+//!   `cargo xtask interop --relay` runs its portable part through the broker's relay mode to RabbitMQ.
 //! - `cargo xtask rabbitmq` starts a throwaway RabbitMQ on free ports until stdin closes.
 //! - `cargo xtask interop-js [--addr IP:PORT]` runs the stompjs and browser suites in `interop/js/`.
 //!
@@ -15,6 +16,7 @@ mod cmd;
 mod fuzz;
 mod interop;
 mod interop_js;
+mod interop_relay;
 mod rabbitmq;
 mod tools;
 
@@ -44,6 +46,10 @@ enum Task {
         /// Only the tests tagged `portable` (e.g. when the server is not stompkit).
         #[arg(long)]
         portable_only: bool,
+        /// Run the portable tests through stompkit-broker in relay mode
+        /// (`--upstream`) to a throwaway RabbitMQ.
+        #[arg(long, conflicts_with_all = ["addr", "portable_only"])]
+        relay: bool,
     },
     /// Start a throwaway RabbitMQ (STOMP, Web-STOMP) on free ports, print them,
     /// and stop it when stdin reaches end of file (or Enter is pressed).
@@ -71,13 +77,16 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Ci(args) => ci::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
+        Task::Interop { relay: true, .. } => interop_relay::run().map(drop),
         Task::Interop {
             addr: None,
             portable_only: false,
+            ..
         } => interop::run(),
         Task::Interop {
             addr,
             portable_only,
+            ..
         } => interop::run_with(addr, portable_only),
         Task::InteropJs { addr } => interop_js::run(addr).map(drop),
         Task::Bench { quick, peers } => bench::run(quick, peers),

@@ -11,6 +11,7 @@
 //! It does not parse the command line (`main.rs` does, and `--listen`/`--metrics`
 //! override the file) and does not validate semantics beyond types.
 
+pub use crate::relay::RelayConfig;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use stompkit_wire::ParserConfig;
@@ -37,6 +38,8 @@ pub struct BrokerConfig {
     pub destinations: DestinationsConfig,
     /// STOMP over WebSocket on the listen ports.
     pub websocket: WebSocketConfig,
+    /// Relay mode: every client session relayed to an upstream broker.
+    pub relay: RelayConfig,
 }
 
 /// `[server]`: where to listen and how to stop.

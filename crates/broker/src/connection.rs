@@ -190,7 +190,7 @@ fn on_bytes<I: Inbound>(
 }
 
 /// How a parse error ends the connection.
-fn close_reason(error: &ParseError) -> CloseReason {
+pub(crate) fn close_reason(error: &ParseError) -> CloseReason {
     match error {
         ParseError::CommandTooLong
         | ParseError::HeaderTooLong

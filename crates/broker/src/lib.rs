@@ -12,6 +12,9 @@
 //! bytes, `transport.rs` turns a byte stream or a WebSocket into STOMP bytes in and
 //! out, and `connection.rs` runs one reader and one writer task per session over
 //! any transport.
+//!
+//! Relay mode (`relay.rs`, `--upstream stomp://HOST:PORT`) replaces session and
+//! router by one upstream STOMP session per client, on another broker.
 #![deny(missing_docs)]
 
 mod config;
@@ -21,6 +24,7 @@ mod listener;
 mod message;
 mod metrics;
 mod outbox;
+mod relay;
 mod router;
 mod server;
 mod session;
@@ -28,7 +32,8 @@ mod transport;
 
 pub use config::{
     BrokerConfig, ConfigError, DestinationsConfig, HeartbeatConfig, LimitsConfig, ListenSpec,
-    OriginCheck, OutgoingMessages, QueueOverflow, ServerConfig, SlowConsumer, WebSocketConfig,
+    OriginCheck, OutgoingMessages, QueueOverflow, RelayConfig, ServerConfig, SlowConsumer,
+    WebSocketConfig,
 };
 pub use metrics::{Metrics, QueueStat, render as render_metrics};
 pub use outbox::{Outbox, Take};

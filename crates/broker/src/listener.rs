@@ -10,13 +10,15 @@
 //!
 //! Entry points: [`serve_tcp`] for a plain TCP connection (split into owned
 //! halves: the hot path) and [`serve_stream`] for any other stream (a TLS
-//! stream wrapping the TCP one). Both end in `connection::serve_stomp`.
+//! stream wrapping the TCP one). Both end in `connection::serve_stomp`, or in
+//! relay mode (`--upstream`) in `relay::serve`.
 
 use crate::connection::{StompTransport, serve_stomp};
+use crate::relay;
 use crate::router::ConnId;
 use crate::server::Shared;
 use crate::session::refusal;
-use crate::transport::{StreamIn, StreamOut, websocket};
+use crate::transport::{Inbound, Outbound, StreamIn, StreamOut, websocket};
 use crate::{http, metrics::Metrics};
 use bytes::BytesMut;
 use std::net::SocketAddr;
@@ -132,7 +134,7 @@ async fn serve_split<S, R, W>(
                 peer,
                 accepted,
             };
-            serve_stomp(transport, conn, shared).await;
+            serve_session(transport, conn, shared).await;
         }
     }
 }
@@ -223,7 +225,20 @@ async fn serve_http<S>(
         peer,
         accepted,
     };
-    serve_stomp(transport, conn, shared).await;
+    serve_session(transport, conn, shared).await;
+}
+
+/// The session over a settled transport: the broker's own, or in relay mode
+/// one on the upstream broker.
+async fn serve_session<I: Inbound, O: Outbound>(
+    transport: StompTransport<I, O>,
+    conn: ConnId,
+    shared: Arc<Shared>,
+) {
+    match shared.upstream.clone() {
+        Some(upstream) => relay::serve(transport, upstream, shared).await,
+        None => serve_stomp(transport, conn, shared).await,
+    }
 }
 
 /// Answers a connection we will not serve with one ERROR frame, then closes.

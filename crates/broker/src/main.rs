@@ -5,7 +5,8 @@
 //! (and the demo page) on the same port. Options: `--listen ADDR` (repeatable;
 //! `ws://ADDR` for WebSocket only, `stomp://ADDR` for TCP STOMP only),
 //! `--ws-only`, `--config FILE` (TOML, see `stompkit.sample.toml`),
-//! `--metrics ADDR`, `--log-level LEVEL`, `--version`. Every config key can also
+//! `--metrics ADDR`, `--log-level LEVEL`, `--upstream URL` and
+//! `--upstream-ca-file FILE` (relay mode, `[relay]`), `--version`. Every config key can also
 //! be set with a `STOMPKIT_<SECTION>_<KEY>` environment variable; command-line
 //! flags win. After binding it prints to stdout, per listener,
 //! `stompkit-broker listening on stomp://<ip>:<port>` when it serves TCP STOMP and
@@ -39,6 +40,13 @@ struct Args {
     /// Log filter (error, warn, info, debug, trace or tracing directives).
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
+    /// Relay mode: relay every client session to this broker
+    /// (stomp://HOST:PORT or stomp+ssl://HOST:PORT) with the client's own credentials.
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// PEM file of the CA certificates to trust for a stomp+ssl upstream.
+    #[arg(long, value_name = "FILE")]
+    upstream_ca_file: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,6 +71,12 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(l) = args.log_level {
         config.server.log_level = l;
+    }
+    if let Some(upstream) = args.upstream {
+        config.relay.upstream = upstream;
+    }
+    if let Some(ca_file) = args.upstream_ca_file {
+        config.relay.ca_file = ca_file;
     }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(

@@ -12,6 +12,7 @@
 use crate::config::BrokerConfig;
 use crate::listener::{self, Listener, refuse};
 use crate::metrics::{Metrics, QueueStat, render};
+use crate::relay::Upstream;
 use crate::router::{ConnId, Router, RouterCommand};
 use std::io;
 use std::net::SocketAddr;
@@ -43,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) router: mpsc::Sender<ToRouter>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Relay mode: the upstream every client session is relayed to.
+    pub(crate) upstream: Option<Arc<Upstream>>,
     next_conn: AtomicU64,
 }
 
@@ -87,6 +90,12 @@ impl Broker {
     /// starts serving on the current tokio runtime. A malformed listen entry is
     /// an `InvalidInput` error.
     pub async fn bind(config: BrokerConfig) -> io::Result<RunningBroker> {
+        let upstream = Upstream::from_config(&config.relay)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?
+            .map(Arc::new);
+        if let Some(upstream) = &upstream {
+            tracing::info!(%upstream, "relay mode: every client session goes upstream");
+        }
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::default());
         let (stop, shutdown) = watch::channel(false);
@@ -116,6 +125,7 @@ impl Broker {
             router: router_tx.clone(),
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
+            upstream,
             next_conn: AtomicU64::new(1),
         });
         let mut tasks = vec![tokio::spawn(run_router(router, router_rx))];

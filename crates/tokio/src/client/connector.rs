@@ -115,7 +115,10 @@ impl Connector {
         }
     }
 
-    pub(crate) async fn connect(&self) -> Result<Box<dyn Transport>, ClientError> {
+    /// Opens one new stream to the server (what the client does on connect and
+    /// on each reconnect); callers that speak STOMP themselves, such as the
+    /// broker's relay mode, use it directly.
+    pub async fn connect(&self) -> Result<Box<dyn Transport>, ClientError> {
         (self.connect)().await
     }
 }

@@ -1,0 +1,99 @@
+//! Relay mode: the broker as a protocol-aware front end of another STOMP broker.
+//!
+//! With `--upstream stomp://HOST:PORT` (or `stomp+ssl://`, `[relay] upstream`,
+//! `STOMPKIT_RELAY_UPSTREAM`) every client session, over TCP or WebSocket, is
+//! relayed to its own upstream STOMP session (RabbitMQ, ActiveMQ, Artemis, ...)
+//! instead of the local router:
+//! - the client's CONNECT goes upstream with the client's own `login`/`passcode`
+//!   and `accept-version` (so both sides speak the same version and no header
+//!   needs translating), and `host` = the client's, or [`RelayConfig::vhost`]. A
+//!   configured [`RelayConfig::login`] replaces the client's credentials only
+//!   when set, for deployments that authenticate at the relay; by default the
+//!   relay is never an open proxy for a shared upstream login;
+//! - frames are parsed, validated and size-limited in both directions with the
+//!   broker's parser and `[limits]`;
+//! - heart-beats are negotiated and kept separately on each side;
+//! - an upstream failure (refused, closed, ERROR, silent) reaches the client as
+//!   an ERROR frame, then the client is closed; a client that goes closes its
+//!   upstream session;
+//! - back-pressure both ways: each direction stops reading once the bytes
+//!   queued toward the other side reach `max_outbox_bytes`.
+//!
+//! Owns: [`RelayConfig`] (`[relay]`), the upstream address and connection
+//! (`upstream.rs`), the sans-IO per-client state machine (`session.rs`) and its
+//! network loop (`connection.rs`). The listeners, the transports (TCP or
+//! WebSocket) and shutdown are the server's.
+
+mod connection;
+mod session;
+mod upstream;
+
+pub(crate) use connection::serve;
+pub(crate) use upstream::Upstream;
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// `[relay]`: relay every client session to an upstream STOMP broker.
+///
+/// ```
+/// use stompkit_broker::BrokerConfig;
+/// let config = BrokerConfig::from_toml("[relay]\nupstream = \"stomp://10.0.0.5:61613\"\n").unwrap();
+/// assert_eq!(config.relay.upstream, "stomp://10.0.0.5:61613");
+/// assert!(config.relay.login.is_empty()); // clients' own credentials go upstream
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// The upstream broker, `stomp://HOST:PORT` or `stomp+ssl://HOST:PORT`;
+    /// empty = no relay: the broker serves clients itself (default).
+    pub upstream: String,
+    /// PEM file of the CA certificates trusted for a `stomp+ssl` upstream
+    /// (required with `stomp+ssl`: no roots are bundled).
+    pub ca_file: String,
+    /// Name checked in the upstream's certificate; empty = the upstream host.
+    pub tls_server_name: String,
+    /// `host` header (virtual host) sent upstream; empty = the client's own
+    /// `host` header (none when the client sent none: the upstream's default).
+    pub vhost: String,
+    /// Upstream login used for every client instead of the client's own
+    /// credentials; empty = forward each client's `login`/`passcode` (default).
+    /// Only for deployments that authenticate clients at the relay.
+    pub login: String,
+    /// Passcode going with [`login`](RelayConfig::login).
+    pub passcode: String,
+    /// Heart-beat the relay offers and asks of the upstream, in ms, both ways
+    /// (default 10000; 0 = none). The client's heart-beats are negotiated
+    /// separately, within `[heartbeat]`.
+    pub heartbeat_ms: u64,
+    /// How long connecting to the upstream and its CONNECTED may take, in ms
+    /// (default 10000).
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            upstream: String::new(),
+            ca_file: String::new(),
+            tls_server_name: String::new(),
+            vhost: String::new(),
+            login: String::new(),
+            passcode: String::new(),
+            heartbeat_ms: 10_000,
+            connect_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl RelayConfig {
+    /// Whether relay mode is on.
+    pub fn is_enabled(&self) -> bool {
+        !self.upstream.trim().is_empty()
+    }
+
+    /// `connect_timeout_ms` as a duration.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
