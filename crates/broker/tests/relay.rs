@@ -395,12 +395,14 @@ async fn assert_stalled(sent: &std::sync::atomic::AtomicUsize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backpressure_upstream_to_a_client_that_does_not_read() {
     let upstream = Scripted::bind().await;
+    // Heart-beats on: a stalled upstream is not taken for a dead one.
     let broker = relay(upstream.addr(), |config| {
-        config.limits.max_outbox_bytes = BOUND
+        config.limits.max_outbox_bytes = BOUND;
+        config.relay.heartbeat_ms = 200;
     })
     .await;
     let mut client = Peer::tcp(broker.local_addrs()[0]).await;
-    let ((framed, _), reply) = tokio::join!(upstream.accept("0,0"), client.connect(Some(GUEST)));
+    let ((framed, _), reply) = tokio::join!(upstream.accept("200,0"), client.connect(Some(GUEST)));
     assert_eq!(reply.command, Command::Connected);
     let (task, sent) = flood(framed, message);
     assert_stalled(&sent).await;
@@ -418,14 +420,21 @@ async fn backpressure_upstream_to_a_client_that_does_not_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backpressure_client_to_an_upstream_that_does_not_read() {
     let upstream = Scripted::bind().await;
+    // Heart-beats on: a client the relay does not read is not taken for a dead one.
     let broker = relay(upstream.addr(), |config| {
-        config.limits.max_outbox_bytes = BOUND
+        config.limits.max_outbox_bytes = BOUND;
+        config.heartbeat.min_ms = 100;
     })
     .await;
     let mut client = Peer::tcp(broker.local_addrs()[0]).await;
-    let ((mut framed, _), reply) =
-        tokio::join!(upstream.accept("0,0"), client.connect(Some(GUEST)));
+    client
+        .send(Frame::connect("/", "1.2").header("heart-beat", "200,0"))
+        .await;
+    let (mut framed, _) = upstream.accept("0,0").await;
+    let reply = client.frame().await;
     assert_eq!(reply.command, Command::Connected);
+    assert_eq!(reply.heart_beat(), Some("0,200"), "{reply:?}");
+    client.set_version(Version::V1_2);
     let (task, sent) = flood(client.into_framed(), |n, body| {
         Frame::send("/queue/flood")
             .header("n", &n.to_string())
@@ -503,4 +512,101 @@ async fn collect_for(framed: &mut Framed<TcpStream, StompCodec>, window: Duratio
     })
     .await;
     events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_ends_its_upstream_session() {
+    let upstream = Scripted::bind().await;
+    let broker = relay(upstream.addr(), |_| {}).await;
+    let mut client = Peer::tcp(broker.local_addrs()[0]).await;
+    let ((mut framed, _), reply) =
+        tokio::join!(upstream.accept("0,0"), client.connect(Some(GUEST)));
+    assert_eq!(reply.command, Command::Connected);
+    drop(client);
+    let rest = collect_for(&mut framed, WAIT).await;
+    assert!(
+        matches!(&rest[..], [Event::Frame(f)] if f.command == Command::Disconnect),
+        "a DISCONNECT, then the upstream connection closed: {rest:?}"
+    );
+}
+
+/// A certificate for `localhost` made now, and a PEM file holding it (the CA
+/// file a relay trusts).
+fn certificate(name: &str) -> (tokio_rustls::TlsAcceptor, std::path::PathBuf) {
+    use tokio_rustls::rustls;
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("stompkit-relay-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join(format!("{name}.pem"));
+    std::fs::write(&ca_file, ck.cert.pem()).unwrap();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key.into())
+        .unwrap();
+    (
+        tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
+        ca_file,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stomp_ssl_upstream_with_a_ca_file() {
+    let (acceptor, ca_file) = certificate("trusted");
+    let (_, other_ca) = certificate("other");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let tls = acceptor.accept(tcp).await.unwrap();
+        let mut framed = Framed::new(tls, StompCodec::new());
+        let connect = match framed.next().await {
+            Some(Ok(Event::Frame(frame))) => frame,
+            other => panic!("expected CONNECT, got {other:?}"),
+        };
+        framed.send(Frame::connected(Version::V1_2)).await.unwrap();
+        framed.codec_mut().set_version(Version::V1_2);
+        framed
+            .send(message(7, &bytes::Bytes::from_static(b"over tls")))
+            .await
+            .unwrap();
+        // The second connection (the relay that trusts another CA) fails its handshake.
+        let (tcp, _) = listener.accept().await.unwrap();
+        let refused = acceptor.accept(tcp).await.is_err();
+        (connect, refused)
+    });
+    let tls_relay = |ca_file: std::path::PathBuf| {
+        move |config: &mut BrokerConfig| {
+            config.relay.upstream = format!("stomp+ssl://localhost:{port}");
+            config.relay.ca_file = ca_file.display().to_string();
+        }
+    };
+    let broker = relay(([127, 0, 0, 1], port).into(), tls_relay(ca_file)).await;
+    let mut client = Peer::tcp(broker.local_addrs()[0]).await;
+    assert_eq!(
+        client.connect(Some(("alice", "pw"))).await.command,
+        Command::Connected
+    );
+    let delivered = client.frame().await;
+    assert_eq!(&delivered.body[..], b"over tls");
+
+    let untrusting = relay(([127, 0, 0, 1], port).into(), tls_relay(other_ca)).await;
+    let reply = Peer::tcp(untrusting.local_addrs()[0])
+        .await
+        .connect(Some(GUEST))
+        .await;
+    assert_eq!(reply.message(), Some("upstream unavailable"), "{reply:?}");
+    let (connect, refused) = upstream.await.unwrap();
+    assert_eq!(
+        connect.login(),
+        Some("alice"),
+        "the client's login went upstream over TLS"
+    );
+    assert!(
+        refused,
+        "no session with an upstream whose certificate is not trusted"
+    );
 }

@@ -148,8 +148,23 @@ pub(crate) async fn serve<I: Inbound, O: Outbound>(
             }
             continue;
         }
-        let read_client = session.reads_client() && !to_upstream.is_full();
-        let read_upstream = upstream_in.is_some() && !to_client.is_full();
+        // Back-pressure: a side is not read while the outbox toward the other is full.
+        let paused = [
+            (
+                Side::Client,
+                session.reads_client() && to_upstream.is_full(),
+            ),
+            (Side::Upstream, upstream_in.is_some() && to_client.is_full()),
+        ];
+        let read_client = session.reads_client() && !paused[0].1;
+        let read_upstream = upstream_in.is_some() && !paused[1].1;
+        let not_reading = |session: &mut RelaySession| {
+            let now = Instant::now().into_std();
+            for (side, _) in paused.iter().filter(|(_, paused)| *paused) {
+                session.not_reading(*side, now);
+            }
+        };
+        not_reading(&mut session);
         let deadline = session.poll_timeout();
         let timer = async move {
             match deadline {
@@ -178,6 +193,7 @@ pub(crate) async fn serve<I: Inbound, O: Outbound>(
                 }
             },
             _ = timer => {
+                not_reading(&mut session);
                 session.handle_timeout(Instant::now().into_std());
                 if session.is_closed() {
                     inbound.set_close_reason(CloseReason::Policy);

@@ -158,6 +158,22 @@ impl RelaySession {
         }
     }
 
+    /// The relay is not reading `side` for now (the other side's outbox is
+    /// full): whatever `side` sends waits for us, so neither its heart-beat nor
+    /// a partly read frame may time out meanwhile.
+    pub(crate) fn not_reading(&mut self, side: Side, now: Instant) {
+        let beats = match side {
+            Side::Client => {
+                self.frame_started = None;
+                &mut self.client_beats
+            }
+            Side::Upstream => &mut self.upstream_beats,
+        };
+        if let Some(beats) = beats {
+            beats.on_received(now);
+        }
+    }
+
     /// The next instant [`handle_timeout`](RelaySession::handle_timeout) is due.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let limits = &self.config.limits;
