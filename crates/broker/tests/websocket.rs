@@ -624,11 +624,12 @@ async fn heart_beats_over_websocket() {
         beats += 1;
     }
     assert!(started.elapsed() >= Duration::from_millis(250));
-    // The client promises beats every 100 ms: sending EOLs keeps it alive...
+    // The client promises beats every 300 ms (dead after 450 ms of silence):
+    // EOLs every 100 ms for 800 ms keep it alive...
     let mut ws = Ws::open(addr).await;
-    ws.stomp_connect("1.2", "heart-beat:100,0\n").await;
-    for _ in 0..6 {
-        tokio::time::sleep(Duration::from_millis(80)).await;
+    ws.stomp_connect("1.2", "heart-beat:300,0\n").await;
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
         ws.text("\n").await;
     }
     ws.text("SUBSCRIBE\nid:0\ndestination:/topic/t\nreceipt:alive\n\n\0")
