@@ -11,7 +11,9 @@
 //! It does not parse the command line (`main.rs` does, and `--listen`/`--metrics`
 //! override the file) and does not validate semantics beyond types.
 
+pub use crate::auth::config::{AuthConfig, Secret, UserConfig};
 pub use crate::relay::RelayConfig;
+pub use crate::tls::TlsConfig;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use stompkit_wire::ParserConfig;
@@ -40,6 +42,10 @@ pub struct BrokerConfig {
     pub websocket: WebSocketConfig,
     /// Relay mode: every client session relayed to an upstream broker.
     pub relay: RelayConfig,
+    /// Users, tokens, anonymous access and destination rules.
+    pub auth: AuthConfig,
+    /// The certificate of TLS listeners.
+    pub tls: TlsConfig,
 }
 
 /// `[server]`: where to listen and how to stop.
@@ -50,6 +56,8 @@ pub struct ServerConfig {
     /// serves STOMP over TCP and, when `[websocket] enabled`, WebSocket and the
     /// demo page on the same port (told apart by the first bytes);
     /// `ws://HOST:PORT` serves WebSocket only; `stomp://HOST:PORT` TCP STOMP only.
+    /// With TLS (`[tls]` certificate): `tls://HOST:PORT` serves both over TLS,
+    /// `stomp+ssl://HOST:PORT` STOMP only, `wss://HOST:PORT` WebSocket only.
     /// See [`ListenSpec`].
     pub listen: Vec<String>,
     /// Prometheus `/metrics` listen address; empty = off (default off).
@@ -301,6 +309,10 @@ impl Default for WebSocketConfig {
 /// let both = ListenSpec::parse("127.0.0.1:61613", true).unwrap();
 /// assert!(both.stomp && both.websocket);
 /// assert!(ListenSpec::parse("http://x:1", true).is_err());
+/// let tls = ListenSpec::parse("tls://0.0.0.0:61614", true).unwrap();
+/// assert!(tls.tls && tls.stomp && tls.websocket);
+/// let wss = ListenSpec::parse("wss://0.0.0.0:443", true).unwrap();
+/// assert!(wss.tls && !wss.stomp && wss.websocket);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenSpec {
@@ -310,12 +322,16 @@ pub struct ListenSpec {
     pub stomp: bool,
     /// Serves WebSocket (and the demo page).
     pub websocket: bool,
+    /// Speaks TLS first (`[tls]` certificate), then whatever the flags above say.
+    pub tls: bool,
 }
 
 impl ListenSpec {
     /// Reads a listen entry: `HOST:PORT` (TCP STOMP, plus WebSocket when
     /// `websocket` is on), `ws://HOST:PORT` (WebSocket only) or
-    /// `stomp://HOST:PORT` (TCP STOMP only).
+    /// `stomp://HOST:PORT` (TCP STOMP only); over TLS: `tls://HOST:PORT` (STOMP,
+    /// plus WebSocket when `websocket` is on), `wss://HOST:PORT` (WebSocket only),
+    /// `stomp+ssl://HOST:PORT` (STOMP only).
     pub fn parse(entry: &str, websocket: bool) -> Result<ListenSpec, ConfigError> {
         let (scheme, rest) = match entry.split_once("://") {
             Some((scheme, rest)) => (Some(scheme), rest),
@@ -325,16 +341,21 @@ impl ListenSpec {
         if addr.is_empty() || addr.contains('/') {
             return Err(ConfigError::Listen(entry.to_owned()));
         }
-        let (stomp, websocket) = match scheme {
-            None => (true, websocket),
-            Some(s) if s.eq_ignore_ascii_case("ws") => (false, true),
-            Some(s) if s.eq_ignore_ascii_case("stomp") => (true, false),
+        let scheme = scheme.map(str::to_ascii_lowercase);
+        let (stomp, websocket, tls) = match scheme.as_deref() {
+            None => (true, websocket, false),
+            Some("ws") => (false, true, false),
+            Some("stomp") => (true, false, false),
+            Some("tls") => (true, websocket, true),
+            Some("wss") => (false, true, true),
+            Some("stomp+ssl") => (true, false, true),
             Some(_) => return Err(ConfigError::Listen(entry.to_owned())),
         };
         Ok(ListenSpec {
             addr: addr.to_owned(),
             stomp,
             websocket,
+            tls,
         })
     }
 }
@@ -345,9 +366,10 @@ pub enum ConfigError {
     /// The TOML (file or an environment override) is invalid.
     #[error("invalid configuration: {0}")]
     Toml(String),
-    /// A `server.listen` entry is not `HOST:PORT`, `ws://HOST:PORT` or `stomp://HOST:PORT`.
+    /// A `server.listen` entry is not `HOST:PORT` or `SCHEME://HOST:PORT` with a
+    /// scheme among `ws`, `stomp`, `tls`, `wss`, `stomp+ssl`.
     #[error(
-        "invalid listen address {0:?}: expected HOST:PORT, ws://HOST:PORT or stomp://HOST:PORT"
+        "invalid listen address {0:?}: expected HOST:PORT or ws://, stomp://, tls://, wss://, stomp+ssl:// HOST:PORT"
     )]
     Listen(String),
 }

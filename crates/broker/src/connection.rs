@@ -6,6 +6,11 @@
 //! and knows no transport: [`serve_stomp`] takes any [`Inbound`]/[`Outbound`] pair
 //! (TCP, TLS, WebSocket) with the bytes already read while telling them apart.
 //!
+//! Login: when the session asks for a verdict, the reader stops reading and
+//! parsing (pipelined frames wait in the buffer, the transport pushes back) and
+//! awaits the authenticator next to the timers; the verdict goes back to the
+//! session, then parsing resumes where it stopped.
+//!
 //! Back-pressure: the reader reads nothing while the connection's outbox is full,
 //! so what one read's frames can add to it (RECEIPTs, deliveries to itself) is
 //! bounded, and a client that never reads stalls instead of growing the broker.
@@ -15,6 +20,7 @@
 //! everything read has been parsed; the outbox gives back large buffers once
 //! drained.
 
+use crate::auth::Verdict;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, Take};
 use crate::router::{ConnId, RouterCommand};
@@ -22,13 +28,18 @@ use crate::server::{Shared, ToRouter};
 use crate::session::Session;
 use crate::transport::{CloseReason, Inbound, Outbound};
 use bytes::BytesMut;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use stompkit_frame::Version;
 use stompkit_wire::{ParseError, Parser};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+/// The authenticator's answer in the making.
+type PendingVerdict<'a> = Option<Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>>;
 
 /// A connection whose transport is settled, ready for a STOMP session.
 pub(crate) struct StompTransport<I, O> {
@@ -84,9 +95,11 @@ pub(crate) async fn serve_stomp<I: Inbound, O: Outbound>(
     let mut shutdown = shared.shutdown.clone();
     tracing::info!(%peer, conn, "connection accepted");
     let mut lost = false;
+    let mut verdict: PendingVerdict<'_> = None;
     if !buf.is_empty() {
         Metrics::add(&shared.metrics.bytes_in, buf.len() as u64);
         on_bytes(&mut session, &mut parser, &mut buf, &mut out, &mut inbound);
+        verdict = ask(&shared, &mut session, peer);
         lost = !forward(&shared.router, &mut out).await;
     }
     while !lost && !session.is_closed() && !outbox.is_closing() {
@@ -98,12 +111,13 @@ pub(crate) async fn serve_stomp<I: Inbound, O: Outbound>(
             }
         };
         let full = outbox.is_full();
-        if full {
+        let authenticating = verdict.is_some();
+        if full || authenticating {
             // Not reading: a partly read frame waits for us, not for the client.
             session.set_in_frame(Instant::now().into_std(), false);
         }
         tokio::select! {
-            read = inbound.read(&mut buf), if !full => {
+            read = inbound.read(&mut buf), if !full && !authenticating => {
                 let n = match read {
                     Ok(0) | Err(_) => {
                         lost = true;
@@ -114,9 +128,22 @@ pub(crate) async fn serve_stomp<I: Inbound, O: Outbound>(
                 Metrics::add(&shared.metrics.bytes_in, n as u64);
                 on_bytes(&mut session, &mut parser, &mut buf, &mut out, &mut inbound);
             }
-            _ = outbox.room(), if full => {
+            _ = outbox.room(), if full && !authenticating => {
                 // Reading again: a partly read frame gets a fresh frame timeout.
                 session.set_in_frame(Instant::now().into_std(), parser.in_frame());
+            }
+            v = wait(&mut verdict) => {
+                verdict = None;
+                let now = Instant::now().into_std();
+                if let Some(version) = session.handle_verdict(v, now, &mut out) {
+                    parser.set_version(version);
+                }
+                if session.is_closed() {
+                    inbound.set_close_reason(CloseReason::Policy);
+                }
+                // Frames pipelined after CONNECT (a partly read one gets a fresh
+                // frame timeout).
+                parse(&mut session, &mut parser, &mut buf, &mut out, &mut inbound, now);
             }
             _ = timer => {
                 session.handle_timeout(Instant::now().into_std(), &mut out);
@@ -130,8 +157,13 @@ pub(crate) async fn serve_stomp<I: Inbound, O: Outbound>(
             }
             _ = outbox.closed() => {}
         }
+        if verdict.is_none() {
+            verdict = ask(&shared, &mut session, peer);
+        }
         lost = !forward(&shared.router, &mut out).await;
     }
+    // An unfinished login check is abandoned with the connection.
+    drop(verdict);
     session.on_closed(&mut out);
     forward(&shared.router, &mut out).await;
     if lost {
@@ -165,7 +197,20 @@ fn on_bytes<I: Inbound>(
 ) {
     let now = Instant::now().into_std();
     session.on_bytes(now, true);
-    loop {
+    parse(session, parser, buf, out, inbound, now);
+}
+
+/// Hands the session every complete frame in `buf`, stopping while a login
+/// verdict is pending or once the session is over.
+fn parse<I: Inbound>(
+    session: &mut Session,
+    parser: &mut Parser,
+    buf: &mut BytesMut,
+    out: &mut Vec<RouterCommand>,
+    inbound: &mut I,
+    now: std::time::Instant,
+) {
+    while !session.awaiting_verdict() && !session.is_closed() {
         let event = match parser.parse(buf) {
             Ok(None) => break,
             Ok(Some(event)) => Ok(event),
@@ -175,10 +220,8 @@ fn on_bytes<I: Inbound>(
             }
         };
         let failed = event.is_err();
-        if let Some(version) = session.handle_event(event, now, out) {
-            parser.set_version(version);
-        }
-        if failed || session.is_closed() {
+        session.handle_event(event, out);
+        if failed {
             break;
         }
     }
@@ -186,6 +229,20 @@ fn on_bytes<I: Inbound>(
     if buf.is_empty() {
         // Frames keep their own references; an idle connection holds no buffer.
         *buf = BytesMut::new();
+    }
+}
+
+/// Starts the login check when the session has just asked for one.
+fn ask<'a>(shared: &'a Shared, session: &mut Session, peer: SocketAddr) -> PendingVerdict<'a> {
+    let request = session.take_auth_request()?;
+    Some(Box::pin(shared.auth.authenticate(peer, request)))
+}
+
+/// The pending verdict, or never.
+async fn wait(verdict: &mut PendingVerdict<'_>) -> Verdict {
+    match verdict {
+        Some(future) => future.await,
+        None => std::future::pending().await,
     }
 }
 

@@ -17,6 +17,8 @@
 //! router by one upstream STOMP session per client, on another broker.
 #![deny(missing_docs)]
 
+pub mod auth;
+mod authz;
 mod config;
 mod connection;
 mod http;
@@ -28,12 +30,15 @@ mod relay;
 mod router;
 mod server;
 mod session;
+mod tls;
 mod transport;
 
+pub use auth::{AuthRequest, Authenticator, Principal, Verdict};
+pub use authz::{Glob, Permissions};
 pub use config::{
-    BrokerConfig, ConfigError, DestinationsConfig, HeartbeatConfig, LimitsConfig, ListenSpec,
-    OriginCheck, OutgoingMessages, QueueOverflow, RelayConfig, ServerConfig, SlowConsumer,
-    WebSocketConfig,
+    AuthConfig, BrokerConfig, ConfigError, DestinationsConfig, HeartbeatConfig, LimitsConfig,
+    ListenSpec, OriginCheck, OutgoingMessages, QueueOverflow, RelayConfig, Secret, ServerConfig,
+    SlowConsumer, TlsConfig, UserConfig, WebSocketConfig,
 };
 pub use metrics::{Metrics, QueueStat, render as render_metrics};
 pub use outbox::{Outbox, Take};

@@ -60,7 +60,6 @@ pub(crate) async fn serve_tcp(
 /// Serves a connection over any stream, e.g. a TLS stream that wraps the
 /// accepted `TcpStream`: the hook for transports layered under STOMP and
 /// WebSocket. Behaves exactly like [`serve_tcp`] from the first byte on.
-#[allow(dead_code)] // Called once TLS listeners exist.
 pub(crate) async fn serve_stream<S>(
     stream: S,
     peer: SocketAddr,

@@ -9,11 +9,13 @@
 //! `shutdown_timeout_ms`). [`Broker::bind`] is what `main.rs` and the integration
 //! tests call.
 
+use crate::auth::Authenticator;
 use crate::config::BrokerConfig;
 use crate::listener::{self, Listener, refuse};
 use crate::metrics::{Metrics, QueueStat, render};
 use crate::relay::Upstream;
 use crate::router::{ConnId, Router, RouterCommand};
+use crate::tls;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 /// Commands per router batch.
 const BATCH: usize = 512;
@@ -43,6 +46,7 @@ pub(crate) struct Shared {
     pub(crate) config: Arc<BrokerConfig>,
     pub(crate) router: mpsc::Sender<ToRouter>,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) auth: Arc<Authenticator>,
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Relay mode: the upstream every client session is relayed to.
     pub(crate) upstream: Option<Arc<Upstream>>,
@@ -72,6 +76,8 @@ pub struct BoundListener {
     pub stomp: bool,
     /// Serves STOMP over WebSocket and the demo page (`ws://addr/ws`).
     pub websocket: bool,
+    /// Speaks TLS first (`stomp+ssl://addr`, `wss://addr/ws`).
+    pub tls: bool,
 }
 
 /// A broker that is running; drop it or call [`shutdown`](RunningBroker::shutdown).
@@ -87,8 +93,10 @@ pub struct RunningBroker {
 
 impl Broker {
     /// Binds every listen address (and the metrics address when configured) and
-    /// starts serving on the current tokio runtime. A malformed listen entry is
-    /// an `InvalidInput` error.
+    /// starts serving on the current tokio runtime. A malformed listen entry, an
+    /// `[auth]` section that does not check out, or anonymous access on a
+    /// non-loopback address without `allow_anonymous` (safe defaults) is an
+    /// `InvalidInput` error whose text is one line.
     pub async fn bind(config: BrokerConfig) -> io::Result<RunningBroker> {
         let upstream = Upstream::from_config(&config.relay)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?
@@ -97,12 +105,22 @@ impl Broker {
             tracing::info!(%upstream, "relay mode: every client session goes upstream");
         }
         let config = Arc::new(config);
+        let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        let auth_config = config.auth.clone();
+        let auth = tokio::task::spawn_blocking(move || Authenticator::new(&auth_config))
+            .await
+            .map_err(|e| invalid(e.to_string()))?
+            .map_err(invalid)?;
         let metrics = Arc::new(Metrics::default());
         let (stop, shutdown) = watch::channel(false);
         let (router_tx, router_rx) = mpsc::channel(CHANNEL);
         let specs = config
             .listen_specs()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let acceptor = match specs.iter().any(|s| s.tls) {
+            true => Some(config.tls.acceptor().map_err(invalid)?),
+            false => None,
+        };
         let mut listeners = Vec::new();
         for spec in &specs {
             listeners.push(TcpListener::bind(&spec.addr).await?);
@@ -115,6 +133,8 @@ impl Broker {
             .iter()
             .map(TcpListener::local_addr)
             .collect::<io::Result<Vec<_>>>()?;
+        auth.check_listeners(&config.auth, &addrs)
+            .map_err(invalid)?;
         let metrics_addr = metrics_listener
             .as_ref()
             .map(TcpListener::local_addr)
@@ -124,6 +144,7 @@ impl Broker {
             config: config.clone(),
             router: router_tx.clone(),
             metrics: metrics.clone(),
+            auth: Arc::new(auth),
             shutdown: shutdown.clone(),
             upstream,
             next_conn: AtomicU64::new(1),
@@ -136,12 +157,19 @@ impl Broker {
                 addr: *addr,
                 stomp: spec.stomp,
                 websocket: spec.websocket,
+                tls: spec.tls,
             });
             let listener = Arc::new(Listener {
                 stomp: spec.stomp,
                 websocket,
             });
-            tasks.push(tokio::spawn(accept_loop(tcp, listener, shared.clone())));
+            let tls = acceptor.clone().filter(|_| spec.tls);
+            tasks.push(tokio::spawn(accept_loop(
+                tcp,
+                listener,
+                tls,
+                shared.clone(),
+            )));
         }
         if let Some(listener) = metrics_listener {
             tasks.push(tokio::spawn(metrics_loop(listener, shared.clone())));
@@ -232,7 +260,12 @@ fn ws_server_config(config: &BrokerConfig, addr: SocketAddr) -> WsServerConfig {
     server
 }
 
-async fn accept_loop(tcp: TcpListener, listener: Arc<Listener>, shared: Arc<Shared>) {
+async fn accept_loop(
+    tcp: TcpListener,
+    listener: Arc<Listener>,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+) {
     let mut shutdown = shared.shutdown.clone();
     loop {
         let accepted = tokio::select! {
@@ -253,16 +286,31 @@ async fn accept_loop(tcp: TcpListener, listener: Arc<Listener>, shared: Arc<Shar
             shared.metrics.connections.fetch_sub(1, Ordering::Relaxed);
             tracing::warn!(%peer, "too many connections: refusing with ERROR");
             Metrics::add(&shared.metrics.errors, 1);
-            tokio::spawn(refuse(stream, "too many connections"));
+            if tls.is_none() {
+                tokio::spawn(refuse(stream, "too many connections"));
+            } // A TLS peer could not read a plain ERROR: it is just closed.
             continue;
         }
         Metrics::add(&shared.metrics.connections_total, 1);
         let conn: ConnId = shared.next_conn.fetch_add(1, Ordering::Relaxed);
         let shared = shared.clone();
         let listener = listener.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            // TLS goes here: accept it on `stream`, then `listener::serve_stream`.
-            listener::serve_tcp(stream, peer, conn, shared.clone(), listener).await;
+            match tls {
+                None => listener::serve_tcp(stream, peer, conn, shared.clone(), listener).await,
+                Some(acceptor) => {
+                    let _ = stream.set_nodelay(true);
+                    let timeout = shared.config.login_timeout();
+                    match tls::handshake(&acceptor, stream, timeout).await {
+                        Ok(stream) => {
+                            listener::serve_stream(stream, peer, conn, shared.clone(), listener)
+                                .await
+                        }
+                        Err(e) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
+                    }
+                }
+            }
             shared.metrics.connections.fetch_sub(1, Ordering::Relaxed);
         });
     }

@@ -1,12 +1,21 @@
 //! The session: one connection's STOMP protocol, sans-IO.
 //!
 //! Owns everything a single connection's rules decide: CONNECT/STOMP and version
-//! negotiation (V1–V8), the CONNECTED frame and heart-beat negotiation (H1–H5,
+//! negotiation (V1–V8), waiting for the login verdict, the CONNECTED frame and heart-beat negotiation (H1–H5,
 //! clamped to the server's bounds), validation of every client frame for the
 //! session's version (required headers, ack modes, NACK not in 1.0, duplicate
-//! subscription ids, subscription and transaction limits), transactions (buffered
+//! subscription ids, subscription and transaction limits), the principal's right
+//! to SEND to and SUBSCRIBE to each destination, transactions (buffered
 //! until COMMIT, which goes to the router as one command), receipts, DISCONNECT,
 //! and the login, frame-completion and heart-beat timers.
+//!
+//! Login: a valid CONNECT does not open the session. It yields an [`AuthRequest`]
+//! ([`Session::take_auth_request`]); the caller gets a [`Verdict`] (from the
+//! `Authenticator`, off this state machine) and passes it to
+//! [`Session::handle_verdict`], which sends CONNECTED or ERROR `access refused`.
+//! Until then the caller feeds no further events: frames pipelined after CONNECT
+//! wait in the parser's buffer, so nothing is accepted before the verdict (an
+//! event fed anyway is an ERROR).
 //!
 //! Input: parser events (or the parse error) and `now`. Output: [`RouterCommand`]s
 //! for the router and frames written to the connection's [`Outbox`] (CONNECTED,
@@ -15,6 +24,7 @@
 //! the effects and receipts of every earlier frame. After an ERROR or DISCONNECT
 //! the session ignores all input. It owns no socket and reads no clock.
 
+use crate::auth::{AuthRequest, Principal, Verdict};
 use crate::config::BrokerConfig;
 use crate::message::{frame_size, own_frame_bytes};
 
@@ -24,10 +34,12 @@ use crate::router::{AckRef, ConnId, RouterCommand, TxOp, is_valid_destination};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
 use stompkit_frame::{Command, Frame, Version, names};
 use stompkit_negotiate::{
-    HeartBeat, HeartBeatAction, HeartBeater, NegotiateError, negotiate_heartbeat, negotiate_version,
+    HeartBeat, HeartBeatAction, HeartBeatIntervals, HeartBeater, NegotiateError,
+    negotiate_heartbeat, negotiate_version,
 };
 use stompkit_wire::{Encoder, Event, ParseError};
 
@@ -41,10 +53,21 @@ pub const PREFETCH_COUNT: &str = "prefetch-count";
 enum State {
     /// Waiting for CONNECT since `since`.
     Login { since: Instant },
+    /// CONNECT received (connection open since `since`), waiting for the verdict.
+    Authenticating { since: Instant },
     /// Open with this version.
     Open(Version),
     /// An ERROR was sent or DISCONNECT received: input is ignored.
     Closed,
+}
+
+/// A CONNECT the protocol accepted, held until the login verdict.
+#[derive(Debug)]
+struct PendingConnect {
+    version: Version,
+    intervals: Option<HeartBeatIntervals>,
+    connected: Frame,
+    request: Option<AuthRequest>,
 }
 
 #[derive(Debug, Default)]
@@ -62,12 +85,19 @@ struct Transaction {
 /// use stompkit_frame::{Frame, Version};
 /// use stompkit_wire::Event;
 ///
+/// use stompkit_broker::{Principal, Verdict};
+///
 /// let outbox = Arc::new(Outbox::new(1 << 20));
 /// let now = Instant::now();
 /// let mut session = Session::new(Arc::new(BrokerConfig::default()), 1,
 ///     "127.0.0.1:5000".parse().unwrap(), outbox.clone(), Arc::new(Metrics::default()), now);
 /// let mut out = Vec::new();
-/// let version = session.handle_event(Ok(Event::Frame(Frame::connect("h", "1.1,1.2"))), now, &mut out);
+/// let connect = Frame::connect("h", "1.1,1.2").header("login", "alice");
+/// session.handle_event(Ok(Event::Frame(connect)), &mut out);
+/// let request = session.take_auth_request().unwrap();
+/// assert_eq!(request.login.as_deref(), Some("alice"));
+/// // An Authenticator decides; here everyone is welcome.
+/// let version = session.handle_verdict(Verdict::Accepted(Principal::anonymous()), now, &mut out);
 /// assert_eq!(version, Some(Version::V1_2));
 /// assert!(matches!(out[0], RouterCommand::Connect { conn: 1, .. }));
 /// assert!(outbox.drain().starts_with(b"CONNECTED\nversion:1.2\n"));
@@ -84,6 +114,8 @@ pub struct Session {
     subscriptions: HashSet<String>,
     transactions: HashMap<String, Transaction>,
     versions: &'static [Version],
+    pending: Option<Box<PendingConnect>>,
+    principal: Option<Principal>,
 }
 
 impl Session {
@@ -108,6 +140,100 @@ impl Session {
             subscriptions: HashSet::new(),
             transactions: HashMap::new(),
             versions: &Version::ALL,
+            pending: None,
+            principal: None,
+        }
+    }
+
+    /// The credentials of the CONNECT waiting for its verdict (once).
+    pub fn take_auth_request(&mut self) -> Option<AuthRequest> {
+        self.pending.as_mut().and_then(|p| p.request.take())
+    }
+
+    /// Whether a CONNECT waits for its login verdict: feed no events until
+    /// [`handle_verdict`](Session::handle_verdict).
+    pub fn awaiting_verdict(&self) -> bool {
+        matches!(self.state, State::Authenticating { .. })
+    }
+
+    /// Who the session is, once open.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
+    }
+
+    /// The login verdict for the pending CONNECT: CONNECTED (returns the version to
+    /// set on the parser) or ERROR `access refused` and close. Ignored when no
+    /// CONNECT is pending (the session timed out or shut down meanwhile).
+    pub fn handle_verdict(
+        &mut self,
+        verdict: Verdict,
+        now: Instant,
+        out: &mut Vec<RouterCommand>,
+    ) -> Option<Version> {
+        if !self.awaiting_verdict() {
+            return None;
+        }
+        let pending = self.pending.take()?;
+        let principal = match verdict {
+            Verdict::Accepted(principal) => principal,
+            Verdict::Refused => {
+                self.fail_with("access refused", None, None, out);
+                return None;
+            }
+        };
+        let PendingConnect {
+            version,
+            intervals,
+            connected,
+            ..
+        } = *pending;
+        if let Some(intervals) = intervals {
+            self.heartbeat = Some(HeartBeater::new(
+                intervals,
+                self.config.heartbeat.grace,
+                now,
+            ));
+        }
+        let encoder = Encoder::new(Some(version));
+        self.outbox.append(|buf| {
+            let _ = encoder.encode(&connected, buf);
+        });
+        tracing::info!(
+            peer = %self.peer,
+            conn = self.conn,
+            login = principal.login.as_deref().unwrap_or(""),
+            %version,
+            "session open"
+        );
+        self.principal = Some(principal);
+        self.state = State::Open(version);
+        out.push(RouterCommand::Connect {
+            conn: self.conn,
+            outbox: self.outbox.clone(),
+            version,
+        });
+        Some(version)
+    }
+
+    /// The login for logs ("" when anonymous or not yet known).
+    fn login(&self) -> &str {
+        self.principal
+            .as_ref()
+            .and_then(|p| p.login.as_deref())
+            .unwrap_or("")
+    }
+
+    /// The login deadline: the login timeout, plus room for the authenticator's
+    /// delays once a CONNECT waits for its verdict (so a refused login gets its
+    /// `access refused`, not a timeout).
+    fn login_deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::Login { since } => Some(since + self.config.login_timeout()),
+            State::Authenticating { since } => {
+                let delays = Duration::from_millis(self.config.auth.max_failure_delay_ms);
+                Some(since + self.config.login_timeout() + delays * 2)
+            }
+            _ => None,
         }
     }
 
@@ -159,7 +285,7 @@ impl Session {
         };
         match self.state {
             State::Closed => return None,
-            State::Login { since } => consider(Some(since + self.config.login_timeout())),
+            State::Login { .. } | State::Authenticating { .. } => consider(self.login_deadline()),
             State::Open(_) => consider(self.heartbeat.as_ref().and_then(HeartBeater::poll_timeout)),
         }
         consider(self.frame_started.map(|t| t + self.config.frame_timeout()));
@@ -168,10 +294,14 @@ impl Session {
 
     /// Timers: login timeout, frame-completion timeout, heart-beats.
     pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<RouterCommand>) {
-        if let State::Login { since } = self.state
-            && now >= since + self.config.login_timeout()
+        if let Some(deadline) = self.login_deadline()
+            && now >= deadline
         {
-            return self.fail("login timeout: no CONNECT frame received", None, out);
+            let message = match self.state {
+                State::Login { .. } => "login timeout: no CONNECT frame received",
+                _ => "login timeout: login not verified in time",
+            };
+            return self.fail(message, None, out);
         }
         if let Some(started) = self.frame_started
             && now >= started + self.config.frame_timeout()
@@ -210,44 +340,35 @@ impl Session {
         out.push(RouterCommand::Closed { conn: self.conn });
     }
 
-    /// Handles one parser event. Returns the version to set on the parser when this
-    /// event opened the session.
-    pub fn handle_event(
-        &mut self,
-        event: Result<Event, ParseError>,
-        now: Instant,
-        out: &mut Vec<RouterCommand>,
-    ) -> Option<Version> {
+    /// Handles one parser event. A CONNECT does not open the session: it waits for
+    /// [`handle_verdict`](Session::handle_verdict), which returns the version to
+    /// set on the parser.
+    pub fn handle_event(&mut self, event: Result<Event, ParseError>, out: &mut Vec<RouterCommand>) {
         if self.state == State::Closed {
-            return None;
+            return;
         }
         let frame = match event {
-            Ok(Event::HeartBeat) => return None,
+            Ok(Event::HeartBeat) => return,
             Ok(Event::Frame(frame)) => frame,
-            Err(e) => {
-                self.fail(e.message(), None, out);
-                return None;
-            }
+            Err(e) => return self.fail(e.message(), None, out),
         };
         match self.state {
-            State::Login { .. } => self.connect(frame, now, out),
-            State::Open(version) => {
-                self.frame(version, frame, out);
-                None
-            }
-            State::Closed => None,
+            State::Login { since } => self.connect(frame, since, out),
+            State::Authenticating { .. } => self.fail(
+                "frame received before login completed",
+                frame.receipt(),
+                out,
+            ),
+            State::Open(version) => self.frame(version, frame, out),
+            State::Closed => {}
         }
     }
 
-    fn connect(
-        &mut self,
-        frame: Frame,
-        now: Instant,
-        out: &mut Vec<RouterCommand>,
-    ) -> Option<Version> {
+    /// Checks CONNECT and negotiates; the session opens on the login verdict.
+    fn connect(&mut self, frame: Frame, since: Instant, out: &mut Vec<RouterCommand>) {
         if !frame.command.is_connect() {
             self.fail("expected CONNECT or STOMP frame", frame.receipt(), out);
-            return None;
+            return;
         }
         // V2: no accept-version means 1.0.
         let version = match negotiate_version(frame.accept_version(), self.versions) {
@@ -259,18 +380,19 @@ impl Session {
                     _ => "malformed accept-version header",
                 };
                 self.fail_with(message, None, header.as_deref(), out);
-                return None;
+                return;
             }
         };
         let mut connected = Frame::connected(version)
             .header(names::SESSION, &format!("session-{}", self.conn))
             .header(names::SERVER, SERVER);
+        let mut heartbeat = None;
         if version >= Version::V1_1 {
             let theirs = match HeartBeat::from_header(frame.heart_beat()) {
                 Ok(hb) => hb,
                 Err(_) => {
                     self.fail("malformed heart-beat header", None, out);
-                    return None;
+                    return;
                 }
             };
             // Answer what the client asked for, clamped to our bounds (RabbitMQ's way):
@@ -283,22 +405,21 @@ impl Session {
             .clamp(hb.min_ms, hb.max_ms);
             let intervals = negotiate_heartbeat(ours, theirs);
             if !intervals.is_off() {
-                self.heartbeat = Some(HeartBeater::new(intervals, hb.grace, now));
+                heartbeat = Some(intervals);
             }
             connected = connected.header(names::HEART_BEAT, &ours.to_string());
         }
-        let encoder = Encoder::new(Some(version));
-        self.outbox.append(|buf| {
-            let _ = encoder.encode(&connected, buf);
-        });
-        tracing::info!(peer = %self.peer, conn = self.conn, %version, "session open");
-        self.state = State::Open(version);
-        out.push(RouterCommand::Connect {
-            conn: self.conn,
-            outbox: self.outbox.clone(),
+        let request = AuthRequest {
+            login: frame.login().map(str::to_owned),
+            passcode: frame.passcode().map(str::to_owned),
+        };
+        self.pending = Some(Box::new(PendingConnect {
             version,
-        });
-        Some(version)
+            intervals: heartbeat,
+            connected,
+            request: Some(request),
+        }));
+        self.state = State::Authenticating { since };
     }
 
     fn frame(&mut self, version: Version, frame: Frame, out: &mut Vec<RouterCommand>) {
@@ -316,6 +437,9 @@ impl Session {
                         receipt.as_deref(),
                         out,
                     );
+                }
+                if !self.may(Command::Send, destination) {
+                    return self.forbid(Command::Send, destination, receipt.as_deref(), out);
                 }
                 match frame.transaction().map(str::to_owned) {
                     Some(tx) => {
@@ -339,6 +463,9 @@ impl Session {
                         receipt.as_deref(),
                         out,
                     );
+                }
+                if !self.may(Command::Subscribe, destination) {
+                    return self.forbid(Command::Subscribe, destination, receipt.as_deref(), out);
                 }
                 // C2: `id` is required from 1.1; a 1.0 subscription without one is
                 // named by its destination.
@@ -500,6 +627,46 @@ impl Session {
         }
     }
 
+    /// Whether the principal may SEND to / SUBSCRIBE to `destination`.
+    fn may(&self, command: Command, destination: &str) -> bool {
+        let Some(principal) = &self.principal else {
+            return false;
+        };
+        match command {
+            Command::Send => principal.permissions.may_send(destination),
+            _ => principal.permissions.may_subscribe(destination),
+        }
+    }
+
+    /// A SEND or SUBSCRIBE the principal has no right to: logged, ERROR, close.
+    fn forbid(
+        &mut self,
+        command: Command,
+        destination: &str,
+        receipt: Option<&str>,
+        out: &mut Vec<RouterCommand>,
+    ) {
+        let action = if command == Command::Send {
+            "send to"
+        } else {
+            "subscribe to"
+        };
+        let who = match self.login() {
+            "" => "anonymous clients".to_owned(),
+            login => login.to_owned(),
+        };
+        tracing::warn!(
+            peer = %self.peer,
+            conn = self.conn,
+            login = self.login(),
+            %command,
+            destination,
+            "forbidden"
+        );
+        let body = format!("{who} may not {action} {destination}");
+        self.fail_body("forbidden", &body, receipt, out);
+    }
+
     fn buffer(
         &mut self,
         tx: &str,
@@ -562,11 +729,13 @@ impl Session {
         tracing::warn!(
             peer = %self.peer,
             conn = self.conn,
+            login = self.login(),
             message = frame.message().unwrap_or(""),
             "sending ERROR"
         );
         Metrics::add(&self.metrics.errors, 1);
         self.transactions.clear();
+        self.pending = None;
         match self.state {
             State::Open(_) => out.push(RouterCommand::Error {
                 conn: self.conn,

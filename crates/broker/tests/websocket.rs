@@ -489,6 +489,8 @@ async fn garbage_after_the_upgrade_gets_a_close() {
 async fn origin_is_checked_on_a_non_loopback_listener() {
     let broker = start(|c| {
         c.server.listen = vec!["0.0.0.0:0".into()];
+        // A public address with anonymous clients must say so (safe defaults).
+        c.auth.allow_anonymous = true;
         c.websocket.allowed_origins = vec!["https://app.example.com".into()];
     })
     .await;

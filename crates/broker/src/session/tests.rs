@@ -13,11 +13,15 @@ struct Client {
     outbox: Arc<Outbox>,
 }
 
+/// How the world answers login requests: a verdict now, or `None` to hold it.
+type Judge = fn(&AuthRequest) -> Option<Verdict>;
+
 struct World {
     config: Arc<BrokerConfig>,
     router: Router,
     clients: Vec<Client>,
     now: Instant,
+    judge: Judge,
 }
 
 impl World {
@@ -32,6 +36,7 @@ impl World {
             config: Arc::new(config),
             clients: Vec::new(),
             now: Instant::now(),
+            judge: |_| Some(Verdict::Accepted(Principal::anonymous())),
         }
     }
 
@@ -62,24 +67,56 @@ impl World {
         let client = &mut self.clients[c];
         client.parser.push(bytes);
         client.session.on_bytes(now, true);
+        self.pump(c, &mut out);
+    }
+
+    /// Parses what client `c` sent while no verdict is pending, as the connection
+    /// task does, and routes the commands.
+    fn pump(&mut self, c: usize, out: &mut Vec<RouterCommand>) {
+        let now = self.now;
+        let judge = self.judge;
+        let client = &mut self.clients[c];
         loop {
+            if client.session.awaiting_verdict() {
+                let Some(request) = client.session.take_auth_request() else {
+                    break;
+                };
+                match judge(&request) {
+                    Some(verdict) => {
+                        if let Some(v) = client.session.handle_verdict(verdict, now, out) {
+                            client.parser.set_version(v);
+                        }
+                    }
+                    None => break,
+                }
+            }
             let event = match client.parser.next_event() {
                 Ok(None) => break,
                 Ok(Some(e)) => Ok(e),
                 Err(e) => Err(e),
             };
             let failed = event.is_err();
-            if let Some(v) = client.session.handle_event(event, now, &mut out) {
-                client.parser.set_version(v);
-            }
+            client.session.handle_event(event, out);
             if failed {
                 break;
             }
         }
         client.session.set_in_frame(now, client.parser.in_frame());
-        for cmd in out {
+        for cmd in out.drain(..) {
             self.router.handle(cmd);
         }
+    }
+
+    /// Delivers a held verdict to client `c`, then parses what waited behind it.
+    fn verdict(&mut self, c: usize, verdict: Verdict) {
+        let now = self.now;
+        let mut out = Vec::new();
+        let client = &mut self.clients[c];
+        assert!(client.session.awaiting_verdict());
+        if let Some(v) = client.session.handle_verdict(verdict, now, &mut out) {
+            client.parser.set_version(v);
+        }
+        self.pump(c, &mut out);
     }
 
     fn connect(&mut self, accept: &str) -> usize {
@@ -549,4 +586,210 @@ fn versions_side_by_side_each_get_their_own_escaping() {
         "read back by a 1.2 parser: raw escapes"
     );
     assert_eq!(&w.frames(v12)[0].body[..], b"body");
+}
+
+// ---------------------------------------------------------------- login and rights
+
+use crate::authz::Permissions;
+
+/// A verdict for `alice`-style principals limited to chat topics.
+fn chat_only(r: &AuthRequest) -> Option<Verdict> {
+    Some(Verdict::Accepted(Principal {
+        login: r.login.clone(),
+        permissions: Arc::new(Permissions::new(
+            &["/topic/chat.*"],
+            &["/topic/chat.*", "/queue/inbox"],
+        )),
+    }))
+}
+
+#[test]
+fn connect_waits_for_the_verdict_and_pipelined_frames_wait_behind_it() {
+    let mut w = World::new();
+    let sub = w.connect("1.2");
+    w.bytes(sub, b"SUBSCRIBE\nid:s\ndestination:/topic/a\n\n\0");
+    w.judge = |_| None;
+    let c = w.open();
+    w.bytes(
+        c,
+        b"CONNECT\naccept-version:1.2\nhost:h\nlogin:alice\npasscode:pw\n\n\0SEND\ndestination:/topic/a\nreceipt:r\n\nearly\0",
+    );
+    assert!(w.clients[c].session.awaiting_verdict());
+    assert!(w.frames(c).is_empty(), "no CONNECTED before the verdict");
+    assert!(
+        w.frames(sub).is_empty(),
+        "the pipelined SEND is not routed yet"
+    );
+    w.verdict(
+        c,
+        Verdict::Accepted(Principal {
+            login: Some("alice".into()),
+            permissions: Arc::new(Permissions::all()),
+        }),
+    );
+    let f = w.frames(c);
+    assert_eq!(f[0].command, Command::Connected);
+    assert_eq!(f[1].receipt_id(), Some("r"));
+    assert_eq!(&w.frames(sub)[0].body[..], b"early");
+    assert_eq!(
+        w.clients[c].session.principal().unwrap().login.as_deref(),
+        Some("alice")
+    );
+}
+
+#[test]
+fn auth_request_carries_login_and_passcode_once() {
+    let mut w = World::new();
+    let c = w.open();
+    let mut out = Vec::new();
+    let frame = Frame::connect("h", "1.2")
+        .header("login", "bob")
+        .header("passcode", "secret");
+    let session = &mut w.clients[c].session;
+    assert_eq!(session.take_auth_request(), None);
+    session.handle_event(Ok(Event::Frame(frame)), &mut out);
+    assert!(
+        out.is_empty(),
+        "the router hears of it only when the session opens"
+    );
+    let r = session.take_auth_request().unwrap();
+    assert_eq!(
+        (r.login.as_deref(), r.passcode.as_deref()),
+        (Some("bob"), Some("secret"))
+    );
+    assert!(
+        !format!("{r:?}").contains("secret"),
+        "passcode stays out of logs"
+    );
+    assert_eq!(session.take_auth_request(), None);
+    assert!(session.awaiting_verdict());
+}
+
+#[test]
+fn refused_login_gets_access_refused_and_nothing_pipelined_is_routed() {
+    let mut w = World::new();
+    let sub = w.connect("1.2");
+    w.bytes(sub, b"SUBSCRIBE\nid:s\ndestination:/topic/a\n\n\0");
+    w.judge = |_| Some(Verdict::Refused);
+    let c = w.open();
+    w.bytes(
+        c,
+        b"CONNECT\naccept-version:1.2\nhost:h\nlogin:x\npasscode:y\n\n\0SEND\ndestination:/topic/a\n\nsneaky\0",
+    );
+    let e = w.error(c);
+    assert_eq!(e.message(), Some("access refused"));
+    assert_eq!(w.frames(c).len(), 0);
+    assert!(w.clients[c].session.is_closed());
+    assert!(w.frames(sub).is_empty());
+    // A late verdict changes nothing.
+    let mut out = Vec::new();
+    let v = w.clients[c].session.handle_verdict(
+        Verdict::Accepted(Principal::anonymous()),
+        w.now,
+        &mut out,
+    );
+    assert_eq!(v, None);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn a_frame_fed_before_the_verdict_is_an_error() {
+    let mut w = World::new();
+    let c = w.open();
+    let mut out = Vec::new();
+    let session = &mut w.clients[c].session;
+    session.handle_event(Ok(Event::Frame(Frame::connect("h", "1.2"))), &mut out);
+    session.handle_event(Ok(Event::Frame(Frame::send("/topic/a"))), &mut out);
+    assert!(out.is_empty());
+    assert_eq!(
+        w.error(c).message(),
+        Some("frame received before login completed")
+    );
+    assert!(w.clients[c].session.is_closed());
+}
+
+#[test]
+fn a_verdict_that_never_comes_times_out_after_the_failure_delays() {
+    let mut config = BrokerConfig::default();
+    config.limits.login_timeout_ms = 1000;
+    config.auth.max_failure_delay_ms = 500;
+    let mut w = World::with(config);
+    w.judge = |_| None;
+    let c = w.open();
+    w.bytes(c, b"CONNECT\naccept-version:1.2\nhost:h\n\n\0");
+    assert_eq!(
+        w.clients[c].session.poll_timeout(),
+        Some(w.now + Duration::from_millis(2000))
+    );
+    w.tick(Duration::from_millis(1999));
+    assert!(
+        w.frames(c).is_empty(),
+        "still within login timeout + 2 × delay"
+    );
+    w.tick(Duration::from_millis(1));
+    assert_eq!(
+        w.error(c).message(),
+        Some("login timeout: login not verified in time")
+    );
+}
+
+#[test]
+fn forbidden_subscribe_is_an_error_with_the_reason() {
+    let mut w = World::new();
+    w.judge = chat_only;
+    let c = w.open();
+    w.bytes(c, b"CONNECT\naccept-version:1.2\nhost:h\nlogin:alice\n\n\0");
+    w.bytes(c, b"SUBSCRIBE\nid:1\ndestination:/topic/chat.lobby\nreceipt:ok\n\n\0SUBSCRIBE\nid:2\ndestination:/queue/inbox\n\n\0");
+    let f = w.frames(c);
+    assert_eq!(f[0].command, Command::Connected);
+    assert_eq!(f[1].receipt_id(), Some("ok"));
+    w.bytes(
+        c,
+        b"SUBSCRIBE\nid:3\ndestination:/topic/admin\nreceipt:no\n\n\0",
+    );
+    let e = w.error(c);
+    assert_eq!(e.message(), Some("forbidden"));
+    assert_eq!(e.receipt_id(), Some("no"));
+    assert_eq!(
+        String::from_utf8_lossy(&e.body).trim(),
+        "alice may not subscribe to /topic/admin"
+    );
+}
+
+#[test]
+fn forbidden_send_is_an_error_even_inside_a_transaction() {
+    let mut w = World::new();
+    w.judge = chat_only;
+    let sub = w.connect("1.2");
+    w.bytes(sub, b"SUBSCRIBE\nid:s\ndestination:/topic/chat.a\n\n\0");
+    let c = w.connect("1.2");
+    w.bytes(c, b"SEND\ndestination:/topic/chat.a\n\nok\0");
+    assert_eq!(&w.frames(sub)[0].body[..], b"ok");
+    w.bytes(c, b"BEGIN\ntransaction:t\n\n\0SEND\ndestination:/topic/chat.a\ntransaction:t\n\n1\0SEND\ndestination:/queue/inbox\ntransaction:t\n\n2\0COMMIT\ntransaction:t\n\n\0");
+    let e = w.error(c);
+    assert_eq!(e.message(), Some("forbidden"));
+    assert!(
+        String::from_utf8_lossy(&e.body).contains("may not send to /queue/inbox"),
+        "{e:?}"
+    );
+    assert!(w.frames(sub).is_empty(), "the transaction never committed");
+}
+
+#[test]
+fn anonymous_rules_name_anonymous_clients() {
+    let mut w = World::new();
+    w.judge = |_| {
+        Some(Verdict::Accepted(Principal {
+            login: None,
+            permissions: Arc::new(Permissions::new(&[] as &[&str], &["/topic/news"])),
+        }))
+    };
+    let c = w.connect("1.2");
+    w.bytes(c, b"SEND\ndestination:/topic/news\n\nx\0");
+    let e = w.error(c);
+    assert_eq!(e.message(), Some("forbidden"));
+    assert_eq!(
+        String::from_utf8_lossy(&e.body).trim(),
+        "anonymous clients may not send to /topic/news"
+    );
 }

@@ -1,0 +1,201 @@
+//! TLS on listeners: rustls (through tokio-rustls) with the `ring` provider.
+//!
+//! Owns `[tls]` (certificate chain and private key PEM files), building the
+//! rustls server config from them (one readable line when a file is missing or
+//! holds nothing usable), and the server handshake with a deadline. What runs on
+//! the decrypted stream (STOMP, WebSocket, or both told apart by their first
+//! bytes) is the listener's business, exactly as on a plain socket.
+
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::server::TlsStream;
+
+/// `[tls]`: the certificate TLS listeners present.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain, leaf first (default none).
+    pub cert_file: String,
+    /// PEM file with the private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC) (default none).
+    pub key_file: String,
+}
+
+impl TlsConfig {
+    /// Whether a certificate is configured.
+    pub fn is_configured(&self) -> bool {
+        !self.cert_file.is_empty() || !self.key_file.is_empty()
+    }
+
+    /// The acceptor for TLS listeners: the ring provider, TLS 1.2 and 1.3, no
+    /// client certificates. Errors are one line naming the file.
+    pub fn acceptor(&self) -> Result<TlsAcceptor, String> {
+        if self.cert_file.is_empty() || self.key_file.is_empty() {
+            return Err("TLS listeners need [tls] cert_file and key_file (PEM files)".to_owned());
+        }
+        let read = |path: &str, what: &str| {
+            std::fs::read(path).map_err(|e| format!("cannot read TLS {what} file {path}: {e}"))
+        };
+        let pem = read(&self.cert_file, "certificate")?;
+        let certs = rustls_pemfile::certs(&mut &pem[..])
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("TLS certificate file {}: {e}", self.cert_file))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "TLS certificate file {} holds no PEM certificate",
+                self.cert_file
+            ));
+        }
+        let pem = read(&self.key_file, "key")?;
+        let key = rustls_pemfile::private_key(&mut &pem[..])
+            .map_err(|e| format!("TLS key file {}: {e}", self.key_file))?
+            .ok_or_else(|| format!("TLS key file {} holds no PEM private key", self.key_file))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| {
+                format!(
+                    "TLS certificate {} and key {}: {e}",
+                    self.cert_file, self.key_file
+                )
+            })?;
+        Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+}
+
+/// The server side of the TLS handshake on `stream`, given at most `timeout` (a
+/// peer that opens a socket and says nothing is dropped like one that never
+/// sends CONNECT).
+pub(crate) async fn handshake<S>(
+    acceptor: &TlsAcceptor,
+    stream: S,
+    timeout: Duration,
+) -> io::Result<TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    tokio::time::timeout(timeout, acceptor.accept(stream))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    struct Files {
+        dir: std::path::PathBuf,
+        config: TlsConfig,
+        cert: rustls::pki_types::CertificateDer<'static>,
+    }
+
+    impl Drop for Files {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn files(name: &str) -> Files {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let dir = std::env::temp_dir().join(format!("stompkit-tls-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert_file = dir.join("cert.pem");
+        let key_file = dir.join("key.pem");
+        std::fs::write(&cert_file, ck.cert.pem()).unwrap();
+        std::fs::write(&key_file, ck.signing_key.serialize_pem()).unwrap();
+        Files {
+            config: TlsConfig {
+                cert_file: cert_file.display().to_string(),
+                key_file: key_file.display().to_string(),
+            },
+            cert: ck.cert.der().clone(),
+            dir,
+        }
+    }
+
+    #[test]
+    fn missing_empty_and_mismatched_files_are_one_line_errors() {
+        let unset = TlsConfig::default();
+        assert!(!unset.is_configured());
+        assert!(unset.acceptor().err().unwrap().contains("cert_file"));
+        let f = files("errors");
+        let missing = TlsConfig {
+            cert_file: "/nonexistent/cert.pem".into(),
+            ..f.config.clone()
+        };
+        let e = missing.acceptor().err().unwrap();
+        assert!(
+            e.contains("/nonexistent/cert.pem") && !e.contains('\n'),
+            "{e}"
+        );
+        // The key file holds a certificate, the certificate file a key.
+        let swapped = TlsConfig {
+            cert_file: f.config.key_file.clone(),
+            key_file: f.config.cert_file.clone(),
+        };
+        assert!(
+            swapped
+                .acceptor()
+                .err()
+                .unwrap()
+                .contains("no PEM certificate")
+        );
+        // A key that does not belong to the certificate.
+        let other = files("other");
+        let mismatched = TlsConfig {
+            cert_file: f.config.cert_file.clone(),
+            key_file: other.config.key_file.clone(),
+        };
+        assert!(mismatched.acceptor().is_err());
+        assert!(f.config.acceptor().is_ok());
+    }
+
+    #[tokio::test]
+    async fn handshake_then_bytes_flow_and_a_silent_peer_times_out() {
+        let f = files("handshake");
+        let acceptor = f.config.acceptor().unwrap();
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let server = tokio::spawn(async move {
+            let mut tls = handshake(&acceptor, server_io, Duration::from_secs(10))
+                .await
+                .unwrap();
+            let mut buf = [0u8; 5];
+            tls.read_exact(&mut buf).await.unwrap();
+            tls.write_all(&buf).await.unwrap();
+            tls.flush().await.unwrap();
+            (acceptor, tls)
+        });
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(f.cert.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, client_io).await.unwrap();
+        tls.write_all(b"hello").await.unwrap();
+        let mut echo = [0u8; 5];
+        tls.read_exact(&mut echo).await.unwrap();
+        assert_eq!(&echo, b"hello");
+        let (acceptor, _keep) = server.await.unwrap();
+
+        let (_silent, server_io) = tokio::io::duplex(1024);
+        let e = handshake(&acceptor, server_io, Duration::from_millis(50))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+}
