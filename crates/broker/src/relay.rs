@@ -97,3 +97,24 @@ impl RelayConfig {
         Duration::from_millis(self.connect_timeout_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::BrokerConfig;
+
+    #[test]
+    fn relay_keys_come_from_the_environment_too() {
+        let vars = [
+            ("STOMPKIT_RELAY_UPSTREAM", "stomp+ssl://mq.example:61614"),
+            ("STOMPKIT_RELAY_CA_FILE", "/etc/ssl/mq-ca.pem"),
+            ("STOMPKIT_RELAY_HEARTBEAT_MS", "0"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = BrokerConfig::default().with_env(vars).unwrap();
+        assert!(config.relay.is_enabled());
+        assert_eq!(config.relay.upstream, "stomp+ssl://mq.example:61614");
+        assert_eq!(config.relay.ca_file, "/etc/ssl/mq-ca.pem");
+        assert_eq!(config.relay.heartbeat_ms, 0);
+        assert!(!BrokerConfig::default().relay.is_enabled());
+    }
+}
