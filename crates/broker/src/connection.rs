@@ -39,7 +39,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// The authenticator's answer in the making.
-type PendingVerdict<'a> = Option<Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>>;
+pub(crate) type PendingVerdict<'a> = Option<Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>>;
 
 /// A connection whose transport is settled, ready for a STOMP session.
 pub(crate) struct StompTransport<I, O> {
@@ -76,9 +76,8 @@ pub(crate) async fn serve_stomp<I: Inbound, O: Outbound>(
     let mut write_task = tokio::spawn(write_loop(
         outbound,
         outbox.clone(),
-        shared.router.clone(),
-        conn,
-        shared.metrics.clone(),
+        Some((shared.router.clone(), conn)),
+        Some(shared.metrics.clone()),
     ));
     let mut session = Session::new(
         config.clone(),
@@ -239,7 +238,7 @@ fn ask<'a>(shared: &'a Shared, session: &mut Session, peer: SocketAddr) -> Pendi
 }
 
 /// The pending verdict, or never.
-async fn wait(verdict: &mut PendingVerdict<'_>) -> Verdict {
+pub(crate) async fn wait(verdict: &mut PendingVerdict<'_>) -> Verdict {
     match verdict {
         Some(future) => future.await,
         None => std::future::pending().await,
@@ -267,13 +266,15 @@ async fn forward(router: &mpsc::Sender<ToRouter>, out: &mut Vec<RouterCommand>) 
     true
 }
 
-/// Drains the outbox into the transport, a whole buffer per write.
-async fn write_loop<O: Outbound>(
+/// Drains the outbox into the transport, a whole buffer per write. The router,
+/// when given, hears when a connection it held messages back from has drained
+/// (relay mode has none: its loop waits on [`Outbox::room`]); `metrics`, when
+/// given, count the bytes written (to clients).
+pub(crate) async fn write_loop<O: Outbound>(
     mut writer: O,
     outbox: Arc<Outbox>,
-    router: mpsc::Sender<ToRouter>,
-    conn: ConnId,
-    metrics: Arc<Metrics>,
+    router: Option<(mpsc::Sender<ToRouter>, ConnId)>,
+    metrics: Option<Arc<Metrics>>,
 ) {
     let mut spare = BytesMut::new();
     loop {
@@ -284,15 +285,20 @@ async fn write_loop<O: Outbound>(
                     outbox.close();
                     return;
                 }
-                Metrics::add(&metrics.bytes_out, len as u64);
+                if let Some(metrics) = &metrics {
+                    Metrics::add(&metrics.bytes_out, len as u64);
+                }
                 spare.clear();
                 if spare.capacity() > 256 * 1024 {
                     spare = BytesMut::new();
                 }
                 outbox.written();
-                if !outbox.is_full() && outbox.take_blocked() {
+                if let Some((router, conn)) = &router
+                    && !outbox.is_full()
+                    && outbox.take_blocked()
+                {
                     let _ = router
-                        .send(ToRouter::Command(RouterCommand::Drained { conn }))
+                        .send(ToRouter::Command(RouterCommand::Drained { conn: *conn }))
                         .await;
                 }
             }

@@ -8,8 +8,10 @@
 //!   and `accept-version` (so both sides speak the same version and no header
 //!   needs translating), and `host` = the client's, or [`RelayConfig::vhost`]. A
 //!   configured [`RelayConfig::login`] replaces the client's credentials only
-//!   when set, for deployments that authenticate at the relay; by default the
-//!   relay is never an open proxy for a shared upstream login;
+//!   when set, for deployments that authenticate at the relay (`[auth]` users
+//!   or tokens, with their send/subscribe rules, checked before the session
+//!   goes upstream); by default the relay is never an open proxy for a shared
+//!   upstream login;
 //! - frames are parsed, validated and size-limited in both directions with the
 //!   broker's parser and `[limits]`;
 //! - heart-beats are negotiated and kept separately on each side;
@@ -58,7 +60,10 @@ pub struct RelayConfig {
     pub vhost: String,
     /// Upstream login used for every client instead of the client's own
     /// credentials; empty = forward each client's `login`/`passcode` (default).
-    /// Only for deployments that authenticate clients at the relay.
+    /// Only for deployments that authenticate clients at the relay: clients are
+    /// then checked against `[auth]` (users, tokens, and their send/subscribe
+    /// rules) before their session goes upstream, and the safe defaults apply
+    /// (no non-loopback listener without `[auth]` or `allow_anonymous`).
     pub login: String,
     /// Passcode going with [`login`](RelayConfig::login).
     pub passcode: String,
@@ -92,6 +97,12 @@ impl RelayConfig {
         !self.upstream.trim().is_empty()
     }
 
+    /// Whether relay mode is on and sends each client's own credentials
+    /// upstream (no configured [`login`](RelayConfig::login)).
+    pub fn forwards_credentials(&self) -> bool {
+        self.is_enabled() && self.login.is_empty()
+    }
+
     /// `connect_timeout_ms` as a duration.
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
@@ -115,6 +126,14 @@ mod tests {
         assert_eq!(config.relay.upstream, "stomp+ssl://mq.example:61614");
         assert_eq!(config.relay.ca_file, "/etc/ssl/mq-ca.pem");
         assert_eq!(config.relay.heartbeat_ms, 0);
+        assert!(config.relay.forwards_credentials());
+        let mut shared_login = config.relay.clone();
+        shared_login.login = "svc".into();
+        assert!(
+            !shared_login.forwards_credentials(),
+            "then [auth] safe defaults apply"
+        );
         assert!(!BrokerConfig::default().relay.is_enabled());
+        assert!(!BrokerConfig::default().relay.forwards_credentials());
     }
 }

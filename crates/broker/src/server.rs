@@ -133,8 +133,13 @@ impl Broker {
             .iter()
             .map(TcpListener::local_addr)
             .collect::<io::Result<Vec<_>>>()?;
-        auth.check_listeners(&config.auth, &addrs)
-            .map_err(invalid)?;
+        // A relay forwarding each client's own credentials is no open broker:
+        // the upstream authenticates. With one shared upstream login it is one,
+        // unless the relay authenticates clients itself ([auth]).
+        if !config.relay.forwards_credentials() {
+            auth.check_listeners(&config.auth, &addrs)
+                .map_err(invalid)?;
+        }
         let metrics_addr = metrics_listener
             .as_ref()
             .map(TcpListener::local_addr)

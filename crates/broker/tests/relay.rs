@@ -610,3 +610,65 @@ async fn a_stomp_ssl_upstream_with_a_ca_file() {
         "no session with an upstream whose certificate is not trusted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_upstream_login_needs_the_relays_own_login_check() {
+    use stompkit_broker::UserConfig;
+    use stompkit_broker::auth::{config::Secret, token};
+    const SECRET: &str = "relay-test-secret-0123456789";
+    let upstream = Scripted::bind().await;
+    let broker = relay(upstream.addr(), |config| {
+        config.relay.login = "svc".into();
+        config.relay.passcode = "svc-pw".into();
+        config.auth.token_secret = Secret::new(SECRET);
+        config.auth.failure_delay_ms = 0;
+        config.auth.max_failure_delay_ms = 0;
+        config.auth.users = vec![UserConfig {
+            login: "alice".into(),
+            password_hash: String::new(),
+            send: Some(vec!["/queue/ok".into()]),
+            subscribe: None,
+        }];
+    })
+    .await;
+    let addr = broker.local_addrs()[0];
+    let refused = Peer::tcp(addr)
+        .await
+        .connect(Some(("alice", "v1.1.bad")))
+        .await;
+    assert_eq!(refused.message(), Some("access refused"), "{refused:?}");
+    let expiry = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let alice = token::mint(SECRET.as_bytes(), "alice", expiry);
+    let mut client = Peer::tcp(addr).await;
+    let ((mut framed, connect), reply) = tokio::join!(
+        upstream.accept("0,0"),
+        client.connect(Some(("alice", &alice)))
+    );
+    assert_eq!(reply.command, Command::Connected, "{reply:?}");
+    assert_eq!(
+        (connect.login(), connect.passcode()),
+        (Some("svc"), Some("svc-pw")),
+        "the configured login went upstream, not the client's token"
+    );
+    client
+        .send(Frame::send("/queue/ok").with_body("fine"))
+        .await;
+    client
+        .send(Frame::send("/queue/no").with_body("not for alice"))
+        .await;
+    let error = client.frame().await;
+    assert_eq!(error.message(), Some("forbidden"), "{error:?}");
+    let upstream_got = collect_for(&mut framed, WAIT).await;
+    let sends: Vec<_> = upstream_got
+        .iter()
+        .filter_map(|e| match e {
+            Event::Frame(f) if f.command == Command::Send => f.destination(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sends, ["/queue/ok"], "only the allowed SEND went upstream");
+}

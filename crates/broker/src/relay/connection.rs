@@ -3,19 +3,20 @@
 //!
 //! Owns one task per client that reads both peers, feeds both parsers (the
 //! broker's parser and `[limits]`, both ways) and the session, and drives its
-//! timers; plus one writer task per peer that drains that peer's [`Outbox`] a
-//! whole buffer per write. The client side is any [`Inbound`]/[`Outbound`]
-//! pair (TCP, WebSocket), the upstream side a TCP or TLS stream.
-//! Back-pressure: the loop reads a peer only while the outbox toward the other
-//! peer is below `max_outbox_bytes`, so at most that plus one frame is held per
-//! direction; a writer wakes the loop after each write. It decides nothing
-//! about STOMP.
+//! timers, and (with a configured upstream login) the relay's own login check;
+//! plus one writer task per peer (the broker's `write_loop`) that drains that
+//! peer's [`Outbox`] a whole buffer per write. The client side is any
+//! [`Inbound`]/[`Outbound`] pair (TCP, WebSocket), the upstream side a TCP or
+//! TLS stream. Back-pressure: the loop reads a peer only while the outbox
+//! toward the other peer is below `max_outbox_bytes` (then waits for
+//! [`Outbox::room`]), so at most that plus one frame is held per direction. It
+//! decides nothing about STOMP.
 
 use super::Upstream;
 use super::session::{RelaySession, Side};
-use crate::connection::{StompTransport, close_reason};
+use crate::connection::{PendingVerdict, StompTransport, close_reason, wait, write_loop};
 use crate::metrics::Metrics;
-use crate::outbox::{Outbox, Take};
+use crate::outbox::Outbox;
 use crate::server::Shared;
 use crate::transport::{CloseReason, Inbound, Outbound, StreamIn, StreamOut};
 use bytes::BytesMut;
@@ -24,7 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use stompkit_frame::Version;
 use stompkit_wire::Parser;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -98,11 +98,10 @@ pub(crate) async fn serve<I: Inbound, O: Outbound>(
     let config = shared.config.clone();
     let bound = config.limits.max_outbox_bytes;
     let (to_client, to_upstream) = (Arc::new(Outbox::new(bound)), Arc::new(Outbox::new(bound)));
-    let drained = Arc::new(Notify::new());
     let client_task = tokio::spawn(write_loop(
         outbound,
         to_client.clone(),
-        drained.clone(),
+        None,
         Some(shared.metrics.clone()),
     ));
     let mut upstream_task: Option<JoinHandle<()>> = None;
@@ -119,6 +118,7 @@ pub(crate) async fn serve<I: Inbound, O: Outbound>(
     let mut from_client = Reading::new(&shared, prefix);
     let mut from_upstream = Reading::new(&shared, BytesMut::new());
     let mut shutdown = shared.shutdown.clone();
+    let mut verdict: PendingVerdict = None;
     tracing::info!(%peer, %upstream, "relay: connection accepted");
     if !from_client.buf.is_empty() {
         // The bytes read while telling TCP STOMP from HTTP.
@@ -126,6 +126,11 @@ pub(crate) async fn serve<I: Inbound, O: Outbound>(
         client_bytes(&mut session, &mut from_client, &mut inbound);
     }
     while !session.is_closed() {
+        if verdict.is_none()
+            && let Some(request) = session.take_auth_request()
+        {
+            verdict = Some(Box::pin(shared.auth.authenticate(peer, request)));
+        }
         if session.wants_upstream() && upstream_in.is_none() {
             tokio::select! {
                 connected = upstream.connect() => match connected {
@@ -135,7 +140,7 @@ pub(crate) async fn serve<I: Inbound, O: Outbound>(
                         upstream_task = Some(tokio::spawn(write_loop(
                             StreamOut(writer),
                             to_upstream.clone(),
-                            drained.clone(),
+                            None,
                             None,
                         )));
                     }
@@ -203,7 +208,12 @@ pub(crate) async fn serve<I: Inbound, O: Outbound>(
                 inbound.set_close_reason(CloseReason::GoingAway);
                 session.shutdown();
             }
-            _ = drained.notified(), if !read_client || !read_upstream => {}
+            _ = to_upstream.room(), if paused[0].1 => {}
+            _ = to_client.room(), if paused[1].1 => {}
+            v = wait(&mut verdict) => {
+                verdict = None;
+                session.handle_verdict(v, Instant::now().into_std());
+            }
             _ = to_client.closed() => session.client_closed(),
             _ = to_upstream.closed(), if upstream_in.is_some() => session.upstream_closed(),
         }
@@ -250,43 +260,5 @@ async fn read_upstream_once(
     match reader {
         Some(reader) => reader.read(buf).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Drains `outbox` into `writer`, a whole buffer per write, waking the relay
-/// loop after each write (it may be waiting for room). Counts written bytes
-/// in `metrics` when given (the client side).
-async fn write_loop<O: Outbound>(
-    mut writer: O,
-    outbox: Arc<Outbox>,
-    drained: Arc<Notify>,
-    metrics: Option<Arc<Metrics>>,
-) {
-    let mut spare = BytesMut::new();
-    loop {
-        match outbox.take(&mut spare) {
-            Take::Data => {
-                let len = spare.len();
-                if writer.write(&mut spare).await.is_err() {
-                    outbox.close();
-                    drained.notify_one();
-                    return;
-                }
-                if let Some(metrics) = &metrics {
-                    Metrics::add(&metrics.bytes_out, len as u64);
-                }
-                spare.clear();
-                if spare.capacity() > 256 * 1024 {
-                    spare = BytesMut::new();
-                }
-                outbox.written();
-                drained.notify_one();
-            }
-            Take::Empty => outbox.wait().await,
-            Take::Closed => {
-                writer.close().await;
-                return;
-            }
-        }
     }
 }

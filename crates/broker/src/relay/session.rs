@@ -13,6 +13,7 @@
 //! followed by closing both sides. It owns no socket and reads no clock.
 
 use super::RelayConfig;
+use crate::auth::{AuthRequest, Principal, Verdict};
 use crate::config::BrokerConfig;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
@@ -41,6 +42,9 @@ const REWRITTEN: [&str; 6] = [
 enum State {
     /// Waiting for the client's CONNECT since `since`.
     Login { since: Instant },
+    /// With a configured upstream login: the client's own credentials are being
+    /// checked by the relay's `[auth]`.
+    Authenticating,
     /// CONNECT went upstream at `since`; waiting for CONNECTED.
     Connecting { since: Instant },
     /// Both sides open with this version.
@@ -79,6 +83,14 @@ pub(crate) struct RelaySession {
     frame_started: Option<Instant>,
     /// The `receipt` of the client's DISCONNECT.
     disconnect_receipt: Option<String>,
+    /// The upstream CONNECT waiting for the relay's own login check.
+    pending_connect: Option<Frame>,
+    /// The client's credentials for that check (taken once by the loop).
+    auth_request: Option<AuthRequest>,
+    /// Who the relay authenticated (with a configured upstream login): its
+    /// `[auth]` permissions apply to SEND and SUBSCRIBE. `None` when each
+    /// client's credentials go upstream, where they are judged.
+    principal: Option<Principal>,
 }
 
 impl RelaySession {
@@ -106,6 +118,9 @@ impl RelaySession {
             upstream_beats: None,
             frame_started: None,
             disconnect_receipt: None,
+            pending_connect: None,
+            auth_request: None,
+            principal: None,
         }
     }
 
@@ -132,9 +147,31 @@ impl RelaySession {
         matches!(self.state, State::Connecting { .. })
     }
 
-    /// Whether frames from the client are read now. Not while the upstream has
-    /// not answered CONNECT (the version, hence the parsing, is not known yet)
-    /// and not after DISCONNECT.
+    /// The client's credentials, once, when the relay checks them itself (a
+    /// configured upstream login): the loop asks the authenticator and hands
+    /// the answer to [`handle_verdict`](RelaySession::handle_verdict).
+    pub(crate) fn take_auth_request(&mut self) -> Option<AuthRequest> {
+        self.auth_request.take()
+    }
+
+    /// The relay's own login check answered: the CONNECT goes upstream, or the
+    /// client gets ERROR `access refused`.
+    pub(crate) fn handle_verdict(&mut self, verdict: Verdict, now: Instant) {
+        if self.state != State::Authenticating {
+            return;
+        }
+        match (verdict, self.pending_connect.take()) {
+            (Verdict::Accepted(principal), Some(connect)) => {
+                self.principal = Some(principal);
+                self.send_connect(&connect, now);
+            }
+            _ => self.fail("access refused", None),
+        }
+    }
+
+    /// Whether frames from the client are read now. Not while its login is
+    /// checked or the upstream has not answered CONNECT (the version, hence the
+    /// parsing, is not known yet), and not after DISCONNECT.
     pub(crate) fn reads_client(&self) -> bool {
         matches!(self.state, State::Login { .. } | State::Open(_))
     }
@@ -184,7 +221,7 @@ impl RelaySession {
             State::Disconnecting { since, .. } => {
                 Some(since + std::time::Duration::from_millis(self.config.server.close_linger_ms))
             }
-            State::Open(_) => None,
+            State::Open(_) | State::Authenticating => None,
         };
         [
             phase,
@@ -327,6 +364,9 @@ impl RelaySession {
                 if let Err(message) = check_client_frame(version, &frame) {
                     return self.fail(message, receipt.as_deref());
                 }
+                if let Some(refusal) = self.forbidden(&frame) {
+                    return self.send_error(error_frame("forbidden", receipt.as_deref(), &refusal));
+                }
                 let disconnect = frame.command == Command::Disconnect;
                 if disconnect {
                     tracing::info!(peer = %self.peer, "DISCONNECT");
@@ -413,12 +453,47 @@ impl RelaySession {
                 upstream = upstream.header(name, value);
             }
         }
+        tracing::info!(peer = %self.peer, host = host.unwrap_or(""), "relaying CONNECT upstream");
+        if relay.login.is_empty() {
+            return self.send_connect(&upstream, now);
+        }
+        // One shared upstream login: the relay checks who the client is first.
+        self.auth_request = Some(AuthRequest {
+            login: frame.login().map(str::to_owned),
+            passcode: frame.passcode().map(str::to_owned),
+        });
+        self.pending_connect = Some(upstream);
+        self.state = State::Authenticating;
+    }
+
+    /// Queues the upstream CONNECT; the loop connects.
+    fn send_connect(&mut self, connect: &Frame, now: Instant) {
         let encoder = Encoder::new(None);
         self.to_upstream.append(|buf| {
-            let _ = encoder.encode(&upstream, buf);
+            let _ = encoder.encode(connect, buf);
         });
-        tracing::info!(peer = %self.peer, host = host.unwrap_or(""), "relaying CONNECT upstream");
         self.state = State::Connecting { since: now };
+    }
+
+    /// Why a SEND or SUBSCRIBE is refused by the relay's own `[auth]` rules
+    /// (only when the relay authenticated the client), as the broker words it.
+    fn forbidden(&self, frame: &Frame) -> Option<String> {
+        let principal = self.principal.as_ref()?;
+        let destination = frame.destination()?;
+        let (allowed, action) = match frame.command {
+            Command::Send => (principal.permissions.may_send(destination), "send to"),
+            Command::Subscribe => (
+                principal.permissions.may_subscribe(destination),
+                "subscribe to",
+            ),
+            _ => return None,
+        };
+        if allowed {
+            return None;
+        }
+        let who = principal.login.as_deref().unwrap_or("anonymous clients");
+        tracing::warn!(peer = %self.peer, login = who, command = %frame.command, destination, "forbidden");
+        Some(format!("{who} may not {action} {destination}"))
     }
 
     fn upstream_frame(&mut self, frame: Frame, now: Instant) -> Option<Version> {

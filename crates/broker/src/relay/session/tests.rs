@@ -133,12 +133,16 @@ fn a_configured_login_and_vhost_replace_the_clients() {
         ..RelayConfig::default()
     };
     let mut h = harness_with(relay, &Version::ALL);
-    let sent = client_connect(
-        &mut h,
-        Frame::connect("/", "1.2")
-            .header("login", "mallory")
-            .header("passcode", "x"),
-    );
+    let connect = Frame::connect("/", "1.2")
+        .header("login", "mallory")
+        .header("passcode", "x");
+    h.session
+        .handle_event(Side::Client, Ok(Event::Frame(connect)), h.start);
+    // (The relay's own check of mallory, see below, accepted her.)
+    assert!(h.session.take_auth_request().is_some());
+    h.session
+        .handle_verdict(Verdict::Accepted(Principal::anonymous()), h.start);
+    let sent = frames(&h.to_upstream, None).remove(0);
     assert_eq!(sent.host(), Some("prod"));
     assert_eq!(sent.login(), Some("relay"));
     assert_eq!(sent.passcode(), Some("relay-pw"));
@@ -358,4 +362,66 @@ fn timers_login_and_connect() {
         frames(&h.to_client, None)[0].message(),
         Some("upstream did not answer CONNECT in time")
     );
+}
+
+#[test]
+fn a_configured_login_waits_for_the_relays_own_login_check() {
+    let relay = RelayConfig {
+        login: "svc".into(),
+        passcode: "svc-pw".into(),
+        ..RelayConfig::default()
+    };
+    let mut h = harness_with(relay.clone(), &Version::ALL);
+    let connect = Frame::connect("/", "1.2")
+        .header("login", "alice")
+        .header("passcode", "wrong");
+    h.session
+        .handle_event(Side::Client, Ok(Event::Frame(connect.clone())), h.start);
+    assert!(!h.session.wants_upstream() && !h.session.reads_client());
+    assert!(
+        h.to_upstream.drain().is_empty(),
+        "nothing upstream before the check"
+    );
+    let request = h.session.take_auth_request().unwrap();
+    assert_eq!(request.login.as_deref(), Some("alice"));
+    assert_eq!(request.passcode.as_deref(), Some("wrong"));
+    assert!(h.session.take_auth_request().is_none(), "asked once");
+    h.session.handle_verdict(Verdict::Refused, h.start);
+    assert_eq!(
+        frames(&h.to_client, None)[0].message(),
+        Some("access refused")
+    );
+    assert!(h.session.is_closed() && h.to_upstream.is_closing());
+
+    let mut h = harness_with(relay, &Version::ALL);
+    h.session
+        .handle_event(Side::Client, Ok(Event::Frame(connect)), h.start);
+    let alice = Principal {
+        login: Some("alice".into()),
+        permissions: Arc::new(crate::authz::Permissions::new(&["/queue/ok"], &["**"])),
+    };
+    h.session.handle_verdict(Verdict::Accepted(alice), h.start);
+    assert!(h.session.wants_upstream());
+    let sent = frames(&h.to_upstream, None);
+    assert_eq!(
+        (sent[0].login(), sent[0].passcode()),
+        (Some("svc"), Some("svc-pw"))
+    );
+    assert_eq!(
+        upstream(&mut h, Frame::connected(Version::V1_2)),
+        Some(Version::V1_2)
+    );
+    let _ = frames(&h.to_client, None);
+    // The relay's own [auth] rules apply to what goes out under the shared login.
+    let ok = Frame::send("/queue/ok");
+    h.session
+        .handle_event(Side::Client, Ok(Event::Frame(ok.clone())), h.start);
+    assert_eq!(frames(&h.to_upstream, Some(Version::V1_2)), vec![ok]);
+    let no = Frame::send("/queue/no").with_receipt("r");
+    h.session
+        .handle_event(Side::Client, Ok(Event::Frame(no)), h.start);
+    let error = frames(&h.to_client, Some(Version::V1_2));
+    assert_eq!(error[0].message(), Some("forbidden"));
+    assert_eq!(error[0].receipt_id(), Some("r"));
+    assert_eq!(&error[0].body[..], b"alice may not send to /queue/no\n");
 }
