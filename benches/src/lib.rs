@@ -17,7 +17,9 @@ use stompkit_wire::{EncodeError, Encoder, Event, ParseError, Parser};
 
 /// Parses every frame in `buf` the way the tokio codec does
 /// ([`Parser::parse`] on the caller's `BytesMut`), at version 1.2, and returns
-/// how many frames came out. Consumes `buf`.
+/// how many frames came out. Consumes `buf`. Never inlined, so instruction
+/// counts (`examples/parse_loop.rs`) can be read off this one function.
+#[inline(never)]
 pub fn stompkit_parse(buf: &mut BytesMut) -> Result<usize, ParseError> {
     let mut parser = Parser::new();
     parser.set_version(Version::V1_2);

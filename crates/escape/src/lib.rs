@@ -6,7 +6,10 @@
 //! after a backslash (`\t`, a trailing `\`) is a fatal error (E3).
 //!
 //! Both directions return [`Cow`]: text with nothing to escape (the common case)
-//! is borrowed, not copied. The next special byte is found with `memchr`.
+//! is borrowed, not copied. The next special byte is found with `memchr` (short
+//! text, the usual case, with a table walk or eight bytes at a time instead).
+//! [`unescape_in_place`] decodes inside the caller's buffer instead (the parser's
+//! way: decoded text is never longer than the raw).
 //!
 //! ```
 //! use stompkit_escape::{Escaping, Part, escape, unescape};
@@ -106,37 +109,115 @@ impl std::error::Error for EscapeError {}
 /// CR handling is the parser's job (F1): this function never sees line ends.
 #[inline]
 pub fn unescape(raw: &[u8], escaping: Escaping) -> Result<Cow<'_, [u8]>, EscapeError> {
-    if escaping == Escaping::None {
+    if escaping == Escaping::None || find_backslash(raw, 0).is_none() {
         return Ok(Cow::Borrowed(raw));
     }
-    let Some(first) = memchr::memchr(b'\\', raw) else {
-        return Ok(Cow::Borrowed(raw));
+    let mut out = raw.to_vec();
+    let len = unescape_in_place(&mut out, escaping)?;
+    out.truncate(len);
+    Ok(Cow::Owned(out))
+}
+
+/// Decodes escape sequences where they stand (E2, E3): the decoded text, never
+/// longer than the raw, is written to the front of `raw` and its length returned.
+/// Bytes after that length are left over from the raw text. The parser uses this
+/// to decode headers inside the frame's own buffer, without allocating.
+///
+/// ```
+/// use stompkit_escape::{Escaping, unescape_in_place};
+/// let mut raw = *b"ID\\c7\\c1";
+/// let len = unescape_in_place(&mut raw, Escaping::V1_2).unwrap();
+/// assert_eq!(&raw[..len], b"ID:7:1");
+/// ```
+pub fn unescape_in_place(raw: &mut [u8], escaping: Escaping) -> Result<usize, EscapeError> {
+    if escaping == Escaping::None {
+        return Ok(raw.len());
+    }
+    let Some(first) = find_backslash(raw, 0) else {
+        return Ok(raw.len());
     };
-    let mut out = Vec::with_capacity(raw.len());
-    out.extend_from_slice(&raw[..first]);
-    let mut i = first;
+    // Everything before `read` has been decoded into `raw[..write]`; write < read.
+    let (mut read, mut write) = (first, first);
     loop {
-        // raw[i] is a backslash
-        let byte = *raw.get(i + 1).ok_or(EscapeError::TrailingBackslash)?;
-        out.push(match byte {
+        // raw[read] is a backslash
+        let byte = *raw.get(read + 1).ok_or(EscapeError::TrailingBackslash)?;
+        raw[write] = match byte {
             b'n' => b'\n',
             b'c' => b':',
             b'\\' => b'\\',
             b'r' if escaping == Escaping::V1_2 => b'\r',
             _ => return Err(EscapeError::Undefined { byte }),
-        });
-        let rest = &raw[i + 2..];
-        match memchr::memchr(b'\\', rest) {
-            Some(n) => {
-                out.extend_from_slice(&rest[..n]);
-                i += 2 + n;
+        };
+        read += 2;
+        write += 1;
+        // Move the run up to the next backslash down, eight bytes at a time (header
+        // text is short: a memchr and a memmove per escape cost more).
+        loop {
+            let Some(chunk) = raw.get(read..read + 8) else {
+                // The last few bytes, one at a time.
+                while let Some(&b) = raw.get(read) {
+                    if b == b'\\' {
+                        break;
+                    }
+                    raw[write] = b;
+                    read += 1;
+                    write += 1;
+                }
+                if read == raw.len() {
+                    return Ok(write);
+                }
+                break;
+            };
+            let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+            let backslashes = first_byte_equal(word, b'\\');
+            if backslashes == 0 {
+                // write + 8 <= read + 8: only bytes already read are overwritten.
+                raw[write..write + 8].copy_from_slice(&word.to_le_bytes());
+                read += 8;
+                write += 8;
+                continue;
             }
-            None => {
-                out.extend_from_slice(rest);
-                return Ok(Cow::Owned(out));
+            let run = (backslashes.trailing_zeros() / 8) as usize;
+            for k in 0..run {
+                raw[write + k] = raw[read + k];
             }
+            read += run;
+            write += run;
+            break;
         }
     }
+}
+
+/// Position of the first backslash in `raw[from..]`: `memchr` for long text,
+/// eight bytes at a time for short text (where starting a SIMD search costs more
+/// than the search, like [`next_special`]'s table walk).
+#[inline]
+fn find_backslash(raw: &[u8], mut from: usize) -> Option<usize> {
+    let rest = raw.get(from..)?;
+    if rest.len() > 64 {
+        return memchr::memchr(b'\\', rest).map(|i| from + i);
+    }
+    while let Some(chunk) = raw.get(from..from + 8) {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+        let backslashes = first_byte_equal(word, b'\\');
+        if backslashes != 0 {
+            return Some(from + (backslashes.trailing_zeros() / 8) as usize);
+        }
+        from += 8;
+    }
+    raw.get(from..)?
+        .iter()
+        .position(|&b| b == b'\\')
+        .map(|i| from + i)
+}
+
+/// High bit set in the first byte of `word` (little-endian) equal to `needle`
+/// (and maybe in later bytes); zero when none is.
+#[inline]
+fn first_byte_equal(word: u64, needle: u8) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    let x = word ^ (LO * u64::from(needle));
+    x.wrapping_sub(LO) & !x & (LO << 7)
 }
 
 /// Encodes header text for the wire (E4). Borrowed when nothing needs escaping.
@@ -374,6 +455,19 @@ mod tests {
         fn unescape_never_panics(raw in proptest::collection::vec(any::<u8>(), 0..64)) {
             for esc in [Escaping::None, V11, V12] {
                 let _ = unescape(&raw, esc);
+            }
+        }
+
+        #[test]
+        fn unescape_in_place_agrees_with_unescape(
+            raw in proptest::collection::vec(prop_oneof![
+                Just(b'\\'), Just(b'c'), Just(b'n'), Just(b'r'), Just(b't'), any::<u8>()
+            ], 0..64)
+        ) {
+            for esc in [Escaping::None, V11, V12] {
+                let mut buf = raw.clone();
+                let in_place = unescape_in_place(&mut buf, esc).map(|n| buf[..n].to_vec());
+                prop_assert_eq!(in_place, unescape(&raw, esc).map(|c| c.into_owned()));
             }
         }
     }

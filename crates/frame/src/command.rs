@@ -92,24 +92,24 @@ impl Command {
     /// Reads a command from its exact wire spelling; anything else is `None` (F4).
     #[inline]
     pub fn from_bytes(bytes: &[u8]) -> Option<Command> {
-        Some(match bytes {
-            b"SEND" => Command::Send,
-            b"MESSAGE" => Command::Message,
-            b"ACK" => Command::Ack,
-            b"NACK" => Command::Nack,
-            b"SUBSCRIBE" => Command::Subscribe,
-            b"UNSUBSCRIBE" => Command::Unsubscribe,
-            b"RECEIPT" => Command::Receipt,
-            b"BEGIN" => Command::Begin,
-            b"COMMIT" => Command::Commit,
-            b"ABORT" => Command::Abort,
-            b"CONNECT" => Command::Connect,
-            b"STOMP" => Command::Stomp,
-            b"CONNECTED" => Command::Connected,
-            b"DISCONNECT" => Command::Disconnect,
-            b"ERROR" => Command::Error,
-            _ => return None,
-        })
+        use Command::*;
+        // Told apart by length first; within a length each comparison is of a known
+        // size, which the compiler turns into one or two word compares.
+        let is = |c: Command| (c.as_str().as_bytes() == bytes).then_some(c);
+        match bytes.len() {
+            3 => is(Ack),
+            4 => is(Send).or_else(|| is(Nack)),
+            5 => is(Begin)
+                .or_else(|| is(Abort))
+                .or_else(|| is(Stomp))
+                .or_else(|| is(Error)),
+            6 => is(Commit),
+            7 => is(Message).or_else(|| is(Receipt)).or_else(|| is(Connect)),
+            9 => is(Subscribe).or_else(|| is(Connected)),
+            10 => is(Disconnect),
+            11 => is(Unsubscribe),
+            _ => None,
+        }
     }
 
     /// Whether frames of this command may carry a body: only SEND, MESSAGE and ERROR (F7).
@@ -173,6 +173,30 @@ mod tests {
         for c in Command::ALL {
             assert_eq!(Command::from_bytes(c.as_str().as_bytes()), Some(c));
             assert_eq!(c.as_str().parse::<Command>(), Ok(c));
+        }
+    }
+
+    #[test]
+    fn only_exact_spellings_are_commands() {
+        let spelled = |bytes: &[u8]| {
+            Command::ALL
+                .into_iter()
+                .find(|c| c.as_str().as_bytes() == bytes)
+        };
+        for c in Command::ALL {
+            let spelling = c.as_str().as_bytes();
+            for cut in 0..spelling.len() {
+                let prefix = &spelling[..cut];
+                assert_eq!(Command::from_bytes(prefix), spelled(prefix), "{c}");
+            }
+            let mut longer = spelling.to_vec();
+            longer.push(b'S');
+            assert_eq!(Command::from_bytes(&longer), spelled(&longer), "{c}");
+            for i in 0..spelling.len() {
+                let mut changed = spelling.to_vec();
+                changed[i] ^= 0x20;
+                assert_eq!(Command::from_bytes(&changed), None, "{c}");
+            }
         }
     }
 

@@ -7,30 +7,15 @@
 //!
 //! Storage is built for the parser's zero-copy path: a parsed frame's headers are
 //! byte ranges into one shared [`Bytes`] (the frame's header block), so reading a
-//! frame costs no allocation per header. Text that is not in that block (a value
-//! that needed unescaping, a header added by a builder) lives in one owned buffer
-//! beside it. Every stored name and value is valid UTF-8 (F5), checked on entry.
+//! frame costs no allocation per header, and for the usual few short headers no
+//! allocation at all (see [`crate::storage`]). Text that is not in that block (a
+//! header added by a builder) lives in one owned buffer beside it. Every stored
+//! name and value is valid UTF-8 (F5), checked on entry.
 
-use bytes::Bytes;
+use crate::storage::{Entry, MAX_OFFSET, OWNED, Span, Storage};
+use bytes::{Bytes, BytesMut};
 use std::fmt;
 use std::ops::Range;
-
-/// Offsets are stored as `u32`; the top bit says "owned buffer" rather than "backing".
-const OWNED: u32 = 1 << 31;
-/// Largest offset a header list can address (2 GiB, far above any header limit).
-const MAX_OFFSET: usize = (OWNED - 1) as usize;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Span {
-    start: u32,
-    end: u32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Entry {
-    name: Span,
-    value: Span,
-}
 
 /// An ordered list of STOMP headers that keeps repeats; lookups return the first match.
 ///
@@ -46,8 +31,7 @@ struct Entry {
 #[derive(Clone, Default)]
 pub struct Headers {
     backing: Bytes,
-    owned: Vec<u8>,
-    entries: Vec<Entry>,
+    storage: Storage,
 }
 
 impl Headers {
@@ -55,8 +39,7 @@ impl Headers {
     pub const fn new() -> Headers {
         Headers {
             backing: Bytes::new(),
-            owned: Vec::new(),
-            entries: Vec::new(),
+            storage: Storage::new(),
         }
     }
 
@@ -64,21 +47,20 @@ impl Headers {
     pub fn with_capacity(n: usize) -> Headers {
         Headers {
             backing: Bytes::new(),
-            owned: Vec::new(),
-            entries: Vec::with_capacity(n),
+            storage: Storage::with_capacity(n),
         }
     }
 
     /// Number of entries, repeats included.
     #[inline]
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.storage.len()
     }
 
     /// Whether there are no headers.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// Appends a header at the end (after any existing entry of the same name).
@@ -86,9 +68,10 @@ impl Headers {
     /// # Panics
     /// If the owned text of this list would exceed 2 GiB.
     pub fn push(&mut self, name: &str, value: &str) {
-        let name = self.store(name.as_bytes());
-        let value = self.store(value.as_bytes());
-        self.entries.push(Entry { name, value });
+        let (owned, entries) = self.storage.full();
+        let name = store(owned, name.as_bytes());
+        let value = store(owned, value.as_bytes());
+        entries.push(Entry { name, value });
     }
 
     /// Sets `name` to `value`: the first entry of that name is replaced in place and
@@ -96,10 +79,12 @@ impl Headers {
     pub fn set(&mut self, name: &str, value: &str) {
         match self.position(name) {
             Some(i) => {
-                self.entries[i].value = self.store(value.as_bytes());
-                let (backing, owned) = (&self.backing, &self.owned);
+                let backing = &self.backing;
+                let (owned, entries) = self.storage.full();
+                let stored = store(owned, value.as_bytes());
+                entries[i].value = stored;
                 let mut j = 0;
-                self.entries.retain(|e| {
+                entries.retain(|e| {
                     j += 1;
                     j <= i + 1 || text(backing, owned, e.name) != name.as_bytes()
                 });
@@ -110,11 +95,13 @@ impl Headers {
 
     /// Removes every entry named `name`; returns how many were removed.
     pub fn remove(&mut self, name: &str) -> usize {
-        let before = self.entries.len();
-        let (backing, owned) = (&self.backing, &self.owned);
-        self.entries
-            .retain(|e| text(backing, owned, e.name) != name.as_bytes());
-        before - self.entries.len()
+        let before = self.len();
+        if self.contains(name) {
+            let backing = &self.backing;
+            let (owned, entries) = self.storage.full();
+            entries.retain(|e| text(backing, owned, e.name) != name.as_bytes());
+        }
+        before - self.len()
     }
 
     /// The value of the first header named `name` (F13), if any.
@@ -136,42 +123,47 @@ impl Headers {
 
     /// All headers in order, as `(name, value)` pairs, repeats included.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        (0..self.entries.len()).map(move |i| (self.name_at(i), self.value_at(i)))
+        (0..self.len()).map(move |i| (self.name_at(i), self.value_at(i)))
     }
 
     #[inline]
     fn position(&self, name: &str) -> Option<usize> {
         let name = name.as_bytes();
-        self.entries
-            .iter()
-            .position(|e| text(&self.backing, &self.owned, e.name) == name)
+        let owned = self.storage.owned();
+        self.storage
+            .position(|e| text(&self.backing, owned, e.name) == name)
     }
 
     #[inline]
     fn name_at(&self, i: usize) -> &str {
-        as_str(text(&self.backing, &self.owned, self.entries[i].name))
+        self.storage.entry(i).map_or("", |e| {
+            as_str(text(&self.backing, self.storage.owned(), e.name))
+        })
     }
 
     #[inline]
     fn value_at(&self, i: usize) -> &str {
-        as_str(text(&self.backing, &self.owned, self.entries[i].value))
+        self.storage.entry(i).map_or("", |e| {
+            as_str(text(&self.backing, self.storage.owned(), e.value))
+        })
     }
+}
 
-    fn store(&mut self, bytes: &[u8]) -> Span {
-        let start = self.owned.len();
-        let end = start + bytes.len();
-        assert!(end <= MAX_OFFSET, "header text exceeds 2 GiB");
-        self.owned.extend_from_slice(bytes);
-        Span {
-            start: start as u32 | OWNED,
-            end: end as u32 | OWNED,
-        }
+/// Appends `bytes` to the owned text and returns where they lie.
+fn store(owned: &mut Vec<u8>, bytes: &[u8]) -> Span {
+    let start = owned.len();
+    let end = start + bytes.len();
+    assert!(end <= MAX_OFFSET, "header text exceeds 2 GiB");
+    owned.extend_from_slice(bytes);
+    Span {
+        start: start as u32 | OWNED,
+        end: end as u32 | OWNED,
     }
 }
 
 #[inline]
 fn text<'a>(backing: &'a [u8], owned: &'a [u8], span: Span) -> &'a [u8] {
-    if span.start & OWNED == 0 {
+    if span.is_backed() {
         &backing[span.start as usize..span.end as usize]
     } else {
         &owned[(span.start & !OWNED) as usize..(span.end & !OWNED) as usize]
@@ -297,11 +289,29 @@ impl RawHeaders {
 
     /// Records one header. Decoded text is checked for UTF-8 now; backed ranges
     /// when the block arrives in [`finish`](RawHeaders::finish).
-    #[inline]
     pub fn push(&mut self, name: RawText<'_>, value: RawText<'_>) -> Result<(), RawHeadersError> {
         let name = self.span(name)?;
         let value = self.span(value)?;
-        self.headers.entries.push(Entry { name, value });
+        self.headers.storage.full().1.push(Entry { name, value });
+        Ok(())
+    }
+
+    /// Records the header read from the line `name:value` at `start..end` of the
+    /// block: name `start..colon`, value `colon + 1..end`. The parser's common
+    /// case, cheaper than [`push`](RawHeaders::push): a frame's first few such
+    /// headers are kept inside the list, with no allocation.
+    #[inline]
+    pub fn push_line(
+        &mut self,
+        start: usize,
+        colon: usize,
+        end: usize,
+    ) -> Result<(), RawHeadersError> {
+        if start > colon || colon >= end || end > MAX_OFFSET {
+            return Err(RawHeadersError::OutOfBounds);
+        }
+        self.backed_end = self.backed_end.max(end);
+        self.headers.storage.push_line(start, colon, end);
         Ok(())
     }
 
@@ -309,36 +319,73 @@ impl RawHeaders {
     /// (the bytes the backed ranges refer to, not yet frozen). `None` when absent,
     /// out of range or not UTF-8.
     pub fn get<'a>(&'a self, block: &'a [u8], name: &str) -> Option<&'a [u8]> {
-        let h = &self.headers;
-        h.entries.iter().find_map(|e| {
-            let n = text_checked(block, &h.owned, e.name)?;
-            (n == name.as_bytes()).then(|| text_checked(block, &h.owned, e.value))?
+        let storage = &self.headers.storage;
+        storage.entries().find_map(|e| {
+            let n = text_checked(block, storage.owned(), e.name)?;
+            (n == name.as_bytes()).then(|| text_checked(block, storage.owned(), e.value))?
         })
     }
 
     /// Attaches the header block the backed ranges point into, checks every range
     /// and that every name and value is UTF-8, and returns the finished list.
     #[inline]
-    pub fn finish(self, block: Bytes) -> Result<Headers, RawHeadersError> {
-        let mut headers = self.headers;
+    pub fn finish(mut self, block: Bytes) -> Result<Headers, RawHeadersError> {
+        self.take(block)
+    }
+
+    /// Like [`finish`](RawHeaders::finish), but leaves `self` empty for the next
+    /// frame instead of consuming it (a parser keeps one `RawHeaders` for good).
+    #[inline]
+    pub fn take(&mut self, block: Bytes) -> Result<Headers, RawHeadersError> {
+        self.check(&block)?;
+        Ok(self.attach(block))
+    }
+
+    /// Like [`take`](RawHeaders::take), for a parser reading from a `BytesMut`:
+    /// checks the headers against the first `len` bytes of `buf`, then splits those
+    /// bytes off to back the list. On error nothing is split off. Checking before
+    /// splitting reads the bytes before they become shared, which is cheaper.
+    #[inline]
+    pub fn split_off(
+        &mut self,
+        buf: &mut BytesMut,
+        len: usize,
+    ) -> Result<Headers, RawHeadersError> {
+        self.check(buf.get(..len).ok_or(RawHeadersError::OutOfBounds)?)?;
+        Ok(self.attach(buf.split_to(len).freeze()))
+    }
+
+    /// Whether every backed range lies within `block` and all text is UTF-8.
+    #[inline]
+    fn check(&self, block: &[u8]) -> Result<(), RawHeadersError> {
         let covered = block
             .get(..self.backed_end)
             .ok_or(RawHeadersError::OutOfBounds)?;
-        if !covered.is_ascii() {
-            // Rare: check each backed range on its own (bytes between headers may be anything).
-            for e in &headers.entries {
-                for span in [e.name, e.value] {
-                    if span.start & OWNED == 0 {
-                        let bytes = &block[span.start as usize..span.end as usize];
-                        if std::str::from_utf8(bytes).is_err() {
-                            return Err(RawHeadersError::InvalidUtf8);
-                        }
-                    }
+        if all_ascii(covered) {
+            return Ok(());
+        }
+        // Rare: check each backed range on its own (bytes between headers may be anything).
+        for e in self.headers.storage.entries() {
+            for span in [e.name, e.value] {
+                if span.is_backed()
+                    && std::str::from_utf8(&covered[span.start as usize..span.end as usize])
+                        .is_err()
+                {
+                    return Err(RawHeadersError::InvalidUtf8);
                 }
             }
         }
-        headers.backing = block;
-        Ok(headers)
+        Ok(())
+    }
+
+    /// The finished list on a checked `block`; `self` is left empty.
+    #[inline]
+    fn attach(&mut self, block: Bytes) -> Headers {
+        self.backed_end = 0;
+        Headers {
+            backing: block,
+            storage: self.headers.storage.take(),
+        }
     }
 
     fn span(&mut self, text: RawText<'_>) -> Result<Span, RawHeadersError> {
@@ -353,17 +400,39 @@ impl RawHeaders {
             RawText::Backed(_) => Err(RawHeadersError::OutOfBounds),
             RawText::Decoded(bytes) => {
                 let s = std::str::from_utf8(bytes).map_err(|_| RawHeadersError::InvalidUtf8)?;
-                if self.headers.owned.len() + s.len() > MAX_OFFSET {
+                let owned = self.headers.storage.full().0;
+                if owned.len() + s.len() > MAX_OFFSET {
                     return Err(RawHeadersError::OutOfBounds);
                 }
-                Ok(self.headers.store(s.as_bytes()))
+                Ok(store(owned, s.as_bytes()))
             }
         }
     }
 }
 
+/// `[u8]::is_ascii`, as an OR over 8-byte words (header blocks are short, and
+/// this runs once per parsed frame): the last word overlaps the one before
+/// instead of a byte loop for the tail.
+#[inline]
+fn all_ascii(bytes: &[u8]) -> bool {
+    let word = |w: &[u8]| u64::from_le_bytes(<[u8; 8]>::try_from(w).unwrap_or_default());
+    let acc = match bytes.len().checked_sub(8) {
+        None => bytes.iter().fold(0, |acc, &b| acc | u64::from(b)),
+        Some(last) => {
+            let mut acc = word(&bytes[last..]);
+            let mut at = 0;
+            while at < last {
+                acc |= word(&bytes[at..at + 8]);
+                at += 8;
+            }
+            acc
+        }
+    };
+    acc & 0x8080_8080_8080_8080 == 0
+}
+
 fn text_checked<'a>(backing: &'a [u8], owned: &'a [u8], span: Span) -> Option<&'a [u8]> {
-    if span.start & OWNED == 0 {
+    if span.is_backed() {
         backing.get(span.start as usize..span.end as usize)
     } else {
         owned.get((span.start & !OWNED) as usize..(span.end & !OWNED) as usize)
@@ -415,6 +484,47 @@ mod tests {
         // a clone shares the block and compares equal to owned headers
         let owned: Headers = [("k", "v"), ("na:me", "x")].into_iter().collect();
         assert_eq!(h.clone(), owned);
+    }
+
+    #[test]
+    fn all_ascii_agrees_with_is_ascii() {
+        let mut bytes = [b'a'; 40];
+        for len in 0..bytes.len() {
+            assert!(all_ascii(&bytes[..len]));
+        }
+        for at in 0..bytes.len() {
+            bytes[at] = 0x80;
+            for len in 0..bytes.len() {
+                assert_eq!(
+                    all_ascii(&bytes[..len]),
+                    bytes[..len].is_ascii(),
+                    "{at} {len}"
+                );
+            }
+            bytes[at] = b'a';
+        }
+    }
+
+    #[test]
+    fn take_leaves_raw_headers_empty_for_the_next_frame() {
+        let mut raw = RawHeaders::new();
+        raw.push(RawText::Backed(0..1), RawText::Backed(2..3))
+            .unwrap();
+        raw.push_line(0, 1, 3).unwrap();
+        for (start, colon, end) in [(2, 1, 3), (0, 3, 3), (0, 1, usize::MAX)] {
+            assert_eq!(
+                raw.push_line(start, colon, end),
+                Err(RawHeadersError::OutOfBounds)
+            );
+        }
+        let h = raw.take(Bytes::from_static(b"k:v\n")).unwrap();
+        assert_eq!(h.get_all("k").collect::<Vec<_>>(), ["v", "v"]);
+        assert_eq!(h.get("k"), Some("v"));
+        assert!(raw.is_empty());
+        raw.push(RawText::Backed(0..1), RawText::Decoded(b"w"))
+            .unwrap();
+        let h = raw.take(Bytes::from_static(b"x")).unwrap();
+        assert_eq!(h.iter().collect::<Vec<_>>(), [("x", "w")]);
     }
 
     #[test]

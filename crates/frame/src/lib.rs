@@ -15,6 +15,7 @@
 mod command;
 mod frame;
 mod headers;
+mod storage;
 mod version;
 
 pub use command::{Command, UnknownCommand};

@@ -11,19 +11,24 @@
 //! over-long line or an oversized `content-length` is refused before the rest of
 //! it is buffered.
 //!
-//! Frames come out zero-copy: one frame is one [`Bytes`] split off the input
-//! buffer; headers are ranges into it and the body is a slice of it. Only headers
-//! that needed unescaping are copied.
+//! Frames come out zero-copy: a frame's header block and its body are two
+//! [`Bytes`] split off the input buffer, and its headers are ranges of the block
+//! (a handful of them kept inside the [`Frame`], so a usual frame costs no
+//! allocation at all). Escape sequences are decoded in place, in the buffer,
+//! since decoded text is never longer.
 
 use crate::error::ParseError;
-use crate::specials::Specials;
-use bytes::{Bytes, BytesMut};
+use crate::specials;
+use bytes::{Buf, Bytes, BytesMut};
 use std::ops::Range;
-use stompkit_escape::{Escaping, unescape};
-use stompkit_frame::{Command, Frame, RawHeaders, RawHeadersError, RawText, Version, names};
+use stompkit_escape::{Escaping, unescape_in_place};
+use stompkit_frame::{Command, Frame, RawHeaders, RawHeadersError, Version, names};
 
 /// How far ahead one search for a bare CR looks (header blocks are short).
 const CR_WINDOW: usize = 2048;
+
+/// No `:` (or no backslash) seen yet on the current header line.
+const NONE: usize = usize::MAX;
 
 /// Limits and leniency of a [`Parser`]. The defaults are safe for a server on the
 /// internet and at least as generous as established brokers (RabbitMQ: 4 MiB
@@ -84,6 +89,9 @@ enum Phase {
 #[derive(Debug)]
 struct Scan {
     config: ParserConfig,
+    /// A header line ending at or before this offset is within both line limits
+    /// (`max_header_line`, `max_header_bytes`), so most lines need one comparison.
+    within_limits: usize,
     version: Option<Version>,
     failed: Option<ParseError>,
     phase: Phase,
@@ -93,15 +101,18 @@ struct Scan {
     escaping: Escaping,
     headers: RawHeaders,
     content_length: Option<usize>,
-    /// Offset of the current header line's first `:`, once seen.
-    colon: Option<usize>,
-    /// Whether the current header line holds a backslash (so needs unescaping).
-    escaped: bool,
-    /// In strict (1.2) mode: no CR between the last line checked and this offset, so
-    /// lines ending before it need no CR search. One bounded search serves many lines.
+    /// Offset of the current header line's first `:`, or [`NONE`].
+    colon: usize,
+    /// Offset of the current header line's first backslash (so it needs
+    /// unescaping), or [`NONE`].
+    backslash: usize,
+    /// Whether the frame being read is strict about CR (a 1.2 session, F1); fixed
+    /// when the frame starts, like its escaping.
+    strict: bool,
+    /// No bare CR can be before this offset, so lines ending before it need no CR
+    /// search: in strict mode one bounded search serves many lines; otherwise it is
+    /// `usize::MAX` (nothing to search for).
     cr_free_until: usize,
-    /// Header count of the previous frame, to size the next frame's list once.
-    last_header_count: usize,
 }
 
 /// A resumable, zero-copy STOMP parser.
@@ -152,6 +163,7 @@ impl Parser {
     pub fn with_config(config: ParserConfig) -> Parser {
         Parser {
             scan: Scan {
+                within_limits: config.max_header_line.min(config.max_header_bytes),
                 config,
                 version: None,
                 failed: None,
@@ -161,10 +173,10 @@ impl Parser {
                 escaping: Escaping::None,
                 headers: RawHeaders::new(),
                 content_length: None,
-                colon: None,
-                escaped: false,
-                cr_free_until: 0,
-                last_header_count: 4,
+                colon: NONE,
+                backslash: NONE,
+                strict: false,
+                cr_free_until: usize::MAX,
             },
             buf: BytesMut::new(),
         }
@@ -216,7 +228,10 @@ impl Parser {
 
     /// The next event from the caller's buffer, removing its bytes from the front.
     /// `Ok(None)` means more bytes are needed. Between calls the caller may only
-    /// append to `buf`; the parser remembers how far it has scanned.
+    /// append to `buf`; the parser remembers how far it has scanned. Escaped
+    /// header text of the frame in progress is decoded in place, so the bytes
+    /// before the end of the last complete header line are no longer the bytes
+    /// received (they belong to the parser until the frame comes out).
     #[inline]
     pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, ParseError> {
         self.scan.parse(buf)
@@ -233,20 +248,16 @@ impl Scan {
             // The caller discarded bytes we had scanned: start over.
             self.reset();
         }
-        let result = self.step(buf);
-        if let Err(e) = result {
-            self.failed = Some(e);
-        }
-        result
+        self.step(buf).inspect_err(|&e| self.failed = Some(e))
     }
 
     fn reset(&mut self) {
         self.phase = Phase::Idle;
         self.pos = 0;
         self.content_length = None;
-        self.cr_free_until = 0;
-        self.colon = None;
-        self.escaped = false;
+        self.cr_free_until = if self.strict { 0 } else { usize::MAX };
+        self.colon = NONE;
+        self.backslash = NONE;
         self.headers = RawHeaders::new();
     }
 
@@ -270,11 +281,15 @@ impl Scan {
                     Some(_) => {
                         self.phase = Phase::Command;
                         self.pos = 0;
-                        self.headers = RawHeaders::with_capacity(self.last_header_count);
+                        let strict = self.version == Some(Version::V1_2);
+                        if strict != self.strict {
+                            self.strict = strict;
+                            self.cr_free_until = if strict { 0 } else { usize::MAX };
+                        }
                     }
                 },
                 Phase::Command => {
-                    let Some(lf) = memchr::memchr(b'\n', &buf[self.pos..]) else {
+                    let Some(lf) = specials::find_lf(buf, self.pos) else {
                         self.pos = buf.len();
                         // A trailing CR may be the start of the EOL: it does not count yet.
                         if strip_cr(buf).len() > self.config.max_command_len {
@@ -282,14 +297,13 @@ impl Scan {
                         }
                         return Ok(None);
                     };
-                    let lf = self.pos + lf;
                     let line = strip_cr(&buf[..lf]);
                     if line.len() > self.config.max_command_len {
                         return Err(ParseError::CommandTooLong);
                     }
                     self.command = match Command::from_bytes(line) {
                         Some(c) => c,
-                        None if self.strict_cr() && line.contains(&b'\r') => {
+                        None if self.strict && line.contains(&b'\r') => {
                             return Err(ParseError::BareCr);
                         }
                         None => return Err(ParseError::UnknownCommand),
@@ -298,48 +312,13 @@ impl Scan {
                     self.pos = lf + 1;
                     self.phase = Phase::Headers { line: lf + 1 };
                 }
-                Phase::Headers { mut line } => {
-                    // One pass finds line ends, the first colon of each line and any
-                    // backslash, for every complete line buffered so far.
-                    let from = self.pos;
-                    let mut body = None;
-                    for hit in Specials::new(&buf[from..]) {
-                        let at = from + hit;
-                        match buf[at] {
-                            b':' => {
-                                self.colon.get_or_insert(at);
-                            }
-                            b'\\' => self.escaped = true,
-                            _ => {
-                                let end = if at > line && buf[at - 1] == b'\r' {
-                                    at - 1
-                                } else {
-                                    at
-                                };
-                                if end == line {
-                                    body = Some(at + 1);
-                                    break;
-                                }
-                                self.check_partial_line(line, end)?;
-                                self.header(buf, line, end)?;
-                                line = at + 1;
-                            }
-                        }
+                Phase::Headers { line } => match self.scan_headers(buf, line)? {
+                    Some(start) => {
+                        self.pos = start;
+                        self.phase = Phase::Body { start };
                     }
-                    match body {
-                        Some(start) => {
-                            self.pos = start;
-                            self.phase = Phase::Body { start };
-                        }
-                        None => {
-                            self.pos = buf.len();
-                            self.phase = Phase::Headers { line };
-                            // A trailing CR may be the start of the EOL: it does not count yet.
-                            let end = line.max(strip_cr(buf).len());
-                            return self.check_partial_line(line, end).map(|()| None);
-                        }
-                    }
-                }
+                    None => return Ok(None),
+                },
                 Phase::Body { start } => {
                     let end = match self.content_length {
                         Some(len) => {
@@ -368,23 +347,68 @@ impl Scan {
                     if end > start && !self.command.allows_body() {
                         return Err(ParseError::BodyNotAllowed);
                     }
-                    return self.finish(buf, start, end).map(Some);
+                    return self.finish(buf, start, end);
                 }
             }
         }
     }
 
-    /// Removes `n` bytes from the front of `buf`; offsets learnt about later bytes stay valid.
+    /// Scans header lines from `self.pos` on, the current one starting at `line`.
+    /// Returns where the body starts once the blank line (F3) has been read, or
+    /// `None` (state saved) when the buffered bytes end first.
+    ///
+    /// One pass, 16 bytes at a time (see [`specials`]), finds each line's end, its
+    /// first `:` and its first `\` (which marks it for unescaping).
     #[inline]
-    fn consumed(&mut self, buf: &mut BytesMut, n: usize) -> Bytes {
-        self.cr_free_until = self.cr_free_until.saturating_sub(n);
-        buf.split_to(n).freeze()
+    fn scan_headers(
+        &mut self,
+        buf: &mut BytesMut,
+        mut line: usize,
+    ) -> Result<Option<usize>, ParseError> {
+        let (mut colon, mut backslash) = (self.colon, self.backslash);
+        let hay: &mut [u8] = buf;
+        let len = hay.len();
+        let mut at = self.pos;
+        while at < len {
+            let mut mask = specials::block_mask_at(hay, at);
+            while mask != 0 {
+                let i = at + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                match hay[i] {
+                    b':' => colon = colon.min(i),
+                    b'\\' => backslash = backslash.min(i),
+                    _ => {
+                        let end = if i > line && hay[i - 1] == b'\r' {
+                            i - 1
+                        } else {
+                            i
+                        };
+                        if end == line {
+                            (self.colon, self.backslash) = (NONE, NONE);
+                            return Ok(Some(i + 1));
+                        }
+                        if end > self.within_limits {
+                            self.check_partial_line(line, end)?;
+                        }
+                        self.header(hay, line, end, colon, backslash)?;
+                        (line, colon, backslash) = (i + 1, NONE, NONE);
+                    }
+                }
+            }
+            at += specials::BLOCK;
+        }
+        (self.pos, self.colon, self.backslash) = (buf.len(), colon, backslash);
+        self.phase = Phase::Headers { line };
+        // A trailing CR may be the start of the EOL: it does not count yet.
+        let end = line.max(strip_cr(buf).len());
+        self.check_partial_line(line, end).map(|()| None)
     }
 
-    /// In a 1.2 session a CR that is not part of CR LF is an error (F1).
+    /// Removes `n` bytes from the front of `buf`; offsets learnt about later bytes stay valid.
     #[inline]
-    fn strict_cr(&self) -> bool {
-        self.version == Some(Version::V1_2)
+    fn consumed(&mut self, buf: &mut BytesMut, n: usize) {
+        self.cr_free_until = self.cr_free_until.saturating_sub(n);
+        buf.advance(n);
     }
 
     /// Limits on a header line that has not ended yet (or just ended at `end`).
@@ -410,27 +434,64 @@ impl Scan {
     }
 
     /// One complete header line, `buf[start..end]` (EOL removed), whose first colon
-    /// and backslash, if any, were recorded by the scan.
-    #[inline]
-    fn header(&mut self, buf: &[u8], start: usize, end: usize) -> Result<(), ParseError> {
-        let (colon, escaped) = (self.colon.take(), std::mem::take(&mut self.escaped));
-        if self.strict_cr() && end > self.cr_free_until {
-            // Search for a CR from this line on (past its end, to serve later lines).
-            let limit = buf.len().min(start + CR_WINDOW).max(end);
-            match memchr::memchr(b'\r', &buf[start..limit]) {
-                Some(i) if start + i < end => return Err(ParseError::BareCr),
-                Some(i) => self.cr_free_until = start + i,
-                None => self.cr_free_until = limit,
-            }
+    /// and first backslash (each [`NONE`] if absent) were found by the scan.
+    #[inline(always)]
+    fn header(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        end: usize,
+        colon: usize,
+        backslash: usize,
+    ) -> Result<(), ParseError> {
+        if end > self.cr_free_until {
+            self.find_bare_cr(buf, start, end)?;
         }
         if self.headers.len() >= self.config.max_headers {
             return Err(ParseError::TooManyHeaders);
         }
-        // The first colon separates name and value; later ones belong to the value (F6).
-        let colon = colon
-            .filter(|&c| c < end)
-            .ok_or(ParseError::InvalidHeader)?;
-        let (mut name, mut value) = (start..colon, colon + 1..end);
+        // The first colon separates name and value (F6): it must be there, after a
+        // name (an empty name stays empty when trimmed or unescaped).
+        if colon >= end || colon == start {
+            return Err(ParseError::InvalidHeader);
+        }
+        if backslash != NONE || self.config.trim_headers {
+            return self.unusual_header(buf, start..colon, colon + 1..end, backslash);
+        }
+        if colon - start == names::CONTENT_LENGTH.len()
+            && self.content_length.is_none()
+            && &buf[start..colon] == names::CONTENT_LENGTH.as_bytes()
+        {
+            self.content_length(&buf[colon + 1..end])?;
+        }
+        self.headers
+            .push_line(start, colon, end)
+            .map_err(utf8_error)
+    }
+
+    /// In strict mode, a CR in `buf[start..end]` is a bare CR (F1). Searches from
+    /// this line on, past its end, so one search serves the following lines too.
+    #[inline(never)]
+    fn find_bare_cr(&mut self, buf: &[u8], start: usize, end: usize) -> Result<(), ParseError> {
+        let limit = buf.len().min(start + CR_WINDOW).max(end);
+        match memchr::memchr(b'\r', &buf[start..limit]) {
+            Some(i) if start + i < end => return Err(ParseError::BareCr),
+            Some(i) => self.cr_free_until = start + i,
+            None => self.cr_free_until = limit,
+        }
+        Ok(())
+    }
+
+    /// The slow path of [`header`](Scan::header): trimming (a lenient option) or
+    /// escape sequences.
+    #[cold]
+    fn unusual_header(
+        &mut self,
+        buf: &mut [u8],
+        mut name: Range<usize>,
+        mut value: Range<usize>,
+        backslash: usize,
+    ) -> Result<(), ParseError> {
         if self.config.trim_headers {
             name = trim(buf, name);
             value = trim(buf, value);
@@ -438,35 +499,77 @@ impl Scan {
         if name.is_empty() {
             return Err(ParseError::InvalidHeader);
         }
-        if escaped && self.escaping != Escaping::None {
-            return self.escaped_header(buf, name, value);
+        if backslash != NONE && self.escaping != Escaping::None {
+            return self.escaped_header(buf, name, value, backslash);
         }
         if self.content_length.is_none() && &buf[name.clone()] == names::CONTENT_LENGTH.as_bytes() {
             self.content_length(&buf[value.clone()])?;
         }
-        self.headers
-            .push(RawText::Backed(name), RawText::Backed(value))
-            .map_err(utf8_error)
+        self.push_joined(buf, name, value)
     }
 
-    /// The slow path of [`header`](Scan::header): a line with escape sequences.
-    #[cold]
-    fn escaped_header(
+    /// Records a header whose name and value no longer sit as `name:value` (after
+    /// trimming or decoding), moving the value down to right after the name and a
+    /// colon so that it does again, and can be kept packed.
+    fn push_joined(
         &mut self,
-        buf: &[u8],
+        buf: &mut [u8],
         name: Range<usize>,
         value: Range<usize>,
     ) -> Result<(), ParseError> {
-        let raw_name =
-            unescape(&buf[name.clone()], self.escaping).map_err(ParseError::InvalidEscape)?;
-        let raw_value =
-            unescape(&buf[value.clone()], self.escaping).map_err(ParseError::InvalidEscape)?;
-        if self.content_length.is_none() && &raw_name[..] == names::CONTENT_LENGTH.as_bytes() {
-            self.content_length(&raw_value)?;
+        let colon = name.end;
+        if value.start != colon + 1 {
+            buf[colon] = b':';
+            buf.copy_within(value.clone(), colon + 1);
         }
-        let name = text(&raw_name, name);
-        let value = text(&raw_value, value);
-        self.headers.push(name, value).map_err(utf8_error)
+        self.headers
+            .push_line(name.start, colon, colon + 1 + value.len())
+            .map_err(utf8_error)
+    }
+
+    /// A line with escape sequences, the first at `backslash`, decoded where it
+    /// stands (decoded text is never longer), so the frame's headers still need no
+    /// allocation.
+    fn escaped_header(
+        &mut self,
+        buf: &mut [u8],
+        name: Range<usize>,
+        value: Range<usize>,
+        backslash: usize,
+    ) -> Result<(), ParseError> {
+        let (name, value) = if backslash < name.end {
+            let name = self.unescape(buf, name, backslash)?;
+            let from = value.start;
+            (name, self.unescape(buf, value, from)?)
+        } else {
+            ((name, false), self.unescape(buf, value, backslash)?)
+        };
+        if self.content_length.is_none() && &buf[name.0.clone()] == names::CONTENT_LENGTH.as_bytes()
+        {
+            self.content_length(&buf[value.0.clone()])?;
+        }
+        // Decoded text is new text: check it is UTF-8 now (F5), as a copy would be.
+        for (range, decoded) in [&name, &value] {
+            let text = &buf[range.clone()];
+            if *decoded && !text.is_ascii() && std::str::from_utf8(text).is_err() {
+                return Err(ParseError::InvalidUtf8);
+            }
+        }
+        self.push_joined(buf, name.0, value.0)
+    }
+
+    /// Decodes `buf[range]` in place, knowing that nothing before `from` needs it:
+    /// the decoded range, and whether anything was decoded.
+    #[inline]
+    fn unescape(
+        &self,
+        buf: &mut [u8],
+        range: Range<usize>,
+        from: usize,
+    ) -> Result<(Range<usize>, bool), ParseError> {
+        let len = unescape_in_place(&mut buf[from..range.end], self.escaping)
+            .map_err(ParseError::InvalidEscape)?;
+        Ok((range.start..from + len, from + len < range.end))
     }
 
     /// The first `content-length` of a frame (F8, F13): strict, and within `max_body`.
@@ -482,40 +585,31 @@ impl Scan {
         Ok(())
     }
 
-    /// Splits the finished frame `buf[..=nul]` off and builds it.
+    /// Splits the finished frame `buf[..=nul]` off and builds it: the header block
+    /// `buf[..start]` backs the headers, `buf[start..nul]` is the body.
+    #[inline]
     fn finish(
         &mut self,
         buf: &mut BytesMut,
         start: usize,
         nul: usize,
-    ) -> Result<Event, ParseError> {
-        let bytes = self.consumed(buf, nul + 1);
-        let body = if nul > start {
-            bytes.slice(start..nul)
-        } else {
-            Bytes::new()
-        };
-        let headers = std::mem::take(&mut self.headers);
-        self.last_header_count = headers.len().clamp(4, 32);
-        let command = self.command;
+    ) -> Result<Option<Event>, ParseError> {
+        self.cr_free_until = self.cr_free_until.saturating_sub(nul + 1);
         self.phase = Phase::Idle;
         self.pos = 0;
         self.content_length = None;
-        let headers = headers.finish(bytes).map_err(utf8_error)?;
-        Ok(Event::Frame(Frame {
-            command,
+        let headers = self.headers.split_off(buf, start).map_err(utf8_error)?;
+        let body = if nul > start {
+            buf.split_to(nul - start).freeze()
+        } else {
+            Bytes::new()
+        };
+        buf.advance(1);
+        Ok(Some(Event::Frame(Frame {
+            command: self.command,
             headers,
             body,
-        }))
-    }
-}
-
-#[inline]
-#[allow(clippy::ptr_arg)] // borrowed vs owned is the information we need
-fn text<'a>(decoded: &'a std::borrow::Cow<'_, [u8]>, range: Range<usize>) -> RawText<'a> {
-    match decoded {
-        std::borrow::Cow::Borrowed(_) => RawText::Backed(range),
-        std::borrow::Cow::Owned(v) => RawText::Decoded(v),
+        })))
     }
 }
 
