@@ -582,35 +582,39 @@ impl Router {
         let Some(dest) = self.dests[key].as_mut() else {
             return Ok(());
         };
+        let over = |d: &Destination| d.held.len() > max_messages || d.held_bytes > max_bytes;
+        let result = if !over(dest) {
+            Ok(())
+        } else {
+            match self.config.queue_overflow {
+                QueueOverflow::Refuse => {
+                    // Nobody could take it: the new message is the last one held.
+                    if let Some(m) = dest.held.pop_back() {
+                        dest.held_bytes -= m.len();
+                    }
+                    Err(Refusal::QueueFull)
+                }
+                QueueOverflow::DropOldest => {
+                    while over(dest) {
+                        let Some(m) = dest.held.pop_front() else {
+                            break;
+                        };
+                        dest.held_bytes -= m.len();
+                        self.dropped += 1;
+                    }
+                    Ok(())
+                }
+            }
+        };
         // Held (nobody could take it): keep only its own bytes.
         if let Some(m) = dest.held.back_mut()
             && m.num == num
         {
             m.compact();
         }
-        let over = |d: &Destination| d.held.len() > max_messages || d.held_bytes > max_bytes;
-        if !over(dest) {
-            return Ok(());
-        }
-        match self.config.queue_overflow {
-            QueueOverflow::Refuse => {
-                // Nobody could take it: the new message is the last one held.
-                if let Some(m) = dest.held.pop_back() {
-                    dest.held_bytes -= m.len();
-                }
-                Err(Refusal::QueueFull)
-            }
-            QueueOverflow::DropOldest => {
-                while over(dest) {
-                    let Some(m) = dest.held.pop_front() else {
-                        break;
-                    };
-                    dest.held_bytes -= m.len();
-                    self.dropped += 1;
-                }
-                Ok(())
-            }
-        }
+        // Refusing or dropping its only message may leave the queue unused.
+        self.collect(key);
+        result
     }
 
     /// Queue dispatch: hand held messages round-robin to subscribers with credit.

@@ -308,6 +308,22 @@ fn queue_byte_limit_counts_headers_not_only_bodies() {
 }
 
 #[test]
+fn a_queue_whose_only_message_is_refused_or_dropped_is_removed() {
+    // Found by the `session` fuzz target: the queue stayed, empty and unused,
+    // counting against max_destinations for good.
+    for overflow in [QueueOverflow::Refuse, QueueOverflow::DropOldest] {
+        let mut h = Harness::new(RouterConfig {
+            queue_max_bytes: 16,
+            queue_overflow: overflow,
+            ..RouterConfig::default()
+        });
+        h.connect(1, Version::V1_2);
+        h.send(1, "/queue/big", "a body larger than the queue's byte limit");
+        assert_eq!(h.router.destination_count(), 0, "{overflow:?}");
+    }
+}
+
+#[test]
 fn slow_topic_consumer_is_disconnected_or_misses_messages() {
     let mut h = Harness::new(RouterConfig::default());
     h.connect_bounded(1, Version::V1_2, 200);
