@@ -25,10 +25,10 @@
 //! `subscription`).
 
 use crate::config::{DestinationsConfig, QueueOverflow, SlowConsumer};
-use crate::message::{Delivery, Message, encode_delivery, header_line, parse_ack_id};
+use crate::message::{Delivery, Message, encode_delivery, frame_size, header_line, parse_ack_id};
 use crate::metrics::{Metrics, QueueStat};
 use crate::outbox::Outbox;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use stompkit_frame::{AckMode, Frame, Version, names};
 use stompkit_wire::Encoder;
@@ -788,10 +788,21 @@ impl Router {
 
     /// Finds the subscription and position of the message an ACK/NACK names.
     fn find_ack(&self, conn: ConnId, ack: &AckRef) -> Option<(SubKey, usize)> {
+        self.find_unconsumed_ack(conn, ack, &HashSet::new())
+    }
+
+    /// [`find_ack`](Router::find_ack) as if the `consumed` (subscription,
+    /// message) pairs were already acknowledged.
+    fn find_unconsumed_ack(
+        &self,
+        conn: ConnId,
+        ack: &AckRef,
+        consumed: &HashSet<(SubKey, u64)>,
+    ) -> Option<(SubKey, usize)> {
         let c = self.conns.get(&conn)?;
         let find = |sk: SubKey, num: u64| -> Option<(SubKey, usize)> {
             let sub = self.subs.get(sk)?.as_ref()?;
-            if sub.conn != conn {
+            if sub.conn != conn || consumed.contains(&(sk, num)) {
                 return None;
             }
             sub.unacked
@@ -837,24 +848,98 @@ impl Router {
 
     fn commit(&mut self, conn: ConnId, ops: Vec<TxOp>) -> Result<(), Refusal> {
         // Validate first so a refused transaction has no partial effect.
-        for op in &ops {
-            match op {
-                TxOp::Ack(a) | TxOp::Nack(a) => {
-                    self.find_ack(conn, a).ok_or(Refusal::UnknownAck)?;
-                }
-                TxOp::Send(f) => {
-                    let name = f.destination().unwrap_or("");
-                    if !self.names.contains_key(name) {
-                        destination_kind(name).ok_or(Refusal::BadDestination)?;
-                    }
-                }
-            }
-        }
+        self.check_commit(conn, &ops)?;
         for op in ops {
             match op {
                 TxOp::Send(frame) => self.publish(frame)?,
                 TxOp::Ack(a) => self.ack(conn, &a, false)?,
                 TxOp::Nack(a) => self.ack(conn, &a, true)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every operation of a transaction succeeds when they are applied in
+    /// order: each ACK/NACK names a message still unacked after the ones before
+    /// it (a `client` one covers the earlier messages too), no SEND needs a
+    /// destination beyond `max_destinations`, and no SEND can overflow a queue
+    /// that refuses, counted as if no subscriber took anything. So a COMMIT is
+    /// applied whole or refused whole.
+    fn check_commit(&self, conn: ConnId, ops: &[TxOp]) -> Result<(), Refusal> {
+        let mut consumed: HashSet<(SubKey, u64)> = HashSet::new();
+        let mut destinations = self.names.len();
+        let mut created: HashSet<&str> = HashSet::new();
+        // Messages and bytes the transaction adds to each queue (SENDs, NACKs).
+        let mut added: HashMap<DestKey, (usize, usize)> = HashMap::new();
+        let mut new_queue: HashMap<&str, (usize, usize)> = HashMap::new();
+        for op in ops {
+            match op {
+                TxOp::Ack(a) | TxOp::Nack(a) => {
+                    let (sk, pos) = self
+                        .find_unconsumed_ack(conn, a, &consumed)
+                        .ok_or(Refusal::UnknownAck)?;
+                    let Some(sub) = self.subs[sk].as_ref() else {
+                        return Err(Refusal::UnknownAck);
+                    };
+                    let first = if sub.ack == AckMode::Client { 0 } else { pos };
+                    for u in sub.unacked.range(first..=pos) {
+                        if consumed.insert((sk, u.num))
+                            && matches!(op, TxOp::Nack(_))
+                            && let Some(m) = &u.message
+                        {
+                            let e = added.entry(sub.dest).or_default();
+                            *e = (e.0 + 1, e.1 + m.len());
+                        }
+                    }
+                }
+                TxOp::Send(f) => {
+                    let name = f.destination().unwrap_or("");
+                    let (messages, bytes) = match self.names.get(name) {
+                        Some(&key) => {
+                            let Some(d) = self.dests[key].as_ref() else {
+                                continue;
+                            };
+                            if d.kind == Kind::Topic {
+                                continue;
+                            }
+                            let e = added.entry(key).or_default();
+                            (d.held.len() + e.0, d.held_bytes + e.1)
+                        }
+                        None => {
+                            let kind = destination_kind(name).ok_or(Refusal::BadDestination)?;
+                            // The first SEND to a new queue creates it, holding the
+                            // message; a new topic (no subscribers) goes again at once.
+                            let creates = kind == Kind::Topic || created.insert(name);
+                            if creates && destinations >= self.config.max_destinations {
+                                return Err(Refusal::TooManyDestinations);
+                            }
+                            if kind == Kind::Topic {
+                                continue;
+                            }
+                            if creates {
+                                destinations += 1;
+                            }
+                            new_queue.get(name).copied().unwrap_or_default()
+                        }
+                    };
+                    let size = frame_size(f);
+                    let (messages, bytes) = (messages + 1, bytes + size);
+                    if self.config.queue_overflow == QueueOverflow::Refuse
+                        && (messages > self.config.queue_max_messages
+                            || bytes > self.config.queue_max_bytes)
+                    {
+                        return Err(Refusal::QueueFull);
+                    }
+                    match self.names.get(name) {
+                        Some(&key) => {
+                            let e = added.entry(key).or_default();
+                            *e = (e.0 + 1, e.1 + size);
+                        }
+                        None => {
+                            new_queue.insert(name, (messages, bytes));
+                        }
+                    }
+                }
             }
         }
         Ok(())

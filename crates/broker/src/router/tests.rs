@@ -415,6 +415,101 @@ fn commit_applies_in_order_and_refuses_atomically() {
 }
 
 #[test]
+fn commit_is_refused_whole_when_a_later_operation_would_fail() {
+    // Each ACK alone names an unacked message, but applied in order the later
+    // one no longer does; a queue or the destination table would overflow
+    // half-way. Before, the SEND ahead of them was published anyway.
+    let commit = |h: &mut Harness, ops: Vec<TxOp>| {
+        h.router.handle(RouterCommand::Commit {
+            conn: 1,
+            ops,
+            receipt: None,
+        });
+    };
+    let ack = |f: &Frame| TxOp::Ack(ack_ref(f));
+    for (mode, twice) in [(AckMode::ClientIndividual, false), (AckMode::Client, true)] {
+        let mut h = Harness::new(RouterConfig::default());
+        h.connect(1, Version::V1_2);
+        h.connect(2, Version::V1_2);
+        h.sub(1, "w", "/queue/work", mode, 0);
+        h.sub(2, "t", "/topic/t", AckMode::Auto, 0);
+        h.send(2, "/queue/work", "m1");
+        h.send(2, "/queue/work", "m2");
+        let got = h.frames(1);
+        // Individual: m1 twice. Client: m2 (covers m1), then m1.
+        let (a, b) = if twice {
+            (&got[1], &got[0])
+        } else {
+            (&got[0], &got[0])
+        };
+        let ops = vec![
+            TxOp::Send(Frame::send("/topic/t").with_body("x")),
+            ack(a),
+            ack(b),
+        ];
+        commit(&mut h, ops);
+        assert_eq!(
+            h.frames(1)[0].message(),
+            Some("ACK/NACK of an unknown message")
+        );
+        assert!(
+            h.frames(2).is_empty(),
+            "{mode:?}: the SEND of a refused COMMIT was published"
+        );
+    }
+
+    let mut h = Harness::new(RouterConfig {
+        queue_max_messages: 2,
+        max_destinations: 2,
+        ..RouterConfig::default()
+    });
+    h.connect(1, Version::V1_2);
+    h.sub(1, "t", "/topic/t", AckMode::Auto, 0);
+    let send = |d: &str| TxOp::Send(Frame::send(d).with_body("x"));
+    commit(
+        &mut h,
+        vec![
+            send("/topic/t"),
+            send("/queue/q"),
+            send("/queue/q"),
+            send("/queue/q"),
+        ],
+    );
+    let got = h.frames(1);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].message(), Some("queue is full"));
+    assert_eq!(h.router.destination_count(), 0);
+
+    let mut h = Harness::new(RouterConfig {
+        max_destinations: 2,
+        ..RouterConfig::default()
+    });
+    h.connect(1, Version::V1_2);
+    h.sub(1, "t", "/topic/t", AckMode::Auto, 0);
+    // A new topic without subscribers comes and goes; two new queues stay.
+    commit(
+        &mut h,
+        vec![
+            send("/topic/t"),
+            send("/topic/u"),
+            send("/queue/a"),
+            send("/queue/b"),
+        ],
+    );
+    let got = h.frames(1);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].message(), Some("too many destinations"));
+    assert_eq!(h.router.destination_count(), 0);
+    h.connect(1, Version::V1_2);
+    h.sub(1, "t", "/topic/t", AckMode::Auto, 0);
+    commit(
+        &mut h,
+        vec![send("/topic/u"), send("/queue/a"), send("/topic/t")],
+    );
+    assert_eq!(h.bodies(1), ["x"], "fits: applied");
+}
+
+#[test]
 fn destinations_are_created_on_first_use_removed_when_unused_and_limited() {
     let mut h = Harness::new(RouterConfig {
         max_destinations: 1,
