@@ -228,7 +228,7 @@ impl Broker {
     }
 
     /// Spawns `command` (stderr to `log`) and waits for its `listening` line.
-    fn spawn(mut command: Command, log: PathBuf) -> Result<Broker> {
+    pub(crate) fn spawn(mut command: Command, log: PathBuf) -> Result<Broker> {
         let log_file =
             fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         command
@@ -289,6 +289,11 @@ impl Broker {
             .parse()
             .with_context(|| format!("the broker printed an unreadable address {address:?}"))?;
         Ok(broker)
+    }
+
+    /// The broker's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `Some(status)` when the process has ended.

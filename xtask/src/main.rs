@@ -7,10 +7,13 @@
 //!   `cargo xtask interop --relay` runs its portable part through the broker's relay mode to RabbitMQ.
 //! - `cargo xtask rabbitmq` starts a throwaway RabbitMQ on free ports until stdin closes.
 //! - `cargo xtask interop-js [--addr IP:PORT]` runs the stompjs and browser suites in `interop/js/`.
+//! - `cargo xtask bench-broker [--with-peers] [--quick]` measures stompkit-broker against RabbitMQ and ActiveMQ.
 //!
 //! The alias lives in `.cargo/config.toml`. CI calls `bash .ci/run`, which calls `cargo xtask ci`.
 
+mod activemq;
 mod bench;
+mod bench_broker;
 mod ci;
 mod cmd;
 mod fuzz;
@@ -70,6 +73,9 @@ enum Task {
         #[arg(long)]
         peers: bool,
     },
+    /// Measure stompkit-broker against RabbitMQ and ActiveMQ (throughput, latency,
+    /// memory, WebSocket) and write the table into target/, the README and docs/.
+    BenchBroker(bench_broker::BenchBrokerArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +97,7 @@ fn main() -> ExitCode {
         Task::InteropJs { addr } => interop_js::run(addr).map(drop),
         Task::Bench { quick, peers } => bench::run(quick, peers),
         Task::Rabbitmq => rabbitmq::run_until_stdin_closes(&cmd::target_dir()),
+        Task::BenchBroker(args) => bench_broker::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

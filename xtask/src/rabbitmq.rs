@@ -106,6 +106,12 @@ pub fn in_ci() -> bool {
     )
 }
 
+/// Whether RabbitMQ is installed.
+#[allow(dead_code)] // used by xtask's bench-broker, not by tests that include this file
+pub fn installed() -> bool {
+    server_script().is_some()
+}
+
 /// The server script, if RabbitMQ is installed (`$RABBITMQ_SERVER` overrides).
 fn server_script() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("RABBITMQ_SERVER").filter(|p| !p.is_empty()) {
@@ -122,9 +128,10 @@ fn server_script() -> Option<PathBuf> {
     })
 }
 
-/// Installs Debian's `rabbitmq-server` with apt (CI only).
-fn apt_install() -> Result<()> {
-    println!("rabbitmq: rabbitmq-server is missing; installing it with apt-get (CI=true)");
+/// Installs Debian `packages` with apt (`apt-get update` first); for
+/// `rabbitmq-server` only in CI (and for the benchmark's `--with-peers`).
+pub fn apt_install(packages: &[&str]) -> Result<()> {
+    println!("{} missing; installing with apt-get", packages.join(", "));
     for args in [
         &["-q", "update"][..],
         &[
@@ -134,11 +141,12 @@ fn apt_install() -> Result<()> {
             "-y",
             "-q",
             "--no-install-recommends",
-            "rabbitmq-server",
         ][..],
     ] {
+        let install = args.contains(&"install");
         let status = Command::new("apt-get")
             .args(args)
+            .args(if install { packages } else { &[] })
             .env("DEBIAN_FRONTEND", "noninteractive")
             .stdin(Stdio::null())
             .status()
@@ -175,7 +183,7 @@ impl RabbitMq {
         let script = match server_script() {
             Some(script) => script,
             None if in_ci() => {
-                apt_install()?;
+                apt_install(&["rabbitmq-server"])?;
                 server_script()
                     .context("apt-get installed rabbitmq-server, but no server script found")?
             }
@@ -388,7 +396,7 @@ fn signal(target: &str, name: &str) {
 }
 
 /// One STOMP 1.2 CONNECT as guest to `addr`; Ok when CONNECTED comes back.
-fn stomp_connect(addr: SocketAddr) -> Result<()> {
+pub fn stomp_connect(addr: SocketAddr) -> Result<()> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let (login, passcode) = GUEST;
