@@ -66,6 +66,17 @@ pub struct BenchBrokerArgs {
 /// Where the chart goes, relative to the workspace root (and to the README).
 const CHART: &str = "docs/bench-broker.svg";
 
+/// `--quick`, for CI.
+pub fn run_quick() -> Result<()> {
+    use clap::Parser as _;
+    #[derive(clap::Parser)]
+    struct Quick {
+        #[command(flatten)]
+        args: BenchBrokerArgs,
+    }
+    run(&Quick::try_parse_from(["bench-broker", "--quick"])?.args)
+}
+
 /// Runs the benchmark.
 pub fn run(args: &BenchBrokerArgs) -> Result<()> {
     let (seconds, warmup, connections, repeat) = if args.quick {
@@ -124,7 +135,7 @@ pub fn run(args: &BenchBrokerArgs) -> Result<()> {
         rows,
         samples,
     };
-    write(&results, args.quick || args.no_readme)?;
+    write(&results, args.quick, args.quick || args.no_readme)?;
     if args.quick {
         check_quick(&results)?;
     }
@@ -448,9 +459,9 @@ fn java_version() -> String {
 }
 
 /// Writes the table to target/ and, unless `target_only`, the README block and the chart.
-fn write(results: &Results, target_only: bool) -> Result<()> {
+fn write(results: &Results, quick: bool, target_only: bool) -> Result<()> {
     let root = cmd::root();
-    let name = if target_only {
+    let name = if quick {
         "bench-broker-quick.md"
     } else {
         "bench-broker.md"

@@ -119,6 +119,14 @@ pub fn steps() -> Vec<Step> {
             about: "stomp.py portable suite through stompkit-broker --upstream to a throwaway RabbitMQ",
             run: |_| crate::interop_relay::run(),
         },
+        Step {
+            name: "bench-broker",
+            about: "cargo xtask bench-broker --quick: every broker benchmark row runs on stompkit alone, nothing lost",
+            run: |_| {
+                crate::bench_broker::run_quick()?;
+                Ok(String::new())
+            },
+        },
     ]
 }
 

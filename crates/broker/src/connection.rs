@@ -16,6 +16,12 @@
 //! bounded, and a client that never reads stalls instead of growing the broker.
 //! The frame-completion timer does not run while reading is paused.
 //!
+//! Flow control: the reader also pauses while the router has parked this
+//! connection as a publisher on a congested receiver (see `outbox.rs`), for at
+//! most [`MAX_PAUSE`]; after a pause that long it is exempt from pausing for
+//! [`EXEMPT`], so a receiver that stopped reading soon meets the slow-consumer
+//! bound. Heart-beats from the client are not expected while paused.
+//!
 //! Memory: the read buffer grows to the frame being read and is dropped whenever
 //! everything read has been parsed; the outbox gives back large buffers once
 //! drained.
@@ -40,6 +46,11 @@ use tokio::time::Instant;
 
 /// The authenticator's answer in the making.
 pub(crate) type PendingVerdict<'a> = Option<Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>>;
+
+/// Longest a publisher's reading is paused for a congested receiver.
+pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(2);
+/// How long a publisher whose pause timed out is not paused again.
+pub(crate) const EXEMPT: Duration = Duration::from_secs(5);
 
 /// A connection whose transport is settled, ready for a STOMP session.
 pub(crate) struct StompTransport<I, O> {
@@ -95,6 +106,7 @@ pub(crate) async fn serve_stomp<I: Inbound, O: Outbound>(
     tracing::info!(%peer, conn, "connection accepted");
     let mut lost = false;
     let mut verdict: PendingVerdict<'_> = None;
+    let mut exempt_until: Option<Instant> = None;
     if !buf.is_empty() {
         Metrics::add(&shared.metrics.bytes_in, buf.len() as u64);
         on_bytes(&mut session, &mut parser, &mut buf, &mut out, &mut inbound);
@@ -111,12 +123,17 @@ pub(crate) async fn serve_stomp<I: Inbound, O: Outbound>(
         };
         let full = outbox.is_full();
         let authenticating = verdict.is_some();
-        if full || authenticating {
+        let paused = !full && outbox.is_paused();
+        if full || authenticating || paused {
             // Not reading: a partly read frame waits for us, not for the client.
             session.set_in_frame(Instant::now().into_std(), false);
         }
+        if exempt_until.is_some_and(|t| t <= Instant::now()) {
+            exempt_until = None;
+            outbox.set_exempt(false);
+        }
         tokio::select! {
-            read = inbound.read(&mut buf), if !full && !authenticating => {
+            read = inbound.read(&mut buf), if !full && !authenticating && !paused => {
                 let n = match read {
                     Ok(0) | Err(_) => {
                         lost = true;
@@ -144,7 +161,19 @@ pub(crate) async fn serve_stomp<I: Inbound, O: Outbound>(
                 // frame timeout).
                 parse(&mut session, &mut parser, &mut buf, &mut out, &mut inbound, now);
             }
+            resumed = tokio::time::timeout(MAX_PAUSE, outbox.resumed()), if paused => {
+                if resumed.is_err() {
+                    outbox.set_exempt(true);
+                    outbox.resume_reading();
+                    exempt_until = Some(Instant::now() + EXEMPT);
+                }
+                // What the client sent meanwhile is unread: count it as heard from.
+                session.on_bytes(Instant::now().into_std(), parser.in_frame());
+            }
             _ = timer => {
+                if paused {
+                    session.on_bytes(Instant::now().into_std(), false);
+                }
                 session.handle_timeout(Instant::now().into_std(), &mut out);
                 if session.is_closed() {
                     inbound.set_close_reason(CloseReason::Policy);

@@ -12,14 +12,33 @@
 //! client whose outbox is full (back-pressure), so a client that asks for replies
 //! (RECEIPTs) and never reads them cannot grow it without bound. It does no I/O
 //! itself; `connection.rs` drains it.
+//!
+//! Publisher flow control lives here too, because every connection has exactly
+//! one outbox that both the router and its reader see. When the router delivers a
+//! publisher's message into a subscriber's outbox that is *congested* (queued
+//! bytes at or above an eighth of the bound, at least 64 KiB), it
+//! [`park`](Outbox::park)s the publisher there: the publisher's outbox is marked
+//! paused and its reader stops reading ([`Outbox::is_paused`],
+//! [`Outbox::resumed`]) until the subscriber's writer drains below that level
+//! ([`written`](Outbox::written) resumes every parked publisher) or the
+//! subscriber closes. So a publisher faster than its subscribers is slowed to
+//! their pace by TCP back-pressure instead of filling their outboxes up to the
+//! slow-consumer bound. The reader gives up waiting after a while and is then
+//! [exempt](Outbox::set_exempt) from pausing for a while: a subscriber that
+//! stopped reading must not stall publishers for long, so its outbox reaches the
+//! bound and the slow-consumer policy applies.
 
 use bytes::BytesMut;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 /// Buffers above this capacity are given back once drained.
 const KEEP_CAPACITY: usize = 64 * 1024;
+/// The congestion level is the bound divided by this...
+const CONGESTION_DIVISOR: usize = 8;
+/// ...but at least this many bytes.
+const MIN_CONGESTION: usize = 64 * 1024;
 
 /// Bytes waiting to be written to one connection.
 ///
@@ -48,6 +67,18 @@ pub struct Outbox {
     closed: Notify,
     /// Wakes the reader waiting for [`Outbox::room`].
     room: Notify,
+    /// Queued bytes at which publishers delivering here are paused.
+    congestion: usize,
+    /// As a publisher: reading is paused (see the module docs).
+    paused: AtomicBool,
+    /// Wakes the reader when the pause ends.
+    resume: Notify,
+    /// As a subscriber: publishers paused on this outbox's congestion.
+    parked: Mutex<Vec<Arc<Outbox>>>,
+    /// Whether `parked` may be non-empty (keeps `written` lock-free otherwise).
+    has_parked: AtomicBool,
+    /// As a publisher: not to be paused (its last pause timed out).
+    exempt: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +111,12 @@ impl Outbox {
             wake: Notify::new(),
             closed: Notify::new(),
             room: Notify::new(),
+            congestion: (bound / CONGESTION_DIVISOR).max(MIN_CONGESTION).min(bound),
+            paused: AtomicBool::new(false),
+            resume: Notify::new(),
+            parked: Mutex::new(Vec::new()),
+            has_parked: AtomicBool::new(false),
+            exempt: AtomicBool::new(false),
         }
     }
 
@@ -119,6 +156,7 @@ impl Outbox {
         self.closing.store(true, Ordering::Release);
         self.wake.notify_one();
         self.closed.notify_waiters();
+        self.release_parked();
     }
 
     /// Closes without a final frame.
@@ -191,13 +229,19 @@ impl Outbox {
         Take::Empty
     }
 
-    /// The writer wrote what the last [`take`](Outbox::take) returned.
+    /// The writer wrote what the last [`take`](Outbox::take) returned; resumes
+    /// the publishers parked here once no longer congested.
     pub fn written(&self) {
         let n = self.in_flight.swap(0, Ordering::Relaxed);
-        let before = self.queued.fetch_sub(n, Ordering::Relaxed);
+        // SeqCst with `park`'s store of `has_parked` and re-check of `queued`:
+        // one of the two sides sees the other, so no publisher stays parked.
+        let before = self.queued.fetch_sub(n, Ordering::SeqCst);
         if before >= self.bound && before - n < self.bound {
             // Full before, not now: wake the reader (a stored permit if it is not waiting yet).
             self.room.notify_one();
+        }
+        if self.queued.load(Ordering::SeqCst) < self.congestion {
+            self.release_parked();
         }
     }
 
@@ -207,6 +251,71 @@ impl Outbox {
         if self.is_full() && !self.is_closing() {
             self.room.notified().await;
         }
+    }
+
+    /// Whether publishers delivering here should pause (queued bytes at or
+    /// above the congestion level).
+    #[inline]
+    pub fn is_congested(&self) -> bool {
+        self.queued() >= self.congestion
+    }
+
+    /// Pauses `publisher`'s reading until this outbox drains or closes. A
+    /// publisher already paused (here or elsewhere) is left as it is.
+    pub fn park(&self, publisher: &Arc<Outbox>) {
+        if publisher.exempt.load(Ordering::Relaxed) || publisher.paused.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        if let Ok(mut parked) = self.parked.lock() {
+            parked.push(publisher.clone());
+            self.has_parked.store(true, Ordering::SeqCst);
+        } else {
+            publisher.resume_reading();
+        }
+        // Drained or closed meanwhile: nobody else would release it.
+        if self.is_closing() || self.queued.load(Ordering::SeqCst) < self.congestion {
+            self.release_parked();
+        }
+    }
+
+    /// Resumes every publisher parked here.
+    pub fn release_parked(&self) {
+        if !self.has_parked.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let parked = match self.parked.lock() {
+            Ok(mut parked) => std::mem::take(&mut *parked),
+            Err(_) => return,
+        };
+        for publisher in parked {
+            publisher.resume_reading();
+        }
+    }
+
+    /// As a publisher: whether reading is paused.
+    #[inline]
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+
+    /// Ends this connection's pause (also used by the reader when it stops waiting).
+    pub fn resume_reading(&self) {
+        if self.paused.swap(false, Ordering::AcqRel) {
+            self.resume.notify_one();
+        }
+    }
+
+    /// Waits until the pause may have ended (check [`is_paused`](Outbox::is_paused) again).
+    pub async fn resumed(&self) {
+        self.resume.notified().await;
+    }
+
+    /// As a publisher: with `true`, [`park`](Outbox::park) leaves this
+    /// connection reading (set for a while after a pause timed out, so that a
+    /// subscriber that stopped reading meets its slow-consumer bound soon).
+    pub fn set_exempt(&self, exempt: bool) {
+        self.exempt.store(exempt, Ordering::Relaxed);
     }
 
     /// Waits for data or a close (a wake-up may be spurious: call `take` again).
@@ -254,6 +363,33 @@ mod tests {
                 .unwrap()
                 .unwrap();
         });
+    }
+
+    #[test]
+    fn a_publisher_parked_on_a_congested_outbox_resumes_when_it_drains() {
+        let subscriber = Outbox::new(1024 * 1024);
+        let publisher = Arc::new(Outbox::new(1024 * 1024));
+        assert!(subscriber.append(|b| b.extend_from_slice(&[b'x'; 100 * 1024])));
+        assert!(!subscriber.is_congested(), "an eighth of 1 MiB is 128 KiB");
+        assert!(subscriber.append(|b| b.extend_from_slice(&[b'x'; 40 * 1024])));
+        assert!(subscriber.is_congested());
+        subscriber.park(&publisher);
+        subscriber.park(&publisher); // already paused: parked once
+        assert!(publisher.is_paused());
+        let mut spare = BytesMut::new();
+        assert_eq!(subscriber.take(&mut spare), Take::Data);
+        assert!(publisher.is_paused(), "bytes in flight still count");
+        subscriber.written();
+        assert!(!publisher.is_paused());
+        // Closing releases too.
+        assert!(subscriber.append(|b| b.extend_from_slice(&[b'x'; 200 * 1024])));
+        subscriber.park(&publisher);
+        assert!(publisher.is_paused());
+        subscriber.close();
+        assert!(!publisher.is_paused());
+        // Parking on an outbox that is already closed does not strand the publisher.
+        subscriber.park(&publisher);
+        assert!(!publisher.is_paused());
     }
 
     #[test]

@@ -308,7 +308,7 @@ impl Router {
                     return;
                 }
                 let receipt = frame.receipt().map(str::to_owned);
-                match self.publish(frame) {
+                match self.publish(conn, frame) {
                     Ok(()) => self.receipt(conn, receipt.as_deref()),
                     Err(r) => self.refuse(conn, r, receipt.as_deref()),
                 }
@@ -501,10 +501,13 @@ impl Router {
         }
     }
 
-    fn publish(&mut self, frame: Frame) -> Result<(), Refusal> {
+    /// Routes a SEND from `conn`, pausing `conn` where a receiver is congested
+    /// (see the outbox's flow control).
+    fn publish(&mut self, conn: ConnId, frame: Frame) -> Result<(), Refusal> {
         let Some(name) = frame.destination() else {
             return Err(Refusal::BadDestination);
         };
+        let publisher = self.conns.get(&conn).map(|c| c.outbox.clone());
         let key = self.destination(name)?;
         let num = self.next_message;
         self.next_message += 1;
@@ -513,17 +516,17 @@ impl Router {
         let kind = self.dests[key].as_ref().map(|d| d.kind);
         match kind {
             Some(Kind::Topic) => {
-                self.fan_out(key, message);
+                self.fan_out(key, message, publisher.as_ref());
                 self.collect(key);
                 Ok(())
             }
-            Some(Kind::Queue) => self.enqueue(key, message),
+            Some(Kind::Queue) => self.enqueue(key, message, publisher.as_ref()),
             None => Ok(()),
         }
     }
 
     /// Topic delivery: one encode per subscriber, straight into its outbox.
-    fn fan_out(&mut self, key: DestKey, mut message: Message) {
+    fn fan_out(&mut self, key: DestKey, mut message: Message, publisher: Option<&Arc<Outbox>>) {
         let Some(dest) = self.dests[key].as_ref() else {
             return;
         };
@@ -565,11 +568,17 @@ impl Router {
                         message: None,
                     });
                 }
+                park_if_congested(&sub.outbox, publisher);
             }
         }
     }
 
-    fn enqueue(&mut self, key: DestKey, message: Message) -> Result<(), Refusal> {
+    fn enqueue(
+        &mut self,
+        key: DestKey,
+        message: Message,
+        publisher: Option<&Arc<Outbox>>,
+    ) -> Result<(), Refusal> {
         let (max_messages, max_bytes) =
             (self.config.queue_max_messages, self.config.queue_max_bytes);
         let Some(dest) = self.dests[key].as_mut() else {
@@ -578,7 +587,7 @@ impl Router {
         let num = message.num;
         dest.held_bytes += message.len();
         dest.held.push_back(message);
-        self.pump(key);
+        self.pump_from(key, publisher);
         let Some(dest) = self.dests[key].as_mut() else {
             return Ok(());
         };
@@ -619,6 +628,12 @@ impl Router {
 
     /// Queue dispatch: hand held messages round-robin to subscribers with credit.
     fn pump(&mut self, key: DestKey) {
+        self.pump_from(key, None);
+    }
+
+    /// [`pump`](Router::pump) on behalf of a publisher, who is paused if a
+    /// receiving outbox is congested.
+    fn pump_from(&mut self, key: DestKey, publisher: Option<&Arc<Outbox>>) {
         let Some(dest) = self.dests[key].as_mut() else {
             return;
         };
@@ -671,6 +686,7 @@ impl Router {
             }
             self.delivered += 1;
             count_dropped_headers(&self.metrics, &message, result);
+            park_if_congested(&sub.outbox, publisher);
             if sub.ack != AckMode::Auto {
                 message.compact();
                 sub.unacked.push_back(Unacked {
@@ -851,7 +867,7 @@ impl Router {
         self.check_commit(conn, &ops)?;
         for op in ops {
             match op {
-                TxOp::Send(frame) => self.publish(frame)?,
+                TxOp::Send(frame) => self.publish(conn, frame)?,
                 TxOp::Ack(a) => self.ack(conn, &a, false)?,
                 TxOp::Nack(a) => self.ack(conn, &a, true)?,
             }
@@ -943,6 +959,16 @@ impl Router {
             }
         }
         Ok(())
+    }
+}
+
+/// Pauses `publisher` (when there is one) if `outbox` is congested.
+#[inline]
+fn park_if_congested(outbox: &Outbox, publisher: Option<&Arc<Outbox>>) {
+    if let Some(publisher) = publisher
+        && outbox.is_congested()
+    {
+        outbox.park(publisher);
     }
 }
 

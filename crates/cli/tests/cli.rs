@@ -337,3 +337,99 @@ fn send_and_sub_over_tls_with_a_ca_file() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("TLS handshake"), "{stderr}");
 }
+
+#[test]
+fn send_and_sub_over_websocket_with_json_output() {
+    let addr = support::start_broker();
+    let ws = format!("ws://{addr}/ws");
+    // The subscriber over WebSocket, the publisher over TCP and WebSocket.
+    let mut sub = stompkit(addr)
+        .args(["sub", "/topic/ws", "--json", "--count", "2", "--url", &ws])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(sub.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("subscribed to "), "sub said: {line:?}");
+    let out = send(addr, &["/topic/ws", "over tcp", "-H", "k:v"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = stompkit(addr)
+        .args(["send", "/topic/ws", "-", "--url", &ws])
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(b"\xffbinary")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success());
+    let (ok, got) = finish(sub);
+    assert!(ok);
+    let lines: Vec<Value> = got
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{got}");
+    assert_eq!(lines[0]["body"], "over tcp");
+    assert_eq!(lines[0]["headers"]["k"], "v");
+    assert_eq!(lines[0]["headers"]["destination"], "/topic/ws");
+    // Not UTF-8: it crossed WebSocket as a binary message, intact.
+    assert_eq!(lines[1]["body"], "/2JpbmFyeQ==");
+    assert_eq!(lines[1]["body_base64"], true);
+}
+
+#[test]
+fn bench_over_websocket_counts_every_delivery() {
+    let addr = support::start_broker();
+    let ws = format!("ws://{addr}/ws");
+    for mode in ["topic", "queue"] {
+        let r = bench(
+            addr,
+            &[
+                "--url", &ws, "--mode", mode, "--count", "5000", "-p", "2", "-s", "2", "--size",
+                "100",
+            ],
+        );
+        let expected = if mode == "topic" { 10_000 } else { 5000 };
+        assert_eq!(r["expected"], expected, "{r}");
+        assert_eq!(r["delivered"], expected, "{r}");
+        assert_eq!(r["lost"], 0);
+        assert!(r["url"].as_str().unwrap().starts_with("ws://"));
+    }
+    // Idle connections over WebSocket too.
+    let out = stompkit(addr)
+        .args([
+            "bench", "idle", "-c", "20", "--hold", "0", "--json", "--url", &ws,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["connections"], 20);
+}
+
+#[test]
+fn the_window_keeps_publishers_close_to_their_subscribers() {
+    let addr = support::start_broker();
+    let r = bench(
+        addr,
+        &[
+            "--count", "20000", "-s", "1", "--size", "20", "--window", "100",
+        ],
+    );
+    assert_eq!(r["window"], 100);
+    assert_eq!(r["delivered"], 20_000);
+    // At most the window (plus one batch) in flight: nothing waits behind a
+    // long backlog, so even the slowest delivery is quick.
+    assert!(r["max_us"].as_f64().unwrap() < 2_000_000.0, "{r}");
+}

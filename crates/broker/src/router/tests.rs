@@ -564,3 +564,33 @@ fn disconnect_answers_receipt_then_closes() {
     assert!(h.outboxes[&1].is_closing());
     assert_eq!(h.router.connection_count(), 0);
 }
+
+#[test]
+fn a_publisher_pauses_while_a_receiver_is_congested_topic_and_queue() {
+    for dest in ["/topic/flow", "/queue/flow"] {
+        let mut h = Harness::new(RouterConfig::default());
+        h.connect(1, Version::V1_2); // publisher
+        // Bound 1 MiB: congested from 128 KiB.
+        h.connect_bounded(2, Version::V1_2, 1 << 20);
+        h.sub(2, "s", dest, AckMode::Auto, 0);
+        let body = "x".repeat(1024);
+        let mut sent = 0;
+        while !h.outboxes[&1].is_paused() {
+            h.send(1, dest, &body);
+            sent += 1;
+            assert!(sent < 200, "never paused");
+        }
+        assert!(
+            sent >= 100,
+            "paused at {sent} KiB, before the congestion level"
+        );
+        assert!(h.outboxes[&2].is_congested());
+        // Messages still arriving (already read) are delivered, not dropped.
+        h.send(1, dest, &body);
+        h.router.flush_metrics();
+        assert_eq!(Metrics::get(&h.metrics.dropped), 0);
+        // The subscriber's writer drains its outbox: the publisher resumes.
+        assert_eq!(h.frames(2).len(), sent + 1);
+        assert!(!h.outboxes[&1].is_paused(), "{dest}");
+    }
+}

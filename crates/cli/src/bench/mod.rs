@@ -12,6 +12,7 @@
 //! sessions for memory measurements.
 
 pub mod clock;
+pub mod flow;
 pub mod idle;
 pub mod proto;
 pub mod publisher;
@@ -121,6 +122,11 @@ pub struct LoadArgs {
     /// Most SEND frames per write (default: about 64 KiB worth, at most 256).
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Most deliveries outstanding (sent and not yet received) before publishers
+    /// wait for subscribers (default: 8 MiB worth of messages; 0: no limit, the
+    /// publishers write as fast as the broker reads).
+    #[arg(long)]
+    pub window: Option<u64>,
     /// After publishing ends, give up waiting for deliveries once none arrived for this many seconds.
     #[arg(long, default_value_t = 5.0)]
     pub drain_timeout: f64,
@@ -134,6 +140,9 @@ pub struct LoadArgs {
     #[arg(short, long)]
     pub quiet: bool,
 }
+
+/// The default `--window`, in bytes of messages.
+const DEFAULT_WINDOW_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Runs `stompkit bench`.
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -209,6 +218,16 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
 
     // Subscribers first, each confirmed by a receipt, so nothing is published to
     // a destination before every subscription exists.
+    let fan_out = match (a.mode, a.subscribers) {
+        (_, 0) => 0,
+        (Mode::Topic, m) => m as u64,
+        (Mode::Queue, _) => 1,
+    };
+    let window = Arc::new(flow::Window::new(
+        a.window
+            .unwrap_or(DEFAULT_WINDOW_BYTES / (size as u64 + 128)),
+        Duration::from_secs_f64(a.drain_timeout.max(0.1)),
+    ));
     let delivered = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut subscribers = JoinSet::new();
@@ -228,6 +247,7 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
             session,
             a.ack.mode(),
             delivered.clone(),
+            window.clone(),
             stop_rx.clone(),
         ));
     }
@@ -254,22 +274,22 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
             warmup: Duration::from_secs_f64(a.warmup.max(0.0)),
             rate: a.rate.map(|r| r / a.publishers as f64),
             batch,
-            receipt_timeout: Duration::from_secs_f64(a.drain_timeout.max(1.0) * 2.0),
+            // Behind a slow broker's backlog (at most the window) the RECEIPT comes late.
+            receipt_timeout: Duration::from_secs_f64((a.drain_timeout * 2.0).max(60.0)),
         };
         publishers.spawn(publisher::run(
             session,
             template,
             plan,
-            published.clone(),
+            publisher::Counters {
+                published: published.clone(),
+                window: window.clone(),
+                fan_out,
+            },
             start_rx.clone(),
         ));
     }
 
-    let fan_out = match (a.mode, a.subscribers) {
-        (_, 0) => 0,
-        (Mode::Topic, m) => m as u64,
-        (Mode::Queue, _) => 1,
-    };
     let progress = Progress::new(a, fan_out);
     let _ = start_tx.send(true);
     let mut errors = Vec::new();
@@ -365,6 +385,7 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
         subscribers: a.subscribers,
         size,
         ack: a.ack.mode().as_str().to_string(),
+        window: window.limit(),
         published: published_n,
         delivered: delivered_n,
         expected,

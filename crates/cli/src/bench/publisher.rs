@@ -15,6 +15,7 @@
 //! with a receipt confirms the broker has read every SEND.
 
 use super::clock;
+use super::flow::Window;
 use super::proto::{SendTemplate, Session, stamp};
 use super::scan::Scanner;
 use crate::transport::{ReadHalf, WriteHalf};
@@ -43,6 +44,16 @@ pub struct Plan {
     pub receipt_timeout: Duration,
 }
 
+/// The counters a publisher shares with the rest of the run.
+pub struct Counters {
+    /// Measured messages published, over all publishers (for the progress bar).
+    pub published: Arc<AtomicU64>,
+    /// The publishers' window (see [`super::flow`]).
+    pub window: Arc<Window>,
+    /// Deliveries one message makes (subscribers for a topic, 1 for a queue).
+    pub fan_out: u64,
+}
+
 /// What one publisher did.
 pub struct PublisherStats {
     /// Measured messages written.
@@ -62,7 +73,7 @@ pub async fn run(
     session: Session,
     template: SendTemplate,
     plan: Plan,
-    published_total: Arc<AtomicU64>,
+    counters: Counters,
     mut start: watch::Receiver<bool>,
 ) -> Result<PublisherStats> {
     let Session { stream, buf, .. } = session;
@@ -82,6 +93,8 @@ pub async fn run(
         batch,
         rate: plan.rate,
         max_lag: Duration::ZERO,
+        window: counters.window,
+        fan_out: counters.fan_out,
     };
     let warmup = if plan.warmup.is_zero() {
         0
@@ -102,7 +115,7 @@ pub async fn run(
             plan.count,
             until,
             &mut error_rx,
-            Some(&published_total),
+            Some(&counters.published),
         )
         .await?;
     let end = Instant::now();
@@ -137,6 +150,8 @@ struct Phase {
     batch: usize,
     rate: Option<f64>,
     max_lag: Duration,
+    window: Arc<Window>,
+    fan_out: u64,
 }
 
 impl Phase {
@@ -179,6 +194,7 @@ impl Phase {
                 let lag = Duration::from_nanos(now_ns.saturating_sub(due_at));
                 self.max_lag = self.max_lag.max(lag);
             }
+            self.window.acquire(n * self.fan_out).await;
             for i in 0..n as usize {
                 let at = i * self.frame_len + self.body_at;
                 stamp(&mut self.frames[at..], marker, now_ns);

@@ -25,6 +25,8 @@ pub struct Report {
     pub size: usize,
     /// Ack mode of the subscriptions.
     pub ack: String,
+    /// Most deliveries the publishers let be outstanding (0: no limit).
+    pub window: u64,
     /// Measured messages published (warm-up excluded).
     pub published: u64,
     /// Measured messages delivered, over all subscribers.

@@ -7,6 +7,7 @@
 //! one write. The shared delivered counter is bumped once per read.
 
 use super::clock;
+use super::flow::Window;
 use super::proto::{Session, put_ack, read_stamp};
 use super::scan::Scanner;
 use anyhow::{Result, bail};
@@ -45,6 +46,7 @@ pub async fn run(
     session: Session,
     ack: AckMode,
     delivered_total: Arc<AtomicU64>,
+    window: Arc<Window>,
     stop: watch::Receiver<bool>,
 ) -> (SubscriberStats, Option<anyhow::Error>) {
     let mut stats = SubscriberStats {
@@ -54,7 +56,7 @@ pub async fn run(
         foreign: 0,
         last_delivery: None,
     };
-    let error = receive(session, ack, delivered_total, stop, &mut stats)
+    let error = receive(session, ack, delivered_total, &window, stop, &mut stats)
         .await
         .err();
     (stats, error)
@@ -64,6 +66,7 @@ async fn receive(
     session: Session,
     ack: AckMode,
     delivered_total: Arc<AtomicU64>,
+    window: &Window,
     mut stop: watch::Receiver<bool>,
     stats: &mut SubscriberStats,
 ) -> Result<()> {
@@ -97,10 +100,12 @@ async fn receive(
         let now = Instant::now();
         let now_ns = clock::nanos_at(now);
         let mut measured = 0u64;
+        let mut messages = 0u64;
         let mut to_ack = false;
         while let Some(frame) = scanner.next(&buf)? {
             let command = &buf[frame.command.clone()];
             if command == b"MESSAGE" {
+                messages += 1;
                 match read_stamp(&buf[frame.body.clone()]) {
                     Some((b'M', sent)) => {
                         measured += 1;
@@ -133,6 +138,7 @@ async fn receive(
             }
             buf.advance(frame.consumed);
         }
+        window.received(messages);
         if to_ack {
             let id = (version == Version::V1_2 && !last_ack.is_empty()).then_some(&last_ack[..]);
             put_ack(&mut acks, version, id, &last_message_id);
