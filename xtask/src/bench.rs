@@ -8,10 +8,12 @@
 //! place does not depend on `CARGO_TARGET_DIR`). It prints one line per
 //! workload (MiB/s, frames/s, ns/frame, share of the memchr reference scan and,
 //! with `--peers`, the ratio to the fastest peer), checks the project's
-//! throughput targets, and writes a markdown table to `target/bench-table.md`.
+//! throughput targets, and writes a markdown table to `target/bench-table.md`;
+//! a full run with `--peers` also puts it into the README's `wire-bench` block,
+//! with the machine, the date and the load average around the run.
 //! It does not know how the benches measure; `benches/` does.
 
-use crate::cmd;
+use crate::{cmd, readme};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -31,6 +33,7 @@ const SEND_FRAMES_PER_SEC: f64 = 20e6;
 /// Rust STOMP parsers.
 pub fn run(quick: bool, peers: bool) -> Result<()> {
     let root = cmd::root();
+    let load_before = load_average();
     let home = root.join("target").join("criterion");
     let peers_home = root.join("benches/peers/target/criterion");
 
@@ -91,7 +94,52 @@ pub fn run(quick: bool, peers: bool) -> Result<()> {
     println!();
     print!("{table}");
     println!("(written to {})", path.display());
+    if peers && !quick {
+        let conditions = format!(
+            "Measured by `cargo xtask bench --peers` on {}, {} (load average {} before, {} after; \
+             other work on the machine makes these numbers slower, never faster).\n\n",
+            machine(),
+            today(),
+            load_before,
+            load_average()
+        );
+        readme::fill(&root, "wire-bench", &format!("{conditions}{table}"))?;
+        println!("(and into README.md, block wire-bench)");
+    }
     Ok(())
+}
+
+/// The CPU model and how many CPUs the system shows, from `/proc/cpuinfo`.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, m)| m.trim())
+        })
+        .unwrap_or("unknown CPU");
+    let cpus = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let rustc = cmd::output(std::process::Command::new("rustc").arg("-V")).unwrap_or_default();
+    format!("{model}, {cpus} CPUs, {}", rustc.trim())
+}
+
+/// Today's date (UTC), as `date` prints it.
+fn today() -> String {
+    cmd::output(std::process::Command::new("date").args(["-u", "+%Y-%m-%d"]))
+        .map_or_else(|| "unknown date".into(), |d| d.trim().to_string())
+}
+
+/// The 1-minute load average, from `/proc/loadavg`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// One benchmark's result.
@@ -472,6 +520,15 @@ impl Report<'_> {
             for (workload, peer, reason) in &peers.failures {
                 let _ = writeln!(out, "\n{peer} cannot parse {workload}: {reason}");
             }
+        }
+        let _ = writeln!(out, "\nTargets in this run:\n");
+        for (ok, text) in self.targets() {
+            let mark = match ok {
+                Some(true) => "met",
+                Some(false) => "**missed**",
+                None => "not measured",
+            };
+            let _ = writeln!(out, "- {mark}: {text}");
         }
         out
     }

@@ -21,6 +21,7 @@ mod interop;
 mod interop_js;
 mod interop_relay;
 mod rabbitmq;
+mod readme;
 mod tools;
 
 use clap::{Parser, Subcommand};

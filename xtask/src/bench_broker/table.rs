@@ -6,7 +6,7 @@
 //! It measures nothing.
 
 use super::rows::{Kind, Row, Sample};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use std::fmt::Write as _;
 
 /// Markers around the generated block in the README.
@@ -299,15 +299,7 @@ pub fn markdown(results: &Results, chart: Option<&str>) -> String {
 
 /// `readme` with the text between the markers replaced by `block`.
 pub fn splice(readme: &str, block: &str) -> Result<String> {
-    let (Some(start), Some(end)) = (readme.find(START), readme.find(END)) else {
-        bail!("the README has no `{START}` … `{END}` block");
-    };
-    if end < start {
-        bail!("`{END}` comes before `{START}` in the README");
-    }
-    let before = &readme[..start + START.len()];
-    let after = &readme[end..];
-    Ok(format!("{before}\n{}\n{after}", block.trim_end()))
+    crate::readme::replace_between(readme, START, END, block)
 }
 
 #[cfg(test)]
