@@ -86,7 +86,9 @@ impl Default for ServerConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// Most open connections; beyond, a new one gets ERROR and is closed (default 10000).
+    /// Most open connections; beyond, a new one gets ERROR and is closed (default
+    /// 16384). Each needs a file descriptor: `main` raises the soft
+    /// `RLIMIT_NOFILE` to the hard limit and warns when that is lower.
     pub max_connections: usize,
     /// Longest command line in bytes (default 1024).
     pub max_command_len: usize,
@@ -120,7 +122,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         let parser = ParserConfig::default();
         LimitsConfig {
-            max_connections: 10_000,
+            max_connections: 16_384,
             max_command_len: parser.max_command_len,
             max_header_line: parser.max_header_line,
             max_headers: parser.max_headers,

@@ -102,8 +102,10 @@ async fn serve_split<S, R, W>(
     };
     match (first, &listener.websocket) {
         (First::Gone, _) => {}
+        // Boxed: a WebSocket session's future is much larger than a TCP one's,
+        // and an unboxed await would make every TCP connection's task that large.
         (First::Http, Some(ws)) => {
-            serve_http(
+            Box::pin(serve_http(
                 stream,
                 buf,
                 ws,
@@ -112,7 +114,7 @@ async fn serve_split<S, R, W>(
                 shared.clone(),
                 accepted,
                 deadline,
-            )
+            ))
             .await
         }
         (_, _) if !listener.stomp => {
@@ -126,7 +128,7 @@ async fn serve_split<S, R, W>(
         (_, _) => {
             let (reader, writer) = split(stream);
             let transport = StompTransport {
-                inbound: StreamIn(reader),
+                inbound: StreamIn::new(reader),
                 outbound: StreamOut(writer),
                 prefix: buf,
                 versions: &Version::ALL,
@@ -235,7 +237,8 @@ async fn serve_session<I: Inbound, O: Outbound>(
     shared: Arc<Shared>,
 ) {
     match shared.upstream.clone() {
-        Some(upstream) => relay::serve(transport, upstream, shared).await,
+        // Boxed for the same reason: relay sessions are rare and large.
+        Some(upstream) => Box::pin(relay::serve(transport, upstream, shared)).await,
         None => serve_stomp(transport, conn, shared).await,
     }
 }

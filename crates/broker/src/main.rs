@@ -111,6 +111,9 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("invalid duration {text:?}"))
 }
 
+/// Descriptors the broker needs besides one per connection.
+const NOFILE_RESERVE: u64 = 64;
+
 fn main() -> ExitCode {
     match start(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -162,11 +165,18 @@ fn start(args: Args) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // One descriptor per connection, plus listeners, logs and the runtime's own.
+    let wanted = config.limits.max_connections as u64 + NOFILE_RESERVE;
     match raise_nofile_limit() {
-        Ok(n) if n < 4096 => {
-            tracing::warn!(limit = n, "RLIMIT_NOFILE is low: connections are limited")
-        }
-        Ok(n) => tracing::debug!(limit = n, "RLIMIT_NOFILE"),
+        Ok(n) if n < wanted => tracing::warn!(
+            limit = n,
+            max_connections = config.limits.max_connections,
+            "open-file limit (raised to the hard limit) is below max_connections: \
+             connections beyond about {} will fail; raise the hard limit (ulimit -Hn) \
+             or lower limits.max_connections",
+            n.saturating_sub(NOFILE_RESERVE)
+        ),
+        Ok(n) => tracing::debug!(limit = n, "open-file limit raised to the hard limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise RLIMIT_NOFILE"),
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -304,16 +304,21 @@ async fn accept_loop(
         tokio::spawn(async move {
             match tls {
                 None => listener::serve_tcp(stream, peer, conn, shared.clone(), listener).await,
+                // Boxed: the TLS state is large, and an unboxed await would make
+                // every plain connection's task that large too.
                 Some(acceptor) => {
-                    let _ = stream.set_nodelay(true);
-                    let timeout = shared.config.login_timeout();
-                    match tls::handshake(&acceptor, stream, timeout).await {
-                        Ok(stream) => {
-                            listener::serve_stream(stream, peer, conn, shared.clone(), listener)
-                                .await
+                    Box::pin(async {
+                        let _ = stream.set_nodelay(true);
+                        let timeout = shared.config.login_timeout();
+                        match tls::handshake(&acceptor, stream, timeout).await {
+                            Ok(stream) => {
+                                listener::serve_stream(stream, peer, conn, shared.clone(), listener)
+                                    .await
+                            }
+                            Err(e) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
                         }
-                        Err(e) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
-                    }
+                    })
+                    .await
                 }
             }
             shared.metrics.connections.fetch_sub(1, Ordering::Relaxed);

@@ -83,17 +83,47 @@ pub(crate) trait Outbound: Send + 'static {
 }
 
 /// The reading half of a byte stream (TCP, TLS): STOMP as is.
-pub(crate) struct StreamIn<R>(pub(crate) R);
+///
+/// Memory: an idle connection waits for its next bytes with a small buffer in
+/// its task ([`IDLE_READ`] bytes) instead of an [`READ_CHUNK`] heap buffer; a
+/// peer whose last read was large (a busy publisher) reads into the heap
+/// buffer directly, so it still needs few syscalls.
+pub(crate) struct StreamIn<R> {
+    reader: R,
+    busy: bool,
+}
+
+impl<R> StreamIn<R> {
+    /// Wraps a reading half.
+    pub(crate) fn new(reader: R) -> StreamIn<R> {
+        StreamIn {
+            reader,
+            busy: false,
+        }
+    }
+}
+
+/// Bytes an idle connection's first read after a pause takes (see [`StreamIn`]).
+const IDLE_READ: usize = 256;
 
 /// The writing half of a byte stream.
 pub(crate) struct StreamOut<W>(pub(crate) W);
 
 impl<R: AsyncRead + Unpin + Send + 'static> Inbound for StreamIn<R> {
     async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        if buf.capacity() == 0 && !self.busy {
+            let mut first = [0u8; IDLE_READ];
+            let n = self.reader.read(&mut first).await?;
+            buf.extend_from_slice(&first[..n]);
+            self.busy = n == IDLE_READ;
+            return Ok(n);
+        }
         if buf.capacity() - buf.len() < READ_CHUNK / 2 {
             buf.reserve(READ_CHUNK);
         }
-        self.0.read_buf(buf).await
+        let n = self.reader.read_buf(buf).await?;
+        self.busy = n >= READ_CHUNK / 2;
+        Ok(n)
     }
 }
 

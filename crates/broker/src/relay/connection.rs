@@ -136,7 +136,7 @@ pub(crate) async fn serve<I: Inbound, O: Outbound>(
                 connected = upstream.connect() => match connected {
                     Ok(stream) => {
                         let (reader, writer) = tokio::io::split(stream);
-                        upstream_in = Some(StreamIn(reader));
+                        upstream_in = Some(StreamIn::new(reader));
                         upstream_task = Some(tokio::spawn(write_loop(
                             StreamOut(writer),
                             to_upstream.clone(),
