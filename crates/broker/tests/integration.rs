@@ -502,7 +502,7 @@ async fn graceful_shutdown_sends_error_to_clients_and_metrics_are_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokio_client_pub_sub_transactions_and_acks() {
-    use stompkit_tokio::{AckMode, Client, ClientConfig};
+    use stompkit_tokio::{AckMode, Client, ClientConfig, SubscribeOptions};
     let broker = start(|_| {}).await;
     let addr = broker.local_addrs()[0].to_string();
     for version in Version::ALL {
@@ -511,8 +511,17 @@ async fn tokio_client_pub_sub_transactions_and_acks() {
         assert_eq!(client.version(), version);
         let topic = format!("/topic/t{version}");
         let queue = format!("/queue/q{version}");
-        let mut sub = client.subscribe(&topic, AckMode::Auto).await.unwrap();
-        let mut work = client.subscribe(&queue, AckMode::Client).await.unwrap();
+        // Receipts: the subscriptions exist before the other client publishes.
+        let (mut sub, registered) = client
+            .subscribe_with_receipt(SubscribeOptions::new(&topic).ack(AckMode::Auto))
+            .await
+            .unwrap();
+        registered.await.unwrap();
+        let (mut work, registered) = client
+            .subscribe_with_receipt(SubscribeOptions::new(&queue).ack(AckMode::Client))
+            .await
+            .unwrap();
+        registered.await.unwrap();
         let other = Client::connect_tcp(addr.clone(), config()).await.unwrap();
         other
             .send_with_receipt(Frame::send(&topic).header("x-k", "v").with_body("t1"))
