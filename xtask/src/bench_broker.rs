@@ -409,6 +409,7 @@ fn preamble(
 ) -> Vec<String> {
     let date =
         cmd::output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])).unwrap_or_default();
+    let date = date.trim();
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let memory = procfs::mem_total().map_or(0.0, |b| b as f64 / (1u64 << 30) as f64);
     let mut versions = vec![format!("stompkit {} ({profile} build)", stompkit_version())];

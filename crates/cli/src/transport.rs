@@ -42,6 +42,9 @@ pub enum Conn {
     Boxed(Box<dyn Transport>),
 }
 
+/// Largest WebSocket message accepted from a broker (about; see `open`).
+const MAX_WS_MESSAGE: usize = 256 * 1024 * 1024;
+
 /// How WebSocket messages are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WsFraming {
@@ -105,6 +108,10 @@ pub async fn open(
         }
         Target::WebSocket { url, .. } => {
             let mut options = ClientOptions::default();
+            // A broker may coalesce many frames into one message (stompkit's
+            // does, up to its outbox bound): accept messages far larger than
+            // one frame.
+            options.parser.max_body = MAX_WS_MESSAGE;
             if let Some(tls) = tls {
                 options = options.tls(tls.clone());
             }
