@@ -110,25 +110,6 @@ pub fn output(command: &mut Command) -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// Whether this is a CI run (`CI` set to `true` or `1`): third-party components a
-/// test needs are then installed when missing instead of being skipped.
-pub fn in_ci() -> bool {
-    matches!(std::env::var("CI").as_deref(), Ok("true" | "1"))
-}
-
-/// Installs Debian packages: `apt-get update`, then `apt-get install -y PACKAGES`
-/// (non-interactive, waiting up to 5 minutes for another apt to release its lock).
-pub fn apt_install(packages: &[&str]) -> Result<()> {
-    let apt = |args: &[&str]| {
-        let mut command = Command::new("apt-get");
-        command
-            .args(["-o", "DPkg::Lock::Timeout=300"])
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null());
-        command
-    };
-    run(&mut apt(&["update", "-qq"])).context("apt-get update")?;
-    run(apt(&["install", "-y", "-qq"]).args(packages))
-        .with_context(|| format!("apt-get install {}", packages.join(" ")))
-}
+// `in_ci` and `apt_install` live in `rabbitmq.rs`, which must stay self-contained
+// because the broker's relay tests include that file with `#[path]`.
+pub use crate::rabbitmq::{apt_install, in_ci};

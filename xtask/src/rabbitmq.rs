@@ -128,20 +128,14 @@ fn server_script() -> Option<PathBuf> {
     })
 }
 
-/// Installs Debian `packages` with apt (`apt-get update` first); for
-/// `rabbitmq-server` only in CI (and for the benchmark's `--with-peers`).
+/// Installs Debian `packages` with apt (`apt-get update` first, non-interactive,
+/// waiting for another apt to release its lock): RabbitMQ in CI and for the
+/// benchmark's `--with-peers`, and Node.js and Chromium for `interop-js`.
 pub fn apt_install(packages: &[&str]) -> Result<()> {
     println!("{} missing; installing with apt-get", packages.join(", "));
     for args in [
         &["-q", "update"][..],
-        &[
-            "-o",
-            "DPkg::Lock::Timeout=600",
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-        ][..],
+        &["-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q"][..],
     ] {
         let install = args.contains(&"install");
         let status = Command::new("apt-get")
