@@ -68,6 +68,9 @@ impl Headers {
     /// # Panics
     /// If the owned text of this list would exceed 2 GiB.
     pub fn push(&mut self, name: &str, value: &str) {
+        if self.storage.push_plain(name.as_bytes(), value.as_bytes()) {
+            return;
+        }
         let (owned, entries) = self.storage.full();
         let name = store(owned, name.as_bytes());
         let value = store(owned, value.as_bytes());
@@ -102,6 +105,28 @@ impl Headers {
             entries.retain(|e| text(backing, owned, e.name) != name.as_bytes());
         }
         before - self.len()
+    }
+
+    /// The headers as a frame carries them, `name:value` and LF each, in order,
+    /// when that text is the same under every version's escaping: every header was
+    /// added with [`push`](Headers::push) (none read off the wire, none changed by
+    /// [`set`](Headers::set) or [`remove`](Headers::remove)), no name is empty and
+    /// no name or value holds CR, LF, `:` or `\\`. An encoder copies these in one
+    /// piece; `None` means it must write (and escape) header by header.
+    ///
+    /// ```
+    /// use stompkit_frame::Headers;
+    /// let mut h = Headers::new();
+    /// h.push("destination", "/queue/a");
+    /// h.push("receipt", "r-1");
+    /// assert_eq!(h.plain_lines(), Some(&b"destination:/queue/a\nreceipt:r-1\n"[..]));
+    /// h.push("x", "a:b"); // a value that 1.1 and 1.2 escape
+    /// assert_eq!(h.plain_lines(), None);
+    /// assert_eq!(h.get("x"), Some("a:b"));
+    /// ```
+    #[inline]
+    pub fn plain_lines(&self) -> Option<&[u8]> {
+        self.storage.plain_lines()
     }
 
     /// The value of the first header named `name` (F13), if any.

@@ -9,6 +9,11 @@
 //! to move cheaply. Anything else (more headers, text that is not in the block,
 //! offsets past 64 KiB, a value not right after its name's colon) switches the
 //! list to the general form: spans into the block or into an owned buffer.
+//!
+//! Headers added one by one to an empty list ([`Storage::push_plain`]) are laid
+//! out in the owned buffer exactly as a frame carries them, `name:value` and LF,
+//! as long as none needs escaping: an encoder then writes them with one copy
+//! ([`Storage::plain_lines`]) instead of escaping each name and value.
 
 /// Offsets are stored as `u32`; the top bit says "owned buffer" rather than "backing".
 pub(crate) const OWNED: u32 = 1 << 31;
@@ -17,6 +22,14 @@ pub(crate) const MAX_OFFSET: usize = (OWNED - 1) as usize;
 
 /// Headers kept packed at most; a frame with more uses the general form.
 const PACKED: usize = 9;
+
+/// Whether `text` holds none of the bytes any version escapes: CR, LF, `:`, `\\`.
+#[inline]
+fn is_plain(text: &[u8]) -> bool {
+    !text
+        .iter()
+        .any(|&b| matches!(b, b'\r' | b'\n' | b':' | b'\\'))
+}
 
 /// Where a name or value lies: in the backing block, or (top bit set) in the owned buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +93,13 @@ pub(crate) enum Storage {
     /// after its name's colon.
     Packed { len: u8, lines: [Line; PACKED] },
     /// Any entries, and the owned text that spans with [`OWNED`] point into.
-    Full { owned: Vec<u8>, entries: Vec<Entry> },
+    /// `plain` holds while `owned` is exactly the lines `name:value\n` of the
+    /// entries, in order, none with a byte that any version escapes.
+    Full {
+        owned: Vec<u8>,
+        entries: Vec<Entry>,
+        plain: bool,
+    },
 }
 
 impl Default for Storage {
@@ -105,6 +124,7 @@ impl Storage {
             Storage::Full {
                 owned: Vec::new(),
                 entries: Vec::with_capacity(n),
+                plain: true,
             }
         }
     }
@@ -173,21 +193,86 @@ impl Storage {
         self.full().1.push(entry);
     }
 
-    /// The general form, converted to first if packed: owned text and entries.
+    /// The general form, converted to first if packed: owned text and entries,
+    /// which the caller may change in any way (so they are no longer plain lines).
     pub(crate) fn full(&mut self) -> (&mut Vec<u8>, &mut Vec<Entry>) {
+        self.make_full();
+        match self {
+            Storage::Full {
+                owned,
+                entries,
+                plain,
+            } => {
+                *plain = false;
+                (owned, entries)
+            }
+            Storage::Packed { .. } => unreachable!("converted by make_full"),
+        }
+    }
+
+    /// Converts a packed list to the general form (still plain if it was empty).
+    fn make_full(&mut self) {
         if let Storage::Packed { len, lines } = self {
-            let entries = lines[..usize::from(*len)]
+            let entries: Vec<Entry> = lines[..usize::from(*len)]
                 .iter()
                 .map(|l| l.entry())
                 .collect();
             *self = Storage::Full {
                 owned: Vec::new(),
+                plain: entries.is_empty(),
                 entries,
             };
         }
+    }
+
+    /// Appends `name:value\n` as a plain line if the list is plain so far (see
+    /// [`plain_lines`](Storage::plain_lines)) and neither needs escaping; returns
+    /// whether it did (if not, nothing changed).
+    pub(crate) fn push_plain(&mut self, name: &[u8], value: &[u8]) -> bool {
+        if name.is_empty() || !is_plain(name) || !is_plain(value) || self.plain_lines().is_none() {
+            return false;
+        }
+        self.make_full();
+        let Storage::Full { owned, entries, .. } = self else {
+            return false;
+        };
+        let start = owned.len();
+        let colon = start + name.len();
+        let end = colon + 1 + value.len();
+        if end >= MAX_OFFSET {
+            return false;
+        }
+        owned.reserve(end + 1 - start);
+        owned.extend_from_slice(name);
+        owned.push(b':');
+        owned.extend_from_slice(value);
+        owned.push(b'\n');
+        let at = |offset: usize| offset as u32 | OWNED;
+        entries.push(Entry {
+            name: Span {
+                start: at(start),
+                end: at(colon),
+            },
+            value: Span {
+                start: at(colon + 1),
+                end: at(end),
+            },
+        });
+        true
+    }
+
+    /// All headers as the lines a frame carries (`name:value` and LF each, in
+    /// order), when every one was added by [`push_plain`](Storage::push_plain):
+    /// no name is empty and no text holds CR, LF, `:` or `\\`, so the lines are the
+    /// same under every version's escaping. `None` otherwise.
+    #[inline]
+    pub(crate) fn plain_lines(&self) -> Option<&[u8]> {
         match self {
-            Storage::Full { owned, entries } => (owned, entries),
-            Storage::Packed { .. } => unreachable!("converted above"),
+            Storage::Packed { len: 0, .. } => Some(&[]),
+            Storage::Full {
+                owned, plain: true, ..
+            } => Some(owned),
+            _ => None,
         }
     }
 
@@ -249,6 +334,49 @@ mod tests {
         s.push_line(4, 7, 70_000);
         assert!(matches!(s, Storage::Full { .. }));
         assert_eq!(spans(&s), [(0, 1, 2, 3), (4, 7, 8, 70_000)]);
+    }
+
+    #[test]
+    fn plain_lines_hold_until_a_header_needs_escaping_or_is_changed() {
+        let mut s = Storage::new();
+        assert_eq!(s.plain_lines(), Some(&b""[..]));
+        assert!(s.push_plain(b"destination", b"/queue/a"));
+        assert!(s.push_plain(b"receipt", b""));
+        assert_eq!(
+            s.plain_lines(),
+            Some(&b"destination:/queue/a\nreceipt:\n"[..])
+        );
+        assert_eq!(
+            s.entry(1).map(|e| e.name),
+            Some(Span {
+                start: 21 | OWNED,
+                end: 28 | OWNED
+            })
+        );
+        for (name, value) in [
+            (&b""[..], &b"v"[..]),
+            (b"a:b", b"v"),
+            (b"n", b"a\\b"),
+            (b"n", b"\r"),
+        ] {
+            let mut t = s.clone();
+            assert!(!t.push_plain(name, value), "{name:?} {value:?}");
+            assert_eq!(
+                t.plain_lines(),
+                s.plain_lines(),
+                "unchanged by a refused line"
+            );
+        }
+        // Changed through the general form: no longer lines, and never again.
+        s.full();
+        assert_eq!(s.plain_lines(), None);
+        assert!(!s.push_plain(b"x", b"y"));
+        // Read off the wire: ranges of a block, not lines of their own.
+        let mut parsed = Storage::new();
+        parsed.push_line(0, 1, 3);
+        assert_eq!(parsed.plain_lines(), None);
+        assert!(!parsed.push_plain(b"x", b"y"));
+        assert_eq!(Storage::with_capacity(20).plain_lines(), Some(&b""[..]));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!     refuses it for exactly one of the documented reasons (E4, E5, F6, F7, F8);
 //! (b) any chunking of a byte stream — encoded frames with heart-beats, or
 //!     arbitrary bytes — gives the same events and error as the whole (F1, F2);
-//! (c) the `parse(&mut BytesMut)` path and the `push`/`next_event` path agree.
+//! (c) the `parse(&mut BytesMut)` path and the `push`/`next_event` path agree;
+//! (d) headers copied in one piece ([`Headers::plain_lines`]) encode to the same
+//!     bytes as headers written and escaped one by one.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -230,6 +232,45 @@ proptest! {
                 prop_assert_eq!(error, None, "wire {:?}", wire.escape_ascii().to_string());
                 prop_assert_eq!(events, vec![Event::Frame(expected(&frame, policy))], "wire {:?}", wire.escape_ascii().to_string());
             }
+        }
+    }
+
+    /// (d) E1–E5/F8: the encoder's one-piece path for plain headers writes what
+    /// the header-by-header path writes, for every version and policy.
+    #[test]
+    fn plain_lines_encode_like_escaped_headers(
+        command in command(),
+        headers in proptest::collection::vec(
+            ("[a-z:\\\\ é-]{0,6}", "[a-z0-9:\\\\ é/-]{0,8}"), 0..5),
+        length in proptest::option::of(0usize..3),
+        body in body(),
+        v in version(),
+        policy in policy(),
+    ) {
+        let mut plain: Headers = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        if let Some(extra) = length {
+            plain.push("content-length", &(body.len() + extra / 2).to_string());
+        }
+        let clean = |t: &str| !t.contains([':', '\\']);
+        let expect_plain = plain.iter().all(|(n, v)| !n.is_empty() && clean(n) && clean(v));
+        prop_assert_eq!(plain.plain_lines().is_some(), expect_plain);
+        // The same headers through `set`, which always leaves them header by header.
+        let mut by_one = plain.clone();
+        if let Some((name, value)) = plain.iter().next() {
+            by_one.set(name, value);
+            prop_assert_eq!(by_one.plain_lines(), None);
+        }
+        let body = if command.allows_body() { body } else { Vec::new() };
+        let encode = |headers: Headers| {
+            let frame = Frame { command, headers, body: body.clone().into() };
+            let mut out = Vec::new();
+            let result = Encoder::new(v).with_content_length(policy).encode(&frame, &mut out);
+            (result, out)
+        };
+        let (a, b) = (encode(plain.clone()), encode(by_one.clone()));
+        // `set` drops later repeats of the first name: compare only when it dropped none.
+        if by_one.len() == plain.len() {
+            prop_assert_eq!(a, b);
         }
     }
 
