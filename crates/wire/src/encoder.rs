@@ -85,19 +85,39 @@ impl Encoder {
             return Err(EncodeError::BodyNotAllowed(command));
         }
         let (keep_own_length, add_length) = self.length_plan(frame)?;
-        if let Some(lines) = frame.headers.plain_lines() {
+        match frame.headers.plain_lines() {
             // Text no version escapes: the lines go out as they are, in one piece.
-            if keep_own_length || !frame.headers.contains(names::CONTENT_LENGTH) {
+            Some(lines) if keep_own_length || !frame.headers.contains(names::CONTENT_LENGTH) => {
                 dst.put_slice(command.as_str().as_bytes());
                 dst.put_u8(b'\n');
                 dst.put_slice(lines);
-                put_body(add_length, body, dst);
-                return Ok(());
             }
+            _ => self.put_head(frame, keep_own_length, dst)?,
         }
-        let escaping = Escaping::for_frame(self.version, command);
-        // Check before writing anything: only 1.0/1.1 and CONNECT-like frames have
-        // bytes they cannot carry, so 1.2 frames are checked only for empty names.
+        if add_length {
+            dst.put_slice(b"content-length:");
+            put_decimal(body.len(), dst);
+            dst.put_u8(b'\n');
+        }
+        dst.put_u8(b'\n');
+        dst.put_slice(body);
+        dst.put_u8(0);
+        Ok(())
+    }
+
+    /// Writes the command line and the headers one by one, escaped for this
+    /// version, leaving out the frame's own `content-length` unless
+    /// `keep_own_length`. Checks every header first: on error nothing is written.
+    #[inline]
+    fn put_head<B: BufMut>(
+        &self,
+        frame: &Frame,
+        keep_own_length: bool,
+        dst: &mut B,
+    ) -> Result<(), EncodeError> {
+        let escaping = Escaping::for_frame(self.version, frame.command);
+        // Only 1.0/1.1 and CONNECT-like frames have bytes they cannot carry, so
+        // 1.2 frames are checked only for empty names.
         for (name, value) in frame.headers.iter() {
             if name.is_empty() {
                 return Err(EncodeError::EmptyHeaderName);
@@ -108,7 +128,7 @@ impl Encoder {
                 }
             }
         }
-        dst.put_slice(command.as_str().as_bytes());
+        dst.put_slice(frame.command.as_str().as_bytes());
         dst.put_u8(b'\n');
         for (name, value) in frame.headers.iter() {
             if !keep_own_length && name == names::CONTENT_LENGTH {
@@ -120,7 +140,6 @@ impl Encoder {
             let _ = write_escaped(value.as_bytes(), escaping, Part::Value, dst);
             dst.put_u8(b'\n');
         }
-        put_body(add_length, body, dst);
         Ok(())
     }
 
@@ -156,20 +175,6 @@ fn unrepresentable(e: stompkit_escape::EscapeError) -> EncodeError {
         }
         _ => EncodeError::Unrepresentable { byte: 0 },
     }
-}
-
-/// Ends a frame after its header lines: the `content-length` line if one is to be
-/// added, the blank line, the body and the NUL.
-#[inline]
-fn put_body<B: BufMut>(add_length: bool, body: &[u8], dst: &mut B) {
-    if add_length {
-        dst.put_slice(b"content-length:");
-        put_decimal(body.len(), dst);
-        dst.put_u8(b'\n');
-    }
-    dst.put_u8(b'\n');
-    dst.put_slice(body);
-    dst.put_u8(0);
 }
 
 /// Writes `n` in decimal without allocating.
