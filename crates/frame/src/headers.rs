@@ -324,20 +324,20 @@ impl RawHeaders {
     /// Records the header read from the line `name:value` at `start..end` of the
     /// block: name `start..colon`, value `colon + 1..end`. The parser's common
     /// case, cheaper than [`push`](RawHeaders::push): a frame's first few such
-    /// headers are kept inside the list, with no allocation.
+    /// headers are kept inside the list, with no allocation. Returns the number
+    /// of headers recorded now (so a parser can enforce its limit for free).
     #[inline]
     pub fn push_line(
         &mut self,
         start: usize,
         colon: usize,
         end: usize,
-    ) -> Result<(), RawHeadersError> {
+    ) -> Result<usize, RawHeadersError> {
         if start > colon || colon >= end || end > MAX_OFFSET {
             return Err(RawHeadersError::OutOfBounds);
         }
         self.backed_end = self.backed_end.max(end);
-        self.headers.storage.push_line(start, colon, end);
-        Ok(())
+        Ok(self.headers.storage.push_line(start, colon, end))
     }
 
     /// The value of the first recorded header named `name`, looked up in `block`

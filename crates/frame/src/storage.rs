@@ -172,9 +172,9 @@ impl Storage {
 
     /// Appends the header read from the line `block[start..end]`: name
     /// `start..colon`, value `colon + 1..end`, with `start <= colon < end <=
-    /// MAX_OFFSET` (checked by the caller).
+    /// MAX_OFFSET` (checked by the caller). Returns the number of entries now.
     #[inline]
-    pub(crate) fn push_line(&mut self, start: usize, colon: usize, end: usize) {
+    pub(crate) fn push_line(&mut self, start: usize, colon: usize, end: usize) -> usize {
         if let Storage::Packed { len, lines } = self {
             if let (true, Some(slot)) = (
                 end <= usize::from(u16::MAX),
@@ -186,11 +186,13 @@ impl Storage {
                     end: end as u16,
                 };
                 *len += 1;
-                return;
+                return usize::from(*len);
             }
         }
         let entry = Line::entry_of(start as u32, colon as u32, end as u32);
-        self.full().1.push(entry);
+        let entries = self.full().1;
+        entries.push(entry);
+        entries.len()
     }
 
     /// The general form, converted to first if packed: owned text and entries,

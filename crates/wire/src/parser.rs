@@ -113,6 +113,9 @@ struct Scan {
     /// search: in strict mode one bounded search serves many lines; otherwise it is
     /// `usize::MAX` (nothing to search for).
     cr_free_until: usize,
+    /// The smaller of `within_limits` and `cr_free_until`: a header line ending
+    /// at or before it needs neither check, so most lines need one comparison.
+    checked_until: usize,
 }
 
 /// A resumable, zero-copy STOMP parser.
@@ -161,9 +164,10 @@ impl Parser {
 
     /// A parser with the given limits, before version negotiation.
     pub fn with_config(config: ParserConfig) -> Parser {
+        let within_limits = config.max_header_line.min(config.max_header_bytes);
         Parser {
             scan: Scan {
-                within_limits: config.max_header_line.min(config.max_header_bytes),
+                within_limits,
                 config,
                 version: None,
                 failed: None,
@@ -177,6 +181,7 @@ impl Parser {
                 backslash: NONE,
                 strict: false,
                 cr_free_until: usize::MAX,
+                checked_until: within_limits,
             },
             buf: BytesMut::new(),
         }
@@ -255,7 +260,7 @@ impl Scan {
         self.phase = Phase::Idle;
         self.pos = 0;
         self.content_length = None;
-        self.cr_free_until = if self.strict { 0 } else { usize::MAX };
+        self.set_cr_free_until(if self.strict { 0 } else { usize::MAX });
         self.colon = NONE;
         self.backslash = NONE;
         self.headers = RawHeaders::new();
@@ -284,7 +289,7 @@ impl Scan {
                         let strict = self.version == Some(Version::V1_2);
                         if strict != self.strict {
                             self.strict = strict;
-                            self.cr_free_until = if strict { 0 } else { usize::MAX };
+                            self.set_cr_free_until(if strict { 0 } else { usize::MAX });
                         }
                     }
                 },
@@ -387,8 +392,8 @@ impl Scan {
                             (self.colon, self.backslash) = (NONE, NONE);
                             return Ok(Some(i + 1));
                         }
-                        if end > self.within_limits {
-                            self.check_partial_line(line, end)?;
+                        if end > self.checked_until {
+                            self.check_line(hay, line, end)?;
                         }
                         self.header(hay, line, end, colon, backslash)?;
                         (line, colon, backslash) = (i + 1, NONE, NONE);
@@ -404,10 +409,30 @@ impl Scan {
         self.check_partial_line(line, end).map(|()| None)
     }
 
+    /// Sets `cr_free_until`, and `checked_until` with it.
+    #[inline]
+    fn set_cr_free_until(&mut self, offset: usize) {
+        self.cr_free_until = offset;
+        self.checked_until = offset.min(self.within_limits);
+    }
+
+    /// The checks a complete header line `buf[line..end]` ending past
+    /// `checked_until` needs: the line limits, and in strict mode no bare CR.
+    #[inline(never)]
+    fn check_line(&mut self, buf: &[u8], line: usize, end: usize) -> Result<(), ParseError> {
+        if end > self.within_limits {
+            self.check_partial_line(line, end)?;
+        }
+        if end > self.cr_free_until {
+            self.find_bare_cr(buf, line, end)?;
+        }
+        Ok(())
+    }
+
     /// Removes `n` bytes from the front of `buf`; offsets learnt about later bytes stay valid.
     #[inline]
     fn consumed(&mut self, buf: &mut BytesMut, n: usize) {
-        self.cr_free_until = self.cr_free_until.saturating_sub(n);
+        self.set_cr_free_until(self.cr_free_until.saturating_sub(n));
         buf.advance(n);
     }
 
@@ -444,12 +469,6 @@ impl Scan {
         colon: usize,
         backslash: usize,
     ) -> Result<(), ParseError> {
-        if end > self.cr_free_until {
-            self.find_bare_cr(buf, start, end)?;
-        }
-        if self.headers.len() >= self.config.max_headers {
-            return Err(ParseError::TooManyHeaders);
-        }
         // The first colon separates name and value (F6): it must be there, after a
         // name (an empty name stays empty when trimmed or unescaped).
         if colon >= end || colon == start {
@@ -464,9 +483,21 @@ impl Scan {
         {
             self.content_length(&buf[colon + 1..end])?;
         }
-        self.headers
+        self.record(start, colon, end)
+    }
+
+    /// Records the header on the line `start..end` (colon at `colon`), within
+    /// `max_headers`.
+    #[inline(always)]
+    fn record(&mut self, start: usize, colon: usize, end: usize) -> Result<(), ParseError> {
+        let recorded = self
+            .headers
             .push_line(start, colon, end)
-            .map_err(utf8_error)
+            .map_err(utf8_error)?;
+        if recorded > self.config.max_headers {
+            return Err(ParseError::TooManyHeaders);
+        }
+        Ok(())
     }
 
     /// In strict mode, a CR in `buf[start..end]` is a bare CR (F1). Searches from
@@ -476,8 +507,8 @@ impl Scan {
         let limit = buf.len().min(start + CR_WINDOW).max(end);
         match memchr::memchr(b'\r', &buf[start..limit]) {
             Some(i) if start + i < end => return Err(ParseError::BareCr),
-            Some(i) => self.cr_free_until = start + i,
-            None => self.cr_free_until = limit,
+            Some(i) => self.set_cr_free_until(start + i),
+            None => self.set_cr_free_until(limit),
         }
         Ok(())
     }
@@ -522,9 +553,7 @@ impl Scan {
             buf[colon] = b':';
             buf.copy_within(value.clone(), colon + 1);
         }
-        self.headers
-            .push_line(name.start, colon, colon + 1 + value.len())
-            .map_err(utf8_error)
+        self.record(name.start, colon, colon + 1 + value.len())
     }
 
     /// A line with escape sequences, the first at `backslash`, decoded where it
@@ -594,7 +623,7 @@ impl Scan {
         start: usize,
         nul: usize,
     ) -> Result<Option<Event>, ParseError> {
-        self.cr_free_until = self.cr_free_until.saturating_sub(nul + 1);
+        self.set_cr_free_until(self.cr_free_until.saturating_sub(nul + 1));
         self.phase = Phase::Idle;
         self.pos = 0;
         self.content_length = None;
