@@ -29,8 +29,17 @@ const PAGES: [(&str, &str, &str); 3] = [
     ),
 ];
 
-/// Answers a plain HTTP request (not an upgrade): a page, 404 or 405.
-pub(crate) async fn respond<W>(stream: &mut W, head: &RequestHead) -> io::Result<()>
+/// Security headers of every page: scripts, styles and connections only from the
+/// broker itself (the chat page opens its WebSocket to the same host), no
+/// framing by other sites, no inline code.
+const PAGE_POLICY: &str = "Content-Security-Policy: default-src 'none'; script-src 'self'; \
+style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+form-action 'none'; frame-ancestors 'none'\r\nX-Content-Type-Options: nosniff\r\n\
+Referrer-Policy: no-referrer\r\n";
+
+/// Answers a plain HTTP request (not an upgrade): a page, 404, 405, or 426 when
+/// `ws_path` (the target is one of the WebSocket paths).
+pub(crate) async fn respond<W>(stream: &mut W, head: &RequestHead, ws_path: bool) -> io::Result<()>
 where
     W: AsyncWrite + Unpin,
 {
@@ -41,9 +50,17 @@ where
         _ if !body_wanted && head.method != "HEAD" => {
             error(stream, 405, "method not allowed").await
         }
+        None if ws_path => {
+            error(
+                stream,
+                426,
+                "this path speaks STOMP over WebSocket: send an upgrade",
+            )
+            .await
+        }
         Some((_, content_type, body)) => {
             let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\n{PAGE_POLICY}Connection: close\r\n\r\n",
                 body.len()
             );
             let body = if body_wanted { body.as_bytes() } else { b"" };
@@ -62,17 +79,18 @@ where
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         _ => "Error",
     };
     let body = format!("{reason}\n");
-    let allow = if status == 405 {
-        "Allow: GET, HEAD\r\n"
-    } else {
-        ""
+    let extra = match status {
+        405 => "Allow: GET, HEAD\r\n",
+        426 => "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+        _ => "",
     };
     let head = format!(
-        "HTTP/1.1 {status} {text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
+        "HTTP/1.1 {status} {text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
     send(stream, head.as_bytes(), body.as_bytes()).await

@@ -203,8 +203,9 @@ async fn serve_http<S>(
     };
     if !head.websocket {
         tracing::debug!(%peer, method = %head.method, target = %head.target, "HTTP request");
-        let _ =
-            tokio::time::timeout(Duration::from_secs(10), http::respond(&mut stream, &head)).await;
+        let ws_path = ws.path_allowed(&head.target);
+        let respond = http::respond(&mut stream, &head, ws_path);
+        let _ = tokio::time::timeout(Duration::from_secs(10), respond).await;
         return;
     }
     // The sniffing buffer (8 KiB reserved) must not live as long as the connection.

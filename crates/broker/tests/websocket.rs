@@ -13,7 +13,10 @@ use stompkit_wire::{Event, Parser};
 use stompkit_ws::tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use stompkit_ws::tokio_tungstenite::tungstenite::http::HeaderValue;
 use stompkit_ws::tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use stompkit_ws::tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use stompkit_ws::tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+use stompkit_ws::tokio_tungstenite::tungstenite::protocol::frame::coding::{
+    CloseCode, Data, OpCode,
+};
 use stompkit_ws::tokio_tungstenite::tungstenite::{self, Message};
 use stompkit_ws::tokio_tungstenite::{WebSocketStream, client_async};
 use stompkit_ws::{ClientOptions, SubProtocol};
@@ -87,6 +90,12 @@ impl Ws {
 
     async fn binary(&mut self, b: &[u8]) {
         self.ws.send(Message::binary(b.to_vec())).await.unwrap();
+    }
+
+    /// Sends `b` as a text message without checking that it is UTF-8.
+    async fn invalid_text(&mut self, b: &[u8]) {
+        let frame = WsFrame::message(b.to_vec(), OpCode::Data(Data::Text), true);
+        self.ws.send(Message::Frame(frame)).await.unwrap();
     }
 
     /// Sends CONNECT (as text) and returns the answer (CONNECTED or ERROR).
@@ -449,6 +458,10 @@ async fn garbage_after_the_upgrade_gets_a_close() {
     let error = ws.frame().await;
     assert_eq!(error.command, Command::Error, "{error:?}");
     assert_eq!(close_code(&ws.expect_close().await), 1002);
+    // A text message that is not UTF-8: 1007, invalid payload data (RFC 6455, 7.4.1).
+    let mut ws = Ws::open(addr).await;
+    ws.invalid_text(&[0xff, 0xfe]).await;
+    assert_eq!(close_code(&ws.expect_close().await), 1007);
     // Bytes that are not WebSocket framing at all (unmasked, reserved opcode).
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     tcp.write_all(
@@ -560,7 +573,7 @@ async fn ws_only_listener_refuses_tcp_stomp() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_page_is_served_and_anything_else_is_404() {
+async fn demo_page_is_served_a_websocket_path_wants_an_upgrade_and_anything_else_is_404() {
     let broker = start(|_| {}).await;
     let addr = broker.local_addrs()[0];
     for (path, content_type, body) in [
@@ -581,10 +594,27 @@ async fn demo_page_is_served_and_anything_else_is_404() {
             "{head}"
         );
         assert_eq!(got, body, "{path}");
+        // Scripts, styles and connections only from the broker itself.
+        let head = head.to_ascii_lowercase();
+        assert!(
+            head.contains("content-security-policy: default-src 'none'; script-src 'self';")
+                && head.contains("connect-src 'self'")
+                && head.contains("frame-ancestors 'none'"),
+            "{head}"
+        );
     }
-    for request in [get("/nope"), get("/metrics"), get("/ws")] {
+    for request in [get("/nope"), get("/metrics")] {
         let response = http(addr, &request).await;
         assert!(response.starts_with("HTTP/1.1 404 "), "{response}");
+    }
+    // A WebSocket path without the upgrade: 426 naming the protocol to use.
+    for path in ["/ws", "/stomp?x=1"] {
+        let response = http(addr, &get(path)).await;
+        assert!(response.starts_with("HTTP/1.1 426 "), "{response}");
+        assert!(
+            response.contains("\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"),
+            "{response}"
+        );
     }
     let response = http(addr, "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").await;
     assert!(response.starts_with("HTTP/1.1 405 "), "{response}");

@@ -1,8 +1,9 @@
 //! What can go wrong on a STOMP-over-WebSocket connection.
 //!
 //! Owns [`WsError`] and the mapping from an error to the WebSocket close code we
-//! send for it ([`WsError::close_code`]): 1009 for anything too big, 1002 for a
-//! protocol violation (WebSocket or STOMP), 1011 for our own failures.
+//! send for it ([`WsError::close_code`]): 1009 for anything too big, 1007 for a
+//! text message that is not UTF-8, 1002 for any other protocol violation
+//! (WebSocket or STOMP), 1011 for our own failures.
 
 use std::io;
 use stompkit_wire::{EncodeError, ParseError};
@@ -55,8 +56,9 @@ pub enum WsError {
 
 impl WsError {
     /// The close code to send the peer for this error: 1009 (message too big)
-    /// for size limits, 1002 (protocol error) for bad WebSocket or STOMP bytes,
-    /// 1011 (internal error) otherwise. `None` when no close frame can or should
+    /// for size limits, 1007 (invalid payload data) for a text message that is
+    /// not UTF-8 (RFC 6455, 7.4.1), 1002 (protocol error) for other bad
+    /// WebSocket or STOMP bytes, 1011 (internal error) otherwise. `None` when no close frame can or should
     /// be sent (the transport is gone, or the handshake never completed).
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
@@ -78,9 +80,8 @@ impl WsError {
                     | ProtocolError::SendAfterClosing
                     | ProtocolError::ReceivedAfterClosing,
                 ) => None,
-                tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_) => {
-                    Some(CloseCode::Protocol)
-                }
+                tungstenite::Error::Utf8(_) => Some(CloseCode::Invalid),
+                tungstenite::Error::Protocol(_) => Some(CloseCode::Protocol),
                 _ => None,
             },
             WsError::Encode(_) => Some(CloseCode::Error),

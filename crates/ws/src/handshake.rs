@@ -311,7 +311,8 @@ fn error_response(status: u16, reason: &str) -> String {
         reason.len() + 1
     );
     if status == 426 {
-        response.push_str("Sec-WebSocket-Version: 13\r\n");
+        // RFC 9110 15.5.22: a 426 names the protocol to upgrade to.
+        response.push_str("Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
     }
     if status == 405 {
         response.push_str("Allow: GET\r\n");

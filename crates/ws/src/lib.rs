@@ -98,7 +98,8 @@
 //! tungstenite's `max_message_size` and `max_frame_size` are set to the largest
 //! STOMP frame the parser accepts plus [`MESSAGE_SLACK`] ([`websocket_config`]).
 //! A message over that is an error whose [`WsError::close_code`] is 1009; a STOMP
-//! parse error maps to 1009 (size limits) or 1002. [`StompWebSocket::fail`] sends
+//! parse error maps to 1009 (size limits) or 1002, a text message that is not
+//! UTF-8 to 1007. [`StompWebSocket::fail`] sends
 //! that Close; [`StompWebSocket::close`] does the close handshake with any code
 //! (1000 for a normal end). Pings are answered and a peer's Close is answered
 //! while reading.

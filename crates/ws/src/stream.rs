@@ -261,10 +261,10 @@ where
     }
 
     /// Ends the connection after `error`: sends Close with
-    /// [`WsError::close_code`] (1009 too big, 1002 protocol error) and the
-    /// error's text, when a close frame can be sent. It does not wait for the
-    /// peer's reply (what follows a bad message is not worth reading): drop the
-    /// connection afterwards.
+    /// [`WsError::close_code`] (1009 too big, 1007 text not UTF-8, 1002 protocol
+    /// error) and the error's text, when a close frame can be sent. It does not
+    /// wait for the peer's reply (what follows a bad message is not worth
+    /// reading): drop the connection afterwards.
     pub async fn fail(&mut self, error: &WsError) -> Result<(), WsError> {
         self.read.done = true;
         let Some(code) = error.close_code() else {
