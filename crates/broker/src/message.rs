@@ -173,8 +173,9 @@ pub struct Delivery<'a> {
     pub subscription_line: &'a [u8],
     /// The receiver's version.
     pub version: Version,
-    /// `Some(sub key)` when a 1.2 `ack` header is due (client ack modes).
-    pub ack: Option<usize>,
+    /// `Some((delivery tag, sub key))` when a 1.2 `ack` header is due (client
+    /// ack modes).
+    pub ack: Option<(u64, usize)>,
 }
 
 /// Writes one MESSAGE frame for `message` into `buf`. Returns the number of user
@@ -202,9 +203,9 @@ pub fn encode_delivery(buf: &mut BytesMut, message: &mut Message, d: &Delivery<'
     put_decimal(num, buf);
     buf.put_u8(b'\n');
     buf.put_slice(d.subscription_line);
-    if let Some(sub) = d.ack {
+    if let Some((tag, sub)) = d.ack {
         buf.put_slice(b"ack:");
-        put_decimal(num, buf);
+        put_decimal(tag, buf);
         buf.put_u8(b'.');
         put_decimal(sub as u64, buf);
         buf.put_u8(b'\n');
@@ -240,7 +241,7 @@ pub fn put_decimal(mut n: u64, dst: &mut impl BufMut) {
     dst.put_slice(&digits[i..]);
 }
 
-/// Parses the broker's 1.2 `ack` value `<message number>.<subscription key>`.
+/// Parses the broker's 1.2 `ack` value `<delivery tag>.<subscription key>`.
 pub fn parse_ack_id(id: &str) -> Option<(u64, usize)> {
     let (num, sub) = id.split_once('.')?;
     Some((num.parse().ok()?, sub.parse().ok()?))
@@ -250,7 +251,7 @@ pub fn parse_ack_id(id: &str) -> Option<(u64, usize)> {
 mod tests {
     use super::*;
 
-    fn deliver(frame: Frame, version: Version, ack: Option<usize>) -> (Vec<u8>, u32) {
+    fn deliver(frame: Frame, version: Version, ack: Option<(u64, usize)>) -> (Vec<u8>, u32) {
         let mut m = Message::from_send(7, frame);
         let dest = header_line("destination", "/topic/a", version);
         let sub = header_line("subscription", "s:1", version);
@@ -276,11 +277,11 @@ mod tests {
             .header("receipt", "r")
             .header("x-k", "second")
             .with_body("hi");
-        let (bytes, dropped) = deliver(f, Version::V1_2, Some(3));
+        let (bytes, dropped) = deliver(f, Version::V1_2, Some((41, 3)));
         assert_eq!(dropped, 0);
         assert_eq!(
             String::from_utf8(bytes).unwrap(),
-            "MESSAGE\ndestination:/topic/a\nmessage-id:7\nsubscription:s\\c1\nack:7.3\nx-k:a\\cb\ncontent-type:text/plain\nx-k:second\n\nhi\0"
+            "MESSAGE\ndestination:/topic/a\nmessage-id:7\nsubscription:s\\c1\nack:41.3\nx-k:a\\cb\ncontent-type:text/plain\nx-k:second\n\nhi\0"
         );
     }
 

@@ -183,10 +183,16 @@ struct Subscription {
     prefetch: u32,
     line: Box<[u8]>,
     unacked: VecDeque<Unacked>,
+    /// Deliveries awaiting an ACK so far: the tag of the next one.
+    next_tag: u64,
 }
 
 struct Unacked {
     num: u64,
+    /// This delivery's number within its subscription, which the 1.2 `ack`
+    /// header carries: a redelivery of the same message gets a new one, so a
+    /// late ACK for an earlier delivery cannot settle it.
+    tag: u64,
     /// The message, for queues (to redeliver); `None` for topics.
     message: Option<Message>,
 }
@@ -565,8 +571,10 @@ impl Router {
                 if sub.ack != AckMode::Auto {
                     sub.unacked.push_back(Unacked {
                         num: message.num,
+                        tag: sub.next_tag,
                         message: None,
                     });
+                    sub.next_tag += 1;
                 }
                 park_if_congested(&sub.outbox, publisher);
             }
@@ -691,8 +699,10 @@ impl Router {
                 message.compact();
                 sub.unacked.push_back(Unacked {
                     num: message.num,
+                    tag: sub.next_tag,
                     message: Some(message),
                 });
+                sub.next_tag += 1;
             }
         }
     }
@@ -722,6 +732,7 @@ impl Router {
             },
             line: header_line(names::SUBSCRIPTION, &id, c.version),
             unacked: VecDeque::new(),
+            next_tag: 0,
         };
         let key = match self.free_subs.pop() {
             Some(k) => {
@@ -808,7 +819,8 @@ impl Router {
     }
 
     /// [`find_ack`](Router::find_ack) as if the `consumed` (subscription,
-    /// message) pairs were already acknowledged.
+    /// delivery tag) pairs were already acknowledged. A 1.2 `ack` id names the
+    /// delivery (its tag); a 1.0/1.1 message-id names the message.
     fn find_unconsumed_ack(
         &self,
         conn: ConnId,
@@ -816,23 +828,22 @@ impl Router {
         consumed: &HashSet<(SubKey, u64)>,
     ) -> Option<(SubKey, usize)> {
         let c = self.conns.get(&conn)?;
-        let find = |sk: SubKey, num: u64| -> Option<(SubKey, usize)> {
+        let find = |sk: SubKey, names: &dyn Fn(&Unacked) -> bool| -> Option<(SubKey, usize)> {
             let sub = self.subs.get(sk)?.as_ref()?;
-            if sub.conn != conn || consumed.contains(&(sk, num)) {
+            if sub.conn != conn {
                 return None;
             }
-            sub.unacked
-                .iter()
-                .position(|u| u.num == num)
-                .map(|p| (sk, p))
+            let pos = sub.unacked.iter().position(names)?;
+            (!consumed.contains(&(sk, sub.unacked[pos].tag))).then_some((sk, pos))
         };
-        if let Some((num, sk)) = parse_ack_id(&ack.id) {
-            return find(sk, num);
+        if let Some((tag, sk)) = parse_ack_id(&ack.id) {
+            return find(sk, &|u| u.tag == tag);
         }
         let num: u64 = ack.id.parse().ok()?;
+        let names = |u: &Unacked| u.num == num;
         match &ack.subscription {
-            Some(id) => find(*c.subs.get(id)?, num),
-            None => c.subs.values().find_map(|&sk| find(sk, num)),
+            Some(id) => find(*c.subs.get(id)?, &names),
+            None => c.subs.values().find_map(|&sk| find(sk, &names)),
         }
     }
 
@@ -899,7 +910,7 @@ impl Router {
                     };
                     let first = if sub.ack == AckMode::Client { 0 } else { pos };
                     for u in sub.unacked.range(first..=pos) {
-                        if consumed.insert((sk, u.num))
+                        if consumed.insert((sk, u.tag))
                             && matches!(op, TxOp::Nack(_))
                             && let Some(m) = &u.message
                         {
@@ -972,9 +983,10 @@ fn park_if_congested(outbox: &Outbox, publisher: Option<&Arc<Outbox>>) {
     }
 }
 
+/// The 1.2 `ack` header's delivery tag and subscription key, when one is due.
 #[inline]
-fn ack_header(sub: &Subscription, key: SubKey) -> Option<usize> {
-    (sub.version == Version::V1_2 && sub.ack != AckMode::Auto).then_some(key)
+fn ack_header(sub: &Subscription, key: SubKey) -> Option<(u64, usize)> {
+    (sub.version == Version::V1_2 && sub.ack != AckMode::Auto).then_some((sub.next_tag, key))
 }
 
 #[inline]

@@ -213,6 +213,71 @@ fn client_individual_ack_and_nack_requeue_with_redelivered() {
 }
 
 #[test]
+fn a_redelivery_gets_a_new_ack_id_so_a_late_ack_for_the_first_delivery_cannot_settle_it() {
+    let mut h = Harness::new(RouterConfig::default());
+    h.connect(1, Version::V1_2);
+    h.sub(1, "s", "/queue/q", AckMode::ClientIndividual, 0);
+    h.send(1, "/queue/q", "a");
+    let first = h.frames(1);
+    h.router.handle(RouterCommand::Nack {
+        conn: 1,
+        ack: ack_ref(&first[0]),
+        receipt: None,
+    });
+    let again = h.frames(1);
+    assert_eq!(&again[0].body[..], b"a");
+    assert_eq!(
+        again[0].message_id(),
+        first[0].message_id(),
+        "the same message"
+    );
+    assert_ne!(again[0].get("ack"), first[0].get("ack"), "a new delivery");
+    // The new id settles the redelivery: nothing left to redeliver on close.
+    let mut h2 = Harness::new(RouterConfig::default());
+    h2.connect(1, Version::V1_2);
+    h2.connect(2, Version::V1_2);
+    h2.sub(1, "s", "/queue/q", AckMode::ClientIndividual, 0);
+    h2.send(1, "/queue/q", "a");
+    let first2 = h2.frames(1);
+    h2.router.handle(RouterCommand::Nack {
+        conn: 1,
+        ack: ack_ref(&first2[0]),
+        receipt: None,
+    });
+    let again2 = h2.frames(1);
+    h2.router.handle(RouterCommand::Ack {
+        conn: 1,
+        ack: ack_ref(&again2[0]),
+        receipt: None,
+    });
+    h2.sub(2, "t", "/queue/q", AckMode::Auto, 0);
+    h2.router.handle(RouterCommand::Disconnect {
+        conn: 1,
+        receipt: None,
+    });
+    assert!(h2.frames(2).is_empty(), "acknowledged: not redelivered");
+    // A late ACK naming the first delivery is an unknown ACK: ERROR, and the
+    // redelivered message stays unacknowledged (it goes to the next subscriber).
+    h.router.handle(RouterCommand::Ack {
+        conn: 1,
+        ack: ack_ref(&first[0]),
+        receipt: None,
+    });
+    let refused = h.frames(1);
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].command, Command::Error);
+    h.connect(2, Version::V1_2);
+    h.sub(2, "t", "/queue/q", AckMode::Auto, 0);
+    let moved = h.frames(2);
+    assert_eq!(
+        moved.len(),
+        1,
+        "the redelivery was not settled by the late ACK"
+    );
+    assert_eq!(&moved[0].body[..], b"a");
+}
+
+#[test]
 fn unacked_messages_of_a_closed_connection_go_to_another_subscriber() {
     let mut h = Harness::new(RouterConfig::default());
     h.connect(1, Version::V1_2);
