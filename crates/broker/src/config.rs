@@ -86,7 +86,8 @@ impl Default for ServerConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// Most open connections; beyond, a new one gets ERROR and is closed (default
+    /// Most open connections; beyond, a new one gets ERROR (an HTTP client on a
+    /// WebSocket listener: 503 with `Retry-After`) and is closed (default
     /// 16384). Each needs a file descriptor: `main` raises the soft
     /// `RLIMIT_NOFILE` to the hard limit and warns when that is lower.
     pub max_connections: usize,

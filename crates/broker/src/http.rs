@@ -81,12 +81,14 @@ where
         405 => "Method Not Allowed",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
         _ => "Error",
     };
     let body = format!("{reason}\n");
     let extra = match status {
         405 => "Allow: GET, HEAD\r\n",
         426 => "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+        503 => "Retry-After: 1\r\n",
         _ => "",
     };
     let head = format!(

@@ -31,6 +31,7 @@ use stompkit_ws::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 /// Bytes reserved for the first read.
@@ -43,6 +44,52 @@ pub(crate) struct Listener {
     pub(crate) stomp: bool,
     /// WebSocket and the demo page, with these settings.
     pub(crate) websocket: Option<WsServerConfig>,
+    /// Refused connections (over `max_connections`) that may wait to show
+    /// whether they speak HTTP ([`refuse_busy`]).
+    pub(crate) sniffing_refusals: Semaphore,
+}
+
+impl Listener {
+    /// A listener serving TCP STOMP if `stomp`, WebSocket with `websocket`.
+    pub(crate) fn new(stomp: bool, websocket: Option<WsServerConfig>) -> Listener {
+        Listener {
+            stomp,
+            websocket,
+            sniffing_refusals: Semaphore::new(SNIFFING_REFUSALS),
+        }
+    }
+}
+
+/// Refused connections per listener that may wait for their first bytes at once.
+const SNIFFING_REFUSALS: usize = 64;
+
+/// How long a refused connection may take to show whether it speaks HTTP.
+const REFUSAL_SNIFF: Duration = Duration::from_secs(1);
+
+/// Answers a connection over `max_connections` (the caller has not counted it):
+/// on a listener that serves WebSocket, a peer whose first bytes are HTTP gets
+/// `503 Service Unavailable` with `Retry-After` (what a browser's WebSocket can
+/// report), anyone else a STOMP ERROR. At most [`SNIFFING_REFUSALS`] wait up to
+/// [`REFUSAL_SNIFF`] for those bytes at a time; beyond that the ERROR goes at once.
+pub(crate) async fn refuse_busy(mut stream: TcpStream, listener: Arc<Listener>) {
+    const MESSAGE: &str = "too many connections";
+    let permit = match listener.websocket {
+        Some(_) => listener.sniffing_refusals.try_acquire().ok(),
+        None => None,
+    };
+    if permit.is_some() {
+        let mut buf = BytesMut::new();
+        match read_first(&mut stream, &mut buf, Instant::now() + REFUSAL_SNIFF).await {
+            First::Gone => return,
+            First::Http => {
+                let answer = http::error(&mut stream, 503, MESSAGE);
+                let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
+                return;
+            }
+            First::Stomp => {}
+        }
+    }
+    refuse(stream, MESSAGE).await;
 }
 
 /// Serves a plain TCP connection (the fast path: owned socket halves).

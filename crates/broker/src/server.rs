@@ -11,7 +11,7 @@
 
 use crate::auth::Authenticator;
 use crate::config::BrokerConfig;
-use crate::listener::{self, Listener, refuse};
+use crate::listener::{self, Listener};
 use crate::metrics::{Metrics, QueueStat, render};
 use crate::relay::Upstream;
 use crate::router::{ConnId, Router, RouterCommand};
@@ -164,10 +164,7 @@ impl Broker {
                 websocket: spec.websocket,
                 tls: spec.tls,
             });
-            let listener = Arc::new(Listener {
-                stomp: spec.stomp,
-                websocket,
-            });
+            let listener = Arc::new(Listener::new(spec.stomp, websocket));
             let tls = acceptor.clone().filter(|_| spec.tls);
             tasks.push(tokio::spawn(accept_loop(
                 tcp,
@@ -289,11 +286,11 @@ async fn accept_loop(
         let open = shared.metrics.connections.fetch_add(1, Ordering::Relaxed);
         if open >= shared.config.limits.max_connections as u64 {
             shared.metrics.connections.fetch_sub(1, Ordering::Relaxed);
-            tracing::warn!(%peer, "too many connections: refusing with ERROR");
+            tracing::warn!(%peer, "too many connections: refusing");
             Metrics::add(&shared.metrics.errors, 1);
             if tls.is_none() {
-                tokio::spawn(refuse(stream, "too many connections"));
-            } // A TLS peer could not read a plain ERROR: it is just closed.
+                tokio::spawn(listener::refuse_busy(stream, listener.clone()));
+            } // A TLS peer could not read a plain answer: it is just closed.
             continue;
         }
         Metrics::add(&shared.metrics.connections_total, 1);

@@ -631,6 +631,31 @@ async fn demo_page_is_served_a_websocket_path_wants_an_upgrade_and_anything_else
     assert_eq!(tcp.frame().await.command, Command::Error);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_over_max_connections_gets_503_and_a_stomp_client_an_error() {
+    let broker = start(|c| c.limits.max_connections = 1).await;
+    let addr = broker.local_addrs()[0];
+    let _held = Ws::connect(addr).await;
+    let refused = try_ws(addr, "/ws", &["v12.stomp"], None)
+        .await
+        .err()
+        .unwrap();
+    match &refused {
+        tungstenite::Error::Http(r) => {
+            assert_eq!(r.status(), 503);
+            assert_eq!(r.headers().get("Retry-After").unwrap(), "1");
+        }
+        other => panic!("expected an HTTP 503, got {other:?}"),
+    }
+    // A TCP STOMP client (which speaks first) still gets a STOMP ERROR.
+    let mut tcp = Raw::open(addr).await;
+    tcp.write(b"CONNECT\naccept-version:1.2\nhost:/\n\n\0")
+        .await;
+    let error = tcp.frame().await;
+    assert_eq!(error.command, Command::Error);
+    assert_eq!(error.message(), Some("too many connections"));
+}
+
 // ------------------------------------------------------- heart-beats, TCP ↔ WS
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
