@@ -132,12 +132,13 @@ impl Outbox {
         let before = inner.buf.len();
         write(&mut inner.buf);
         let added = inner.buf.len() - before;
+        // Counted before the lock is released: once the writer can take these
+        // bytes, `written` subtracts them, and `queued` must already hold them.
+        self.queued.fetch_add(added, Ordering::Relaxed);
         drop(inner);
-        let old = self.queued.fetch_add(added, Ordering::Relaxed);
         if before == 0 && added > 0 {
             self.wake.notify_one();
         }
-        let _ = old;
         true
     }
 
