@@ -875,7 +875,7 @@ impl World {
             );
             assert_eq!(
                 &sent.body[..],
-                &frame.body[..],
+                frame.body(),
                 "message {seq} has another body"
             );
             assert!(

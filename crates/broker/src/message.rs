@@ -57,13 +57,14 @@ struct Block {
 impl Message {
     /// Takes a SEND frame's headers and body (no copy of either).
     pub fn from_send(num: u64, frame: Frame) -> Message {
-        let content_length = frame.headers.contains(names::CONTENT_LENGTH)
-            || memchr::memchr(0, &frame.body).is_some();
+        let (_, headers, body) = frame.into_parts();
+        let content_length =
+            headers.contains(names::CONTENT_LENGTH) || memchr::memchr(0, &body).is_some();
         Message {
             num,
             size: std::cell::OnceCell::new(),
-            headers: frame.headers,
-            body: frame.body,
+            headers,
+            body,
             content_length,
             redelivered: false,
             blocks: [None, None, None],
@@ -109,7 +110,17 @@ impl Message {
 /// A frame's header text and body in bytes (`name:value\n` per header), what a
 /// queue or a transaction holding it is charged.
 pub fn frame_size(frame: &Frame) -> usize {
-    header_bytes(&frame.headers) + frame.body.len()
+    header_bytes(frame.headers()) + frame.body().len()
+}
+
+/// A copy of `frame` holding only its own bytes, not the read buffer it was
+/// parsed from (a frame held until COMMIT).
+pub fn owned_frame(frame: &Frame) -> Frame {
+    Frame::from_parts(
+        frame.command,
+        frame.headers().iter().collect(),
+        Bytes::copy_from_slice(frame.body()),
+    )
 }
 
 /// Copies a frame's headers and body out of the read buffer they share, so
@@ -330,7 +341,7 @@ mod tests {
             panic!("no frame");
         };
         let inside = |p: *const u8| range.contains(&p);
-        assert!(inside(frame.body.as_ptr()), "parsing is zero-copy");
+        assert!(inside(frame.body().as_ptr()), "parsing is zero-copy");
         let mut m = Message::from_send(1, frame);
         m.compact();
         assert!(!inside(m.body.as_ptr()));

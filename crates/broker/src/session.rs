@@ -26,7 +26,7 @@
 
 use crate::auth::{AuthRequest, Principal, Verdict};
 use crate::config::BrokerConfig;
-use crate::message::{frame_size, own_frame_bytes};
+use crate::message::{frame_size, owned_frame};
 
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
@@ -445,8 +445,7 @@ impl Session {
                     Some(tx) => {
                         let bytes = frame_size(&frame);
                         // Held until COMMIT: keep only its own bytes, not the read buffer.
-                        let mut frame = frame;
-                        own_frame_bytes(&mut frame.headers, &mut frame.body);
+                        let frame = owned_frame(&frame);
                         self.buffer(&tx, TxOp::Send(frame), bytes, receipt, out);
                     }
                     None => out.push(RouterCommand::Send { conn, frame }),

@@ -124,7 +124,7 @@ async fn versions_side_by_side_with_headers_passed_through_per_version() {
         assert_eq!(m.get("x-lf"), Some("1\n2"));
         assert_eq!(m.destination(), Some("/topic/mix"));
         assert!(m.message_id().is_some());
-        assert_eq!(&m.body[..], b"hello");
+        assert_eq!(m.body(), b"hello");
     }
     assert_eq!(
         v12.frame().await.receipt_id(),
@@ -157,12 +157,12 @@ async fn queue_round_robin_ack_nack_and_redelivery_to_another_subscriber() {
         .await;
     assert_eq!(got.len(), 1, "prefetch-count:1");
     let m1 = &got[0];
-    assert_eq!(&m1.body[..], b"m1");
+    assert_eq!(m1.body(), b"m1");
     let mut b = Raw::connect(addr, Some("1.1")).await;
     let got = b.subscribe("b", "/queue/work", "ack:client\n").await;
     assert_eq!(got.len(), 1);
     assert_eq!(
-        &got[0].body[..],
+        got[0].body(),
         b"m2",
         "exactly one subscriber gets each message"
     );
@@ -170,7 +170,7 @@ async fn queue_round_robin_ack_nack_and_redelivery_to_another_subscriber() {
     a.write(format!("NACK\nid:{}\nreceipt:n\n\n\0", m1.ack().unwrap()).as_bytes())
         .await;
     let again = a.frame().await;
-    assert_eq!(&again.body[..], b"m1");
+    assert_eq!(again.body(), b"m1");
     assert_eq!(again.get("redelivered"), Some("true"));
     assert_eq!(a.frame().await.receipt_id(), Some("n"));
     // b goes away without acking m2: m2 returns to the queue and, once a acks m1
@@ -180,7 +180,7 @@ async fn queue_round_robin_ack_nack_and_redelivery_to_another_subscriber() {
     a.write(format!("ACK\nid:{}\n\n\0", again.ack().unwrap()).as_bytes())
         .await;
     let m2 = a.frame().await;
-    assert_eq!(&m2.body[..], b"m2");
+    assert_eq!(m2.body(), b"m2");
     assert_eq!(m2.get("redelivered"), Some("true"));
     assert_eq!(Metrics::get(&broker.metrics().redelivered), 2);
 }
@@ -209,7 +209,7 @@ async fn one_mib_bodies_with_nuls_reach_every_version() {
     for raw in &mut subs {
         let m = raw.frame().await;
         assert_eq!(m.content_length(), Ok(Some(body.len() as u64)));
-        assert!(m.body == body, "body intact");
+        assert!(m.body() == body, "body intact");
     }
 }
 
@@ -242,7 +242,7 @@ async fn a_thousand_connections_on_one_topic() {
         set.spawn(async move {
             let a = raw.frame().await;
             let b = raw.frame().await;
-            (a.body, b.body)
+            (a.body_bytes(), b.body_bytes())
         });
     }
     let mut n = 0;
@@ -530,7 +530,7 @@ async fn tokio_client_pub_sub_transactions_and_acks() {
             .await
             .unwrap();
         let m = sub.next().await.unwrap().unwrap();
-        assert_eq!(m.body().as_ref(), b"t1");
+        assert_eq!(m.body(), b"t1");
         assert_eq!(m.header("x-k"), Some("v"));
         let tx = other.begin().await.unwrap();
         tx.send(Frame::send(&queue).with_body("q1")).await.unwrap();
@@ -538,10 +538,7 @@ async fn tokio_client_pub_sub_transactions_and_acks() {
         tx.commit_with_receipt().await.unwrap().await.unwrap();
         let q1 = work.next().await.unwrap().unwrap();
         let q2 = work.next().await.unwrap().unwrap();
-        assert_eq!(
-            (q1.body().as_ref(), q2.body().as_ref()),
-            (&b"q1"[..], &b"q2"[..])
-        );
+        assert_eq!((q1.body(), q2.body()), (&b"q1"[..], &b"q2"[..]));
         client.ack(&q2).await.unwrap();
         client.disconnect().await.unwrap();
         other.disconnect().await.unwrap();

@@ -188,7 +188,7 @@ async fn send_and_subscribe(mut peer: Peer, tag: &str) {
         .find(|m| m.subscription() == Some("q"))
         .unwrap();
     assert_eq!(on_queue.command, Command::Message);
-    assert_eq!(&on_queue.body[..], &body[..], "binary body intact");
+    assert_eq!(on_queue.body(), &body[..], "binary body intact");
     assert_eq!(
         on_queue.get("x-note"),
         Some("a:b\\c"),
@@ -198,7 +198,7 @@ async fn send_and_subscribe(mut peer: Peer, tag: &str) {
         .iter()
         .find(|m| m.subscription() == Some("t"))
         .unwrap();
-    assert_eq!(&on_topic.body[..], format!("hello {tag}").as_bytes());
+    assert_eq!(on_topic.body(), format!("hello {tag}").as_bytes());
     // 1.2 ACK by the MESSAGE's `ack` header, as RabbitMQ issued it.
     let ack = on_queue.ack().unwrap().to_owned();
     peer.send(
@@ -223,7 +223,7 @@ async fn wrong_passcode_gets_the_upstreams_error(mut peer: Peer) {
     let text = format!(
         "{} {}",
         reply.message().unwrap_or(""),
-        String::from_utf8_lossy(&reply.body)
+        String::from_utf8_lossy(reply.body())
     );
     assert!(
         text.contains("ccess refused"),
@@ -591,7 +591,7 @@ async fn a_stomp_ssl_upstream_with_a_ca_file() {
         Command::Connected
     );
     let delivered = client.frame().await;
-    assert_eq!(&delivered.body[..], b"over tls");
+    assert_eq!(delivered.body(), b"over tls");
 
     let untrusting = relay(([127, 0, 0, 1], port).into(), tls_relay(other_ca)).await;
     let reply = Peer::tcp(untrusting.local_addrs()[0])

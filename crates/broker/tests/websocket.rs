@@ -285,7 +285,7 @@ async fn the_stompkit_ws_client_works_against_the_broker() {
     }
     assert_eq!(got[0].command, Command::Receipt);
     assert_eq!(got[1].command, Command::Message);
-    assert_eq!(&got[1].body[..], b"hello");
+    assert_eq!(got[1].body(), b"hello");
     client.close(CloseCode::Normal, "bye").await.unwrap();
 }
 
@@ -315,7 +315,7 @@ async fn coalesced_frames_in_one_message_and_a_frame_split_over_messages() {
     for body in ["one", "two", "three"] {
         let m = ws.frame().await;
         assert_eq!(m.command, Command::Message, "{m:?}");
-        assert_eq!(std::str::from_utf8(&m.body).unwrap(), body);
+        assert_eq!(std::str::from_utf8(m.body()).unwrap(), body);
     }
 }
 
@@ -327,25 +327,25 @@ async fn outgoing_auto_follows_the_client_and_binary_bodies_go_binary() {
     assert!(ws.last_text, "CONNECT was text: CONNECTED is text");
     ws.subscribe("0", "/topic/t").await;
     ws.text("SEND\ndestination:/topic/t\n\nhi\0").await;
-    assert_eq!(&ws.frame().await.body[..], b"hi");
+    assert_eq!(ws.frame().await.body(), b"hi");
     assert!(ws.last_text, "text in, text out");
     // Binary in: binary out, even for UTF-8.
     ws.binary(b"SEND\ndestination:/topic/t\n\nhi\0").await;
-    assert_eq!(&ws.frame().await.body[..], b"hi");
+    assert_eq!(ws.frame().await.body(), b"hi");
     assert!(!ws.last_text, "binary in, binary out");
     // Back to text; a body with NULs and invalid UTF-8 still arrives as binary.
     ws.text("SEND\ndestination:/topic/t\n\nhi\0").await;
-    assert!(ws.frame().await.body == "hi" && ws.last_text);
+    assert!(ws.frame().await.body() == b"hi" && ws.last_text);
     let mut send = b"SEND\ndestination:/topic/t\ncontent-length:4\n\n".to_vec();
     send.extend_from_slice(b"\0\xff\0\x01\0");
     ws.binary(&send).await;
     ws.text("SEND\ndestination:/topic/t\ncontent-length:3\n\na\0b\0")
         .await;
     let m = ws.frame().await;
-    assert_eq!(&m.body[..], b"\0\xff\0\x01");
+    assert_eq!(m.body(), b"\0\xff\0\x01");
     assert!(!ws.last_text, "invalid UTF-8 never goes as text");
     let m = ws.frame().await;
-    assert_eq!(&m.body[..], b"a\0b");
+    assert_eq!(m.body(), b"a\0b");
     assert!(ws.last_text, "a NUL is valid UTF-8: text in auto mode");
 }
 
@@ -371,7 +371,7 @@ async fn outgoing_text_and_binary_modes() {
         ws.binary(b"SEND\ndestination:/topic/t\ncontent-length:1\n\n\xff\0")
             .await;
         let m = ws.frame().await;
-        assert_eq!(&m.body[..], b"\xff");
+        assert_eq!(m.body(), b"\xff");
         assert!(
             !ws.last_text,
             "{mode:?}: invalid UTF-8 is binary in every mode"
@@ -717,13 +717,13 @@ async fn tcp_and_websocket_clients_share_destinations() {
         .await;
     let m = ws.frame().await;
     assert_eq!(m.command, Command::Message);
-    assert_eq!(std::str::from_utf8(&m.body).unwrap(), "from tcp ✓");
+    assert_eq!(std::str::from_utf8(m.body()).unwrap(), "from tcp ✓");
     assert!(ws.last_text);
     // WebSocket → TCP.
     ws.text("SEND\ndestination:/queue/mixed\n\nfrom ws\0").await;
     let m = tcp.frame().await;
     assert_eq!(m.command, Command::Message);
-    assert_eq!(&m.body[..], b"from ws");
+    assert_eq!(m.body(), b"from ws");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

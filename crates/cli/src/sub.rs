@@ -110,13 +110,13 @@ fn print(frame: &Frame, a: &SubArgs) -> std::io::Result<()> {
     } else {
         if a.verbose {
             writeln!(out, "{}", frame.command)?;
-            for (name, value) in frame.headers.iter() {
+            for (name, value) in frame.headers().iter() {
                 writeln!(out, "{name}:{value}")?;
             }
             writeln!(out)?;
         }
-        out.write_all(&frame.body)?;
-        if !frame.body.ends_with(b"\n") {
+        out.write_all(frame.body())?;
+        if !frame.body().ends_with(b"\n") {
             out.write_all(b"\n")?;
         }
         if a.verbose {
@@ -129,16 +129,16 @@ fn print(frame: &Frame, a: &SubArgs) -> std::io::Result<()> {
 /// The `--json` form of a frame.
 pub fn to_json(frame: &Frame) -> Value {
     let mut headers = Map::new();
-    for (name, value) in frame.headers.iter() {
+    for (name, value) in frame.headers().iter() {
         // First value wins (F13).
         headers
             .entry(name.to_string())
             .or_insert_with(|| Value::String(value.to_string()));
     }
-    let (body, base64) = match std::str::from_utf8(&frame.body) {
+    let (body, base64) = match std::str::from_utf8(frame.body()) {
         Ok(text) => (text.to_string(), false),
         Err(_) => (
-            base64::engine::general_purpose::STANDARD.encode(&frame.body),
+            base64::engine::general_purpose::STANDARD.encode(frame.body()),
             true,
         ),
     };

@@ -21,16 +21,28 @@ use std::fmt;
 /// assert_eq!(frame.command, Command::Send);
 /// assert_eq!(frame.destination(), Some("/queue/orders"));
 /// assert_eq!(frame.receipt(), Some("r-1"));
-/// assert_eq!(&frame.body[..], br#"{"id":7}"#);
+/// assert_eq!(frame.body(), br#"{"id":7}"#);
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+///
+/// A parsed frame keeps one [`Bytes`]: the bytes it was read from, which its
+/// headers and its body are ranges of (one reference count per frame, not one
+/// per part). [`body_bytes`](Frame::body_bytes) hands out the body as a
+/// `Bytes` of its own when it must outlive the frame.
+#[derive(Clone)]
 pub struct Frame {
     /// The frame's command.
     pub command: Command,
-    /// Headers in wire order, repeats kept (F13), already unescaped.
-    pub headers: Headers,
-    /// The body; empty for frames that carry none (F7).
-    pub body: Bytes,
+    headers: Headers,
+    body: Body,
+}
+
+/// Where a frame's body is.
+#[derive(Clone)]
+enum Body {
+    /// A `Bytes` of its own (built frames, or after the headers were changed).
+    Own(Bytes),
+    /// `start..end` of the headers' backing bytes (parsed frames).
+    Backing { start: u32, end: u32 },
 }
 
 /// The `ack` mode of a subscription (C2).
@@ -118,19 +130,100 @@ impl Frame {
         Frame {
             command,
             headers: Headers::new(),
-            body: Bytes::new(),
+            body: Body::Own(Bytes::new()),
         }
+    }
+
+    /// A frame of these parts.
+    pub fn from_parts(command: Command, headers: Headers, body: impl Into<Bytes>) -> Frame {
+        Frame {
+            command,
+            headers,
+            body: Body::Own(body.into()),
+        }
+    }
+
+    /// A parsed frame: `headers` backed by the frame's bytes, whose
+    /// `body_start..body_end` (within them, below 4 GiB: checked by the caller)
+    /// is the body.
+    #[inline]
+    pub(crate) fn parsed(
+        command: Command,
+        headers: Headers,
+        body_start: u32,
+        body_end: u32,
+    ) -> Frame {
+        Frame {
+            command,
+            headers,
+            body: Body::Backing {
+                start: body_start,
+                end: body_end,
+            },
+        }
+    }
+
+    /// Headers in wire order, repeats kept (F13), already unescaped.
+    #[inline]
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// The headers, to change. The body stays as it is (a parsed frame's body
+    /// first becomes a `Bytes` of its own, sharing the bytes read).
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        if let Body::Backing { .. } = self.body {
+            self.body = Body::Own(self.body_bytes());
+        }
+        &mut self.headers
+    }
+
+    /// The body; empty for frames that carry none (F7).
+    #[inline]
+    pub fn body(&self) -> &[u8] {
+        match &self.body {
+            Body::Own(bytes) => bytes,
+            Body::Backing { start, end } => self
+                .headers
+                .backing()
+                .get(*start as usize..*end as usize)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The body as a `Bytes` of its own (no copy: it shares the frame's bytes).
+    pub fn body_bytes(&self) -> Bytes {
+        match &self.body {
+            Body::Own(bytes) => bytes.clone(),
+            Body::Backing { start, end } => {
+                let backing = self.headers.backing();
+                let range =
+                    (*start as usize).min(backing.len())..(*end as usize).min(backing.len());
+                backing.slice(range)
+            }
+        }
+    }
+
+    /// The command, the headers and the body (no copy of either).
+    pub fn into_parts(self) -> (Command, Headers, Bytes) {
+        let body = self.body_bytes();
+        (self.command, self.headers, body)
+    }
+
+    /// Replaces the body.
+    pub fn set_body(&mut self, body: impl Into<Bytes>) {
+        self.body = Body::Own(body.into());
     }
 
     /// Adds a header at the end (builder style).
     pub fn header(mut self, name: &str, value: &str) -> Frame {
-        self.headers.push(name, value);
+        self.headers_mut().push(name, value);
         self
     }
 
     /// Sets the body (builder style).
     pub fn with_body(mut self, body: impl Into<Bytes>) -> Frame {
-        self.body = body.into();
+        self.set_body(body);
         self
     }
 
@@ -305,10 +398,20 @@ impl fmt::Debug for Frame {
         f.debug_struct("Frame")
             .field("command", &self.command)
             .field("headers", &self.headers)
-            .field("body", &self.body)
+            .field("body", &Bytes::copy_from_slice(self.body()))
             .finish()
     }
 }
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Frame) -> bool {
+        self.command == other.command
+            && self.headers == other.headers
+            && self.body() == other.body()
+    }
+}
+
+impl Eq for Frame {}
 
 #[cfg(test)]
 mod tests {
@@ -361,6 +464,41 @@ mod tests {
             "{}",
             std::mem::size_of::<Frame>()
         );
+    }
+
+    #[test]
+    fn a_parsed_frame_keeps_one_bytes_and_its_body_survives_header_changes() {
+        let mut buf = bytes::BytesMut::from(&b"SEND\nx:1\n\nhi\0"[..]);
+        let mut raw = crate::RawHeaders::new();
+        raw.push_line(5, 6, 8).unwrap();
+        let mut parsed = raw
+            .split_frame(&mut buf, Command::Send, 10, 12, 13)
+            .unwrap();
+        assert!(buf.is_empty());
+        let built = Frame::new(Command::Send).header("x", "1").with_body("hi");
+        assert_eq!(
+            parsed, built,
+            "a parsed and a built frame compare by content"
+        );
+        assert_eq!(parsed.body_bytes(), "hi");
+        parsed.headers_mut().push("y", "2");
+        *parsed.headers_mut() = Headers::new();
+        assert_eq!(
+            parsed.body(),
+            b"hi",
+            "the body does not depend on the headers"
+        );
+        assert_eq!(parsed.clone().into_parts().2, "hi");
+        let mut raw = crate::RawHeaders::new();
+        raw.push_line(5, 6, 8).unwrap();
+        let mut buf = bytes::BytesMut::from(&b"SEND\nx:1\n\nhi\0"[..]);
+        for (block, body_end, len) in [(11, 12, 14), (13, 12, 13), (10, 14, 13)] {
+            assert!(
+                raw.split_frame(&mut buf, Command::Send, block, body_end, len)
+                    .is_err()
+            );
+            assert_eq!(buf.len(), 13, "nothing split off on error");
+        }
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! here are always the decoded text.
 //!
 //! Storage is built for the parser's zero-copy path: a parsed frame's headers are
-//! byte ranges into one shared [`Bytes`] (the frame's header block), so reading a
-//! frame costs no allocation per header, and for the usual few short headers no
+//! byte ranges into one shared [`Bytes`] (the frame's bytes, which its body is a
+//! range of too), so reading a frame costs no allocation per header, and for the usual few short headers no
 //! allocation at all (see [`crate::storage`]). Text that is not in that block (a
 //! header added by a builder) lives in one owned buffer beside it. Every stored
 //! name and value is valid UTF-8 (F5), checked on entry.
@@ -149,6 +149,12 @@ impl Headers {
     /// All headers in order, as `(name, value)` pairs, repeats included.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
         (0..self.len()).map(move |i| (self.name_at(i), self.value_at(i)))
+    }
+
+    /// The bytes backed headers are ranges of (a parsed frame's bytes).
+    #[inline]
+    pub(crate) fn backing(&self) -> &Bytes {
+        &self.backing
     }
 
     #[inline]
@@ -366,18 +372,42 @@ impl RawHeaders {
         Ok(self.attach(block))
     }
 
-    /// Like [`take`](RawHeaders::take), for a parser reading from a `BytesMut`:
-    /// checks the headers against the first `len` bytes of `buf`, then splits those
-    /// bytes off to back the list. On error nothing is split off. Checking before
-    /// splitting reads the bytes before they become shared, which is cheaper.
+    /// For a parser reading from a `BytesMut`: splits a finished frame off the
+    /// front of `buf` as one [`Frame`](crate::Frame) holding one `Bytes`, the
+    /// first `frame_len` bytes, of which `..block_len` are the command line and
+    /// header lines these headers are ranges of, and `block_len..body_end` the
+    /// body. Checks the headers against the block first (reading the bytes before
+    /// they become shared is cheaper): on error nothing is split off.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use stompkit_frame::{Command, RawHeaders};
+    /// let mut buf = BytesMut::from(&b"SEND\nx:1\n\nhi\0MORE"[..]);
+    /// let mut raw = RawHeaders::new();
+    /// raw.push_line(5, 6, 8).unwrap();
+    /// let frame = raw.split_frame(&mut buf, Command::Send, 10, 12, 13).unwrap();
+    /// assert_eq!(frame.get("x"), Some("1"));
+    /// assert_eq!(frame.body(), b"hi");
+    /// assert_eq!(&buf[..], b"MORE");
+    /// ```
     #[inline]
-    pub fn split_off(
+    pub fn split_frame(
         &mut self,
         buf: &mut BytesMut,
-        len: usize,
-    ) -> Result<Headers, RawHeadersError> {
-        self.check(buf.get(..len).ok_or(RawHeadersError::OutOfBounds)?)?;
-        Ok(self.attach(buf.split_to(len).freeze()))
+        command: crate::Command,
+        block_len: usize,
+        body_end: usize,
+        frame_len: usize,
+    ) -> Result<crate::Frame, RawHeadersError> {
+        let (Ok(start), Ok(end)) = (u32::try_from(block_len), u32::try_from(body_end)) else {
+            return Err(RawHeadersError::OutOfBounds);
+        };
+        if block_len > body_end || body_end > frame_len || frame_len > buf.len() {
+            return Err(RawHeadersError::OutOfBounds);
+        }
+        self.check(&buf[..block_len])?;
+        let headers = self.attach(buf.split_to(frame_len).freeze());
+        Ok(crate::Frame::parsed(command, headers, start, end))
     }
 
     /// Whether every backed range lies within `block` and all text is UTF-8.

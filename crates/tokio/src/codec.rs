@@ -192,7 +192,7 @@ impl tokio_util::codec::Encoder<&Frame> for StompCodec {
 
     fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
         shrink_buffer(dst);
-        dst.reserve(frame.body.len() + 64);
+        dst.reserve(frame.body().len() + 64);
         Ok(self.encoder.encode(frame, dst)?)
     }
 }
@@ -412,7 +412,7 @@ mod tests {
         let Some(Event::Frame(f)) = codec.decode(&mut buf).unwrap() else {
             panic!()
         };
-        assert_eq!(f.body.len(), 1024 * 1024);
+        assert_eq!(f.body().len(), 1024 * 1024);
         drop(f);
         // The rest no longer shares the large allocation.
         assert!(buf.capacity() <= INITIAL_BUFFER_SIZE);

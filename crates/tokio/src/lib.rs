@@ -33,7 +33,7 @@
 //! #                 .header("destination", frame.destination().unwrap_or(""))
 //! #                 .header("message-id", "1")
 //! #                 .header("subscription", &subscription)
-//! #                 .with_body(frame.body.clone()),
+//! #                 .with_body(frame.body_bytes()),
 //! #             Command::Disconnect => Frame::receipt_for(frame.receipt().unwrap_or("")),
 //! #             _ => continue,
 //! #         };
@@ -55,7 +55,7 @@
 //!     client.send(Frame::send("/topic/chat").with_body("hello")).await?;
 //!
 //!     let message = chat.next().await.expect("a message").expect("no error");
-//!     assert_eq!(message.body().as_ref(), b"hello");
+//!     assert_eq!(message.body(), b"hello");
 //!     assert_eq!(message.destination(), Some("/topic/chat"));
 //!
 //!     client.disconnect().await?;

@@ -57,7 +57,7 @@ async fn framed_tcp_stream_works_both_ways() {
         panic!()
     };
     assert_eq!(send.get("k"), Some("a:b\nc"));
-    assert_eq!(&send.body[..], &[0, 1, 2]);
+    assert_eq!(send.body(), &[0, 1, 2]);
 }
 
 #[tokio::test]
@@ -73,7 +73,7 @@ async fn client_over_tcp_with_connect_url() {
         peer.message(
             sub.id().unwrap(),
             "m",
-            std::str::from_utf8(&send.body).unwrap(),
+            std::str::from_utf8(send.body()).unwrap(),
         )
         .await;
         peer.until_eof().await;
@@ -87,7 +87,7 @@ async fn client_over_tcp_with_connect_url() {
         .send(Frame::send("/queue/a").with_body("ping"))
         .await
         .unwrap();
-    assert_eq!(sub.next().await.unwrap().unwrap().body().as_ref(), b"ping");
+    assert_eq!(sub.next().await.unwrap().unwrap().body(), b"ping");
 }
 
 fn certificate() -> (
@@ -157,7 +157,7 @@ async fn client_over_tls_with_a_ca_file() {
     assert_eq!(client.version(), Version::V1_2);
     let mut sub = client.subscribe("/queue/s", AckMode::Auto).await.unwrap();
     let msg = sub.next().await.unwrap().unwrap();
-    assert_eq!(msg.body().as_ref(), b"secret");
+    assert_eq!(msg.body(), b"secret");
     client.disconnect().await.unwrap();
     let frames = server.await.unwrap();
     assert_eq!(frames.len(), 2, "{frames:?}");

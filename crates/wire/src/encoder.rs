@@ -80,14 +80,14 @@ impl Encoder {
     /// Writes `frame` to `dst`. On error nothing has been written.
     pub fn encode<B: BufMut>(&self, frame: &Frame, dst: &mut B) -> Result<(), EncodeError> {
         let command = frame.command;
-        let body = &frame.body[..];
+        let body = frame.body();
         if !command.allows_body() && !body.is_empty() {
             return Err(EncodeError::BodyNotAllowed(command));
         }
         let (keep_own_length, add_length) = self.length_plan(frame)?;
-        match frame.headers.plain_lines() {
+        match frame.headers().plain_lines() {
             // Text no version escapes: the lines go out as they are, in one piece.
-            Some(lines) if keep_own_length || !frame.headers.contains(names::CONTENT_LENGTH) => {
+            Some(lines) if keep_own_length || !frame.headers().contains(names::CONTENT_LENGTH) => {
                 dst.put_slice(command.as_str().as_bytes());
                 dst.put_u8(b'\n');
                 dst.put_slice(lines);
@@ -118,7 +118,7 @@ impl Encoder {
         let escaping = Escaping::for_frame(self.version, frame.command);
         // Only 1.0/1.1 and CONNECT-like frames have bytes they cannot carry, so
         // 1.2 frames are checked only for empty names.
-        for (name, value) in frame.headers.iter() {
+        for (name, value) in frame.headers().iter() {
             if name.is_empty() {
                 return Err(EncodeError::EmptyHeaderName);
             }
@@ -130,7 +130,7 @@ impl Encoder {
         }
         dst.put_slice(frame.command.as_str().as_bytes());
         dst.put_u8(b'\n');
-        for (name, value) in frame.headers.iter() {
+        for (name, value) in frame.headers().iter() {
             if !keep_own_length && name == names::CONTENT_LENGTH {
                 continue;
             }
@@ -149,15 +149,15 @@ impl Encoder {
     /// `Always`/`WhenNeeded` its own is dropped, under `AsGiven` it must say 0, since
     /// any other value would make the peer read the next bytes as a body.
     fn length_plan(&self, frame: &Frame) -> Result<(bool, bool), EncodeError> {
-        let has_nul = || memchr::memchr(0, &frame.body).is_some();
+        let has_nul = || memchr::memchr(0, frame.body()).is_some();
         Ok(match self.content_length {
             ContentLength::Always => (false, frame.command.allows_body()),
             ContentLength::WhenNeeded => (false, has_nul()),
-            ContentLength::AsGiven => match frame.headers.get(names::CONTENT_LENGTH) {
+            ContentLength::AsGiven => match frame.headers().get(names::CONTENT_LENGTH) {
                 Some(given) => {
                     let len = parse_content_length(given.as_bytes())
                         .map_err(|_| EncodeError::ContentLengthMismatch)?;
-                    if len != frame.body.len() as u64 {
+                    if len != frame.body().len() as u64 {
                         return Err(EncodeError::ContentLengthMismatch);
                     }
                     (true, false)

@@ -11,15 +11,15 @@
 //! over-long line or an oversized `content-length` is refused before the rest of
 //! it is buffered.
 //!
-//! Frames come out zero-copy: a frame's header block and its body are two
-//! [`Bytes`] split off the input buffer, and its headers are ranges of the block
-//! (a handful of them kept inside the [`Frame`], so a usual frame costs no
+//! Frames come out zero-copy: a frame is one `Bytes` split off the input buffer
+//! (one reference count per frame), its headers and its body ranges of it (a
+//! handful of headers kept inside the [`Frame`], so a usual frame costs no
 //! allocation at all). Escape sequences are decoded in place, in the buffer,
 //! since decoded text is never longer.
 
 use crate::error::ParseError;
 use crate::specials;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use std::ops::Range;
 use stompkit_escape::{Escaping, unescape_in_place};
 use stompkit_frame::{Command, Frame, RawHeaders, RawHeadersError, Version, names};
@@ -140,8 +140,8 @@ struct Scan {
 /// assert_eq!(parser.next_event()?, None); // incomplete is not an error
 /// parser.push(b"lo\0");
 /// let Some(Event::Frame(send)) = parser.next_event()? else { panic!() };
-/// assert_eq!(send.headers.get("x"), Some("a:b"));
-/// assert_eq!(&send.body[..], b"hello");
+/// assert_eq!(send.get("x"), Some("a:b"));
+/// assert_eq!(send.body(), b"hello");
 /// # Ok::<(), stompkit_wire::ParseError>(())
 /// ```
 #[derive(Debug)]
@@ -627,18 +627,11 @@ impl Scan {
         self.phase = Phase::Idle;
         self.pos = 0;
         self.content_length = None;
-        let headers = self.headers.split_off(buf, start).map_err(utf8_error)?;
-        let body = if nul > start {
-            buf.split_to(nul - start).freeze()
-        } else {
-            Bytes::new()
-        };
-        buf.advance(1);
-        Ok(Some(Event::Frame(Frame {
-            command: self.command,
-            headers,
-            body,
-        })))
+        let frame = self
+            .headers
+            .split_frame(buf, self.command, start, nul, nul + 1)
+            .map_err(utf8_error)?;
+        Ok(Some(Event::Frame(frame)))
     }
 }
 

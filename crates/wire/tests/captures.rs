@@ -257,14 +257,18 @@ fn client_1_1_and_1_2_sends_decode() {
             let sends: Vec<_> = fs.iter().filter(|f| f.command == Command::Send).collect();
             // E2: `a\cb\nc\\d` on the wire
             assert_eq!(sends[0].get("x-escapes"), Some("a:b\nc\\d"), "{name}");
-            assert_eq!(&sends[0].body[..], b"hello topic");
+            assert_eq!(sends[0].body(), b"hello topic");
             assert_eq!(sends[0].content_length(), Ok(Some(11)));
             // F8: a binary body with NULs, exact through content-length
-            assert_eq!(&sends[1].body[..], &binary_body()[..], "{name}");
+            assert_eq!(sends[1].body(), &binary_body()[..], "{name}");
             assert_eq!(sends[1].content_type(), Some("application/octet-stream"));
             // F12: UTF-8 JSON body
-            assert_eq!(std::str::from_utf8(&sends[2].body).unwrap(), JSON, "{name}");
-            assert_eq!(&sends[3].body[..], b"in tx");
+            assert_eq!(
+                std::str::from_utf8(sends[2].body()).unwrap(),
+                JSON,
+                "{name}"
+            );
+            assert_eq!(sends[3].body(), b"in tx");
             assert!(sends[3].transaction().is_some());
             let subs: Vec<_> = fs
                 .iter()
@@ -321,9 +325,9 @@ fn client_1_0_stops_at_the_raw_lf() {
             "{name}: frames before the bad SEND come out intact"
         );
         assert_eq!(fs[0].command, Command::Connect);
-        assert_eq!(fs[0].headers.iter().collect::<Vec<_>>(), connect_headers);
+        assert_eq!(fs[0].headers().iter().collect::<Vec<_>>(), connect_headers);
         let sub = |f: &Frame| {
-            f.headers
+            f.headers()
                 .iter()
                 .map(|(n, v)| (n.to_owned(), v.to_owned()))
                 .collect::<Vec<_>>()
@@ -353,7 +357,7 @@ fn server_messages_decode() {
         let session = fs[0].session().unwrap();
         let id1 = format!("T_sub-topic@@{session}@@1");
         assert_eq!(
-            msgs[0].headers.iter().collect::<Vec<_>>(),
+            msgs[0].headers().iter().collect::<Vec<_>>(),
             [
                 ("subscription", "sub-topic"),
                 ("destination", msgs[0].destination().unwrap()),
@@ -366,9 +370,9 @@ fn server_messages_decode() {
             ],
             "{name}"
         );
-        assert_eq!(&msgs[1].body[..], &binary_body()[..], "{name}");
-        assert_eq!(std::str::from_utf8(&msgs[2].body).unwrap(), JSON);
-        assert_eq!(&msgs[3].body[..], b"in tx");
+        assert_eq!(msgs[1].body(), &binary_body()[..], "{name}");
+        assert_eq!(std::str::from_utf8(msgs[2].body()).unwrap(), JSON);
+        assert_eq!(msgs[3].body(), b"in tx");
         if v == "1.2" {
             // S2: the `ack` header of a client-individual subscription
             assert_eq!(msgs[1].ack(), msgs[1].message_id());
@@ -394,12 +398,12 @@ fn server_messages_decode() {
         }
         assert_eq!(msgs[0].get("x-escapes"), Some("a:b\nc\\d"));
         assert_eq!(
-            msgs[0].headers.iter().next(),
+            msgs[0].headers().iter().next(),
             Some(("x-escapes", "a:b\nc\\d"))
         );
-        assert_eq!(&msgs[1].body[..], &binary_body()[..], "{name}");
+        assert_eq!(msgs[1].body(), &binary_body()[..], "{name}");
         assert_eq!(msgs[1].content_length(), Ok(Some(264)));
-        assert_eq!(std::str::from_utf8(&msgs[2].body).unwrap(), JSON);
+        assert_eq!(std::str::from_utf8(msgs[2].body()).unwrap(), JSON);
         if v == "1.2" {
             assert_eq!(msgs[1].ack(), Some("ID:vm-37437-1795460210633-4:22"));
             assert_eq!(msgs[3].ack(), Some("ID:vm-37437-1795460210633-4:24"));
@@ -424,16 +428,16 @@ fn server_1_0_is_not_unescaped() {
         msgs[0].message_id(),
         Some("ID:vm-37437-1795460210633-3:5473:-1:1:1")
     );
-    assert_eq!(&msgs[0].body[..], b"hello topic");
-    assert_eq!(&msgs[1].body[..], &binary_body()[..]);
+    assert_eq!(msgs[0].body(), b"hello topic");
+    assert_eq!(msgs[1].body(), &binary_body()[..]);
     let error = fs.iter().find(|f| f.command == Command::Error).unwrap();
     assert_eq!(error.message(), Some("No subscription matched."));
     assert!(
         error
-            .body
+            .body()
             .starts_with(b"org.apache.activemq.transport.stomp.ProtocolException")
     );
-    assert!(error.body.ends_with(b"(Thread.java:840)\n"));
+    assert!(error.body().ends_with(b"(Thread.java:840)\n"));
     assert_eq!(fs.last().unwrap().receipt_id(), Some("r-bye"));
 
     let (events, _) = parse_capture("rabbitmq-3.10-1.0-server.bin");
@@ -473,7 +477,7 @@ fn error_captures() {
     let fs = frames(&events);
     assert_eq!(fs[0].message(), Some("Version mismatch"));
     assert_eq!(fs[0].version(), Some("1.0,1.1,1.2"));
-    assert_eq!(&fs[0].body[..], b"Supported versions are 1.0,1.1,1.2\n");
+    assert_eq!(fs[0].body(), b"Supported versions are 1.0,1.1,1.2\n");
     for (name, message, body) in [
         (
             "rabbitmq-3.10-error-unknown-command.bin",
@@ -489,7 +493,7 @@ fn error_captures() {
         let (events, _) = parse_capture(name);
         let fs = frames(&events);
         assert_eq!(fs[1].message(), Some(message), "{name}");
-        assert_eq!(&fs[1].body[..], body, "{name}");
+        assert_eq!(fs[1].body(), body, "{name}");
         assert_eq!(fs[1].content_length(), Ok(Some(body.len() as u64)));
     }
     for name in [

@@ -636,7 +636,7 @@ fn f13_repeated_headers_kept_in_order_first_wins() {
     );
     let Event::Frame(f) = &ev[0] else { panic!() };
     assert_eq!(f.get("foo"), Some("1"));
-    assert_eq!(f.headers.get_all("foo").collect::<Vec<_>>(), ["1", "2"]);
+    assert_eq!(f.headers().get_all("foo").collect::<Vec<_>>(), ["1", "2"]);
 }
 
 #[test]

@@ -44,8 +44,8 @@ fn f8_four_mib_counted_body_one_byte_at_a_time() {
         panic!()
     };
     assert_eq!(f.command, Command::Send);
-    assert_eq!(f.body.len(), MIB4);
-    assert!(f.body[..] == body[..]);
+    assert_eq!(f.body().len(), MIB4);
+    assert!(f.body()[..] == body[..]);
     assert_eq!(events[1], Event::HeartBeat);
 }
 
@@ -60,7 +60,7 @@ fn f10_four_mib_body_without_content_length_one_byte_at_a_time() {
     let Event::Frame(f) = &events[0] else {
         panic!()
     };
-    assert!(f.body[..] == body[..]);
+    assert!(f.body()[..] == body[..]);
 }
 
 #[test]
@@ -75,6 +75,6 @@ fn s6_many_headers_one_byte_at_a_time() {
     let Event::Frame(f) = &events[0] else {
         panic!()
     };
-    assert_eq!(f.headers.len(), 1000);
+    assert_eq!(f.headers().len(), 1000);
     assert_eq!(f.get("header-999"), Some("value:999"));
 }

@@ -89,14 +89,7 @@ fn frame() -> impl Strategy<Value = (Frame, OwnLength)> {
                 OwnLength::Right => h.push("content-length", &body.len().to_string()),
                 OwnLength::Wrong => h.push("content-length", &(body.len() + 1).to_string()),
             }
-            (
-                Frame {
-                    command,
-                    headers: h,
-                    body: body.into(),
-                },
-                own,
-            )
+            (Frame::from_parts(command, h, body), own)
         },
     )
 }
@@ -104,11 +97,11 @@ fn frame() -> impl Strategy<Value = (Frame, OwnLength)> {
 /// Every reason the encoder may give for refusing `frame` (empty: it must not refuse).
 fn refusals(frame: &Frame, version: Option<Version>, policy: ContentLength) -> Vec<EncodeError> {
     let mut why = Vec::new();
-    if !frame.command.allows_body() && !frame.body.is_empty() {
+    if !frame.command.allows_body() && !frame.body().is_empty() {
         why.push(EncodeError::BodyNotAllowed(frame.command));
     }
     let escaping = Escaping::for_frame(version, frame.command);
-    for (name, value) in frame.headers.iter() {
+    for (name, value) in frame.headers().iter() {
         if name.is_empty() {
             why.push(EncodeError::EmptyHeaderName);
         }
@@ -127,7 +120,7 @@ fn refusals(frame: &Frame, version: Option<Version>, policy: ContentLength) -> V
     }
     if policy == ContentLength::AsGiven {
         if let Some(given) = frame.get("content-length") {
-            if given != frame.body.len().to_string() {
+            if given != frame.body().len().to_string() {
                 why.push(EncodeError::ContentLengthMismatch);
             }
         }
@@ -138,24 +131,24 @@ fn refusals(frame: &Frame, version: Option<Version>, policy: ContentLength) -> V
 /// The frame the parser must give back: the original, with `content-length` as the policy writes it.
 fn expected(frame: &Frame, policy: ContentLength) -> Frame {
     let mut f = frame.clone();
-    let has_nul = f.body.contains(&0);
-    let len = f.body.len().to_string();
+    let has_nul = f.body().contains(&0);
+    let len = f.body().len().to_string();
     match policy {
         ContentLength::Always => {
-            f.headers.remove("content-length");
+            f.headers_mut().remove("content-length");
             if f.command.allows_body() {
-                f.headers.push("content-length", &len);
+                f.headers_mut().push("content-length", &len);
             }
         }
         ContentLength::WhenNeeded => {
-            f.headers.remove("content-length");
+            f.headers_mut().remove("content-length");
             if has_nul {
-                f.headers.push("content-length", &len);
+                f.headers_mut().push("content-length", &len);
             }
         }
         ContentLength::AsGiven => {
-            if has_nul && !f.headers.contains("content-length") {
-                f.headers.push("content-length", &len);
+            if has_nul && !f.headers().contains("content-length") {
+                f.headers_mut().push("content-length", &len);
             }
         }
     }
@@ -262,7 +255,7 @@ proptest! {
         }
         let body = if command.allows_body() { body } else { Vec::new() };
         let encode = |headers: Headers| {
-            let frame = Frame { command, headers, body: body.clone().into() };
+            let frame = Frame::from_parts(command, headers, body.clone());
             let mut out = Vec::new();
             let result = Encoder::new(v).with_content_length(policy).encode(&frame, &mut out);
             (result, out)

@@ -53,7 +53,7 @@
 //!                     .header("destination", frame.destination().unwrap_or(""))
 //!                     .header("message-id", "1")
 //!                     .header("subscription", "0")
-//!                     .with_body(frame.body.clone());
+//!                     .with_body(frame.body_bytes());
 //!                 ws.send(&message).await?;
 //!             }
 //!             _ => {}
@@ -71,7 +71,7 @@
 //! client.send_heartbeat().await?;
 //! client.send(&Frame::send("/topic/chat").with_body("hello")).await?;
 //! let Some(Ok(Event::Frame(message))) = client.next().await else { panic!() };
-//! assert_eq!(&message.body[..], b"hello");
+//! assert_eq!(message.body(), b"hello");
 //! client.close(CloseCode::Normal, "bye").await?;
 //! # Ok(())
 //! # }

@@ -52,7 +52,7 @@ async fn no_subprotocol_accepted_with_every_version() {
     let (mut ws, response) = raw_client(&server.url("/ws"), &[]).await.unwrap();
     assert_eq!(chosen(&response), None);
     let connected = raw_connect(&mut ws, "1.0,1.1,1.2").await;
-    assert_eq!(connected.headers.get("version"), Some("1.2"));
+    assert_eq!(connected.headers().get("version"), Some("1.2"));
 }
 
 #[tokio::test]
@@ -110,7 +110,11 @@ async fn subprotocol_caps_the_connect_version() {
             .unwrap();
         let connected = raw_connect(&mut ws, "1.0,1.1,1.2").await;
         assert_eq!(connected.command, Command::Connected);
-        assert_eq!(connected.headers.get("version"), Some(expect), "{protocol}");
+        assert_eq!(
+            connected.headers().get("version"),
+            Some(expect),
+            "{protocol}"
+        );
     }
     // v10.stomp and a client that only speaks 1.2: no common version.
     let (mut ws, _) = raw_client(&server.url("/ws"), &[(PROTOCOL, "v10.stomp")])
@@ -118,7 +122,7 @@ async fn subprotocol_caps_the_connect_version() {
         .unwrap();
     let error = raw_connect(&mut ws, "1.2").await;
     assert_eq!(error.command, Command::Error);
-    assert_eq!(error.headers.get("version"), Some("1.0"));
+    assert_eq!(error.headers().get("version"), Some("1.0"));
 }
 
 #[tokio::test]
@@ -135,18 +139,18 @@ async fn frame_split_over_messages_and_frames_coalesced_in_one() {
     }
     let message = frame_of(&next_message(&mut ws).await, Some(Version::V1_2));
     assert_eq!(message.destination(), Some("/queue/split"));
-    assert_eq!(&message.body[..], b"hello split");
+    assert_eq!(message.body(), b"hello split");
     // Two SENDs and a heart-beat in one message.
     let two = "SEND\ndestination:/a\n\none\0\nSEND\ndestination:/b\n\ntwo\0";
     ws.send(Message::text(two)).await.unwrap();
     let first = frame_of(&next_message(&mut ws).await, Some(Version::V1_2));
     let second = frame_of(&next_message(&mut ws).await, Some(Version::V1_2));
     assert_eq!(
-        (first.destination(), &first.body[..]),
+        (first.destination(), first.body()),
         (Some("/a"), &b"one"[..])
     );
     assert_eq!(
-        (second.destination(), &second.body[..]),
+        (second.destination(), second.body()),
         (Some("/b"), &b"two"[..])
     );
 }
@@ -163,7 +167,7 @@ async fn bare_eol_messages_are_heartbeats() {
         .await
         .unwrap();
     let stats = frame_of(&next_message(&mut ws).await, Some(Version::V1_2));
-    assert_eq!(&stats.body[..], b"4");
+    assert_eq!(stats.body(), b"4");
 }
 
 #[tokio::test]
@@ -178,7 +182,7 @@ async fn auto_mode_text_client_gets_text_and_binary_body_goes_binary() {
     let reply = next_message(&mut ws).await;
     assert!(reply.is_text(), "{reply:?}");
     assert_eq!(
-        &frame_of(&reply, Some(Version::V1_2)).body[..],
+        frame_of(&reply, Some(Version::V1_2)).body(),
         "plain text é".as_bytes()
     );
     // A body with NULs and invalid UTF-8: the echo must not be a text message.
@@ -189,7 +193,7 @@ async fn auto_mode_text_client_gets_text_and_binary_body_goes_binary() {
     ws.send(Message::binary(send)).await.unwrap();
     let reply = next_message(&mut ws).await;
     assert!(reply.is_binary());
-    assert_eq!(&frame_of(&reply, Some(Version::V1_2)).body[..], body);
+    assert_eq!(frame_of(&reply, Some(Version::V1_2)).body(), body);
     // The client sent binary last: even a UTF-8 frame now comes back binary.
     ws.send(Message::binary(&b"SEND\ndestination:/t\n\nabc\0"[..]))
         .await
@@ -278,7 +282,7 @@ async fn server_close_after_disconnect_carries_1000() {
         .await
         .unwrap();
     let receipt = frame_of(&next_message(&mut ws).await, Some(Version::V1_2));
-    assert_eq!(receipt.headers.get("receipt-id"), Some("77"));
+    assert_eq!(receipt.headers().get("receipt-id"), Some("77"));
     let close = next_message(&mut ws).await;
     assert!(
         matches!(close, Message::Close(Some(ref f)) if f.code == CloseCode::Normal),
@@ -351,7 +355,7 @@ async fn message_at_the_limit_is_accepted() {
     message.resize(max, b'\n');
     ws.send(Message::binary(message)).await.unwrap();
     let reply = frame_of(&next_message(&mut ws).await, Some(Version::V1_2));
-    assert_eq!(reply.body.len(), 2048);
+    assert_eq!(reply.body().len(), 2048);
 }
 
 #[tokio::test]
@@ -438,7 +442,7 @@ async fn stompkit_client_connect_split_halves_and_negotiated_subprotocol() {
     let Some(Ok(Event::Frame(connected))) = reader.next().await else {
         panic!()
     };
-    assert_eq!(connected.headers.get("version"), Some("1.1"));
+    assert_eq!(connected.headers().get("version"), Some("1.1"));
     writer.set_version(Version::V1_1);
     reader.set_version(Version::V1_1);
     writer.send_heartbeat().await.unwrap();
@@ -451,7 +455,7 @@ async fn stompkit_client_connect_split_halves_and_negotiated_subprotocol() {
         let Some(Ok(Event::Frame(message))) = reader.next().await else {
             panic!()
         };
-        assert_eq!(&message.body[..], b"hi");
+        assert_eq!(message.body(), b"hi");
     }
     writer.close(CloseCode::Normal, "bye").await.unwrap();
     assert!(reader.next().await.is_none());
@@ -503,7 +507,7 @@ async fn peeked_stream_is_accepted_untouched_and_raw_stomp_is_told_apart() {
         .unwrap();
     let (mut ws, _) = raw_client(&format!("ws://{addr}/ws"), &[]).await.unwrap();
     let connected = raw_connect(&mut ws, "1.2").await;
-    assert_eq!(connected.headers.get("seen"), Some("CONNECT"));
+    assert_eq!(connected.headers().get("seen"), Some("CONNECT"));
     drop(ws);
     assert_eq!(server.await.unwrap(), vec![Sniff::Stomp, Sniff::Http]);
 }

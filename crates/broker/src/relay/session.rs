@@ -448,7 +448,7 @@ impl RelaySession {
             let hb = relay.heartbeat_ms;
             upstream = upstream.header(names::HEART_BEAT, &HeartBeat::new(hb, hb).to_string());
         }
-        for (name, value) in frame.headers.iter() {
+        for (name, value) in frame.headers().iter() {
             if !REWRITTEN.contains(&name) {
                 upstream = upstream.header(name, value);
             }
@@ -549,7 +549,7 @@ impl RelaySession {
             return None;
         };
         let mut connected = Frame::connected(version);
-        for (name, value) in frame.headers.iter() {
+        for (name, value) in frame.headers().iter() {
             if name != names::VERSION && name != names::HEART_BEAT {
                 connected = connected.header(name, value);
             }

@@ -71,7 +71,7 @@ impl Harness {
     fn bodies(&self, conn: ConnId) -> Vec<String> {
         self.frames(conn)
             .iter()
-            .map(|f| String::from_utf8(f.body.to_vec()).unwrap())
+            .map(|f| String::from_utf8(f.body().to_vec()).unwrap())
             .collect()
     }
 }
@@ -167,8 +167,8 @@ fn s2_client_ack_is_cumulative_and_prefetch_bounds_unacked() {
     let next = h.frames(1);
     // Cumulative: two acked → two more delivered, then the RECEIPT after them.
     assert_eq!(next.len(), 3);
-    assert_eq!(&next[0].body[..], b"3");
-    assert_eq!(&next[1].body[..], b"4");
+    assert_eq!(next[0].body(), b"3");
+    assert_eq!(next[1].body(), b"4");
     assert_eq!(next[2].command, Command::Receipt);
     // Acking the first one again is an unknown id.
     h.router.handle(RouterCommand::Ack {
@@ -206,7 +206,7 @@ fn client_individual_ack_and_nack_requeue_with_redelivered() {
     });
     let again = h.frames(1);
     assert_eq!(again.len(), 1);
-    assert_eq!(&again[0].body[..], b"a");
+    assert_eq!(again[0].body(), b"a");
     assert_eq!(again[0].get("redelivered"), Some("true"));
     assert_eq!(again[0].message_id(), got[0].message_id());
     assert_eq!(Metrics::get(&h.metrics.redelivered), 1);
@@ -225,7 +225,7 @@ fn a_redelivery_gets_a_new_ack_id_so_a_late_ack_for_the_first_delivery_cannot_se
         receipt: None,
     });
     let again = h.frames(1);
-    assert_eq!(&again[0].body[..], b"a");
+    assert_eq!(again[0].body(), b"a");
     assert_eq!(
         again[0].message_id(),
         first[0].message_id(),
@@ -274,7 +274,7 @@ fn a_redelivery_gets_a_new_ack_id_so_a_late_ack_for_the_first_delivery_cannot_se
         1,
         "the redelivery was not settled by the late ACK"
     );
-    assert_eq!(&moved[0].body[..], b"a");
+    assert_eq!(moved[0].body(), b"a");
 }
 
 #[test]
@@ -289,7 +289,7 @@ fn unacked_messages_of_a_closed_connection_go_to_another_subscriber() {
     h.router.handle(RouterCommand::Closed { conn: 1 });
     let got = h.frames(2);
     assert_eq!(got.len(), 1);
-    assert_eq!(&got[0].body[..], b"m1");
+    assert_eq!(got[0].body(), b"m1");
     assert_eq!(got[0].get("redelivered"), Some("true"));
 }
 

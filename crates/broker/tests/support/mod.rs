@@ -86,7 +86,7 @@ impl Raw {
         let f = self.frame().await;
         assert_eq!(f.command, Command::Error, "{f:?}");
         assert_eq!(f.message(), Some(message), "{f:?}");
-        assert!(!f.body.is_empty(), "S4: short body");
+        assert!(!f.body().is_empty(), "S4: short body");
         self.expect_closed().await;
         f
     }

@@ -128,7 +128,7 @@ impl Session {
 /// `message` header and body of an ERROR, on one line.
 pub fn describe_error(frame: &Frame) -> String {
     let message = frame.message().unwrap_or("(no message header)");
-    let body = String::from_utf8_lossy(&frame.body);
+    let body = String::from_utf8_lossy(frame.body());
     let body = body.trim();
     if body.is_empty() {
         message.to_string()

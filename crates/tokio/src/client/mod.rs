@@ -154,7 +154,7 @@ impl Client {
     }
 
     fn encode(&self, frame: &Frame) -> Result<Bytes, ClientError> {
-        let mut buf = BytesMut::with_capacity(frame.body.len() + 128);
+        let mut buf = BytesMut::with_capacity(frame.body().len() + 128);
         self.inner.encoder.encode(frame, &mut buf)?;
         Ok(buf.freeze())
     }
@@ -197,7 +197,7 @@ impl Client {
         check_client_frame(&frame)?;
         let (id, tx, receipt) = self.receipt_pair();
         let mut frame = frame;
-        frame.headers.set(stompkit_frame::names::RECEIPT, &id);
+        frame.headers_mut().set(stompkit_frame::names::RECEIPT, &id);
         let bytes = self.encode(&frame)?;
         self.request(Request::Frame {
             bytes,

@@ -11,7 +11,6 @@
 
 use crate::client::Client;
 use crate::client::error::{ClientError, SubscriptionError};
-use bytes::Bytes;
 use futures_util::Stream;
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -137,14 +136,15 @@ impl Message {
         self.frame
     }
 
-    /// The body (a zero-copy slice of what was read).
-    pub fn body(&self) -> &Bytes {
-        &self.frame.body
+    /// The body (a slice of what was read; [`Frame::body_bytes`] shares it
+    /// without a copy).
+    pub fn body(&self) -> &[u8] {
+        self.frame.body()
     }
 
     /// The headers, in wire order.
     pub fn headers(&self) -> &Headers {
-        &self.frame.headers
+        self.frame.headers()
     }
 
     /// The first value of header `name` (F13).
@@ -511,16 +511,16 @@ mod tests {
             .header("ack", "a-1");
         let ack = |v, c| ack_frame(c, v, AckMode::Client, &m, "7");
         let f = ack(Version::V1_2, Command::Ack).unwrap();
-        assert_eq!(f.headers.iter().collect::<Vec<_>>(), [("id", "a-1")]);
+        assert_eq!(f.headers().iter().collect::<Vec<_>>(), [("id", "a-1")]);
         let f = ack(Version::V1_1, Command::Nack).unwrap();
         assert_eq!(f.command, Command::Nack);
         assert_eq!(
-            f.headers.iter().collect::<Vec<_>>(),
+            f.headers().iter().collect::<Vec<_>>(),
             [("message-id", "m-1"), ("subscription", "7")]
         );
         let f = ack(Version::V1_0, Command::Ack).unwrap();
         assert_eq!(
-            f.headers.iter().collect::<Vec<_>>(),
+            f.headers().iter().collect::<Vec<_>>(),
             [("message-id", "m-1")]
         );
         assert!(matches!(
@@ -546,6 +546,9 @@ mod tests {
             .ack(AckMode::ClientIndividual)
             .header(PREFETCH_COUNT, "2")
             .frame("3", 16);
-        assert_eq!(f.headers.get_all(PREFETCH_COUNT).collect::<Vec<_>>(), ["2"]);
+        assert_eq!(
+            f.headers().get_all(PREFETCH_COUNT).collect::<Vec<_>>(),
+            ["2"]
+        );
     }
 }

@@ -164,9 +164,9 @@ pub fn assert_any_chunking(
 
 /// A frame event with these headers, in this order, and this body.
 pub fn frame(command: Command, headers: &[(&str, &str)], body: &[u8]) -> Event {
-    Event::Frame(Frame {
+    Event::Frame(Frame::from_parts(
         command,
-        headers: headers.iter().copied().collect::<Headers>(),
-        body: bytes::Bytes::copy_from_slice(body),
-    })
+        headers.iter().copied().collect::<Headers>(),
+        bytes::Bytes::copy_from_slice(body),
+    ))
 }

@@ -97,7 +97,7 @@ where
         match frame.command {
             Command::Connect | Command::Stomp => {
                 let offered: Vec<Version> = frame
-                    .headers
+                    .headers()
                     .get("accept-version")
                     .unwrap_or("1.0")
                     .split(',')
@@ -123,7 +123,7 @@ where
                 let body = if frame.destination() == Some("/stats") {
                     beats.load(Ordering::Relaxed).to_string().into()
                 } else {
-                    frame.body.clone()
+                    frame.body_bytes()
                 };
                 let mut message = Frame::new(Command::Message)
                     .header("destination", frame.destination().unwrap_or(""))

@@ -146,7 +146,7 @@ fn a_configured_login_and_vhost_replace_the_clients() {
     assert_eq!(sent.host(), Some("prod"));
     assert_eq!(sent.login(), Some("relay"));
     assert_eq!(sent.passcode(), Some("relay-pw"));
-    assert_eq!(sent.headers.get_all("login").count(), 1);
+    assert_eq!(sent.headers().get_all("login").count(), 1);
 }
 
 #[test]
@@ -232,7 +232,7 @@ fn an_upstream_error_reaches_the_client_then_both_close() {
     assert_eq!(upstream(&mut h, refused), None);
     let to_client = frames(&h.to_client, None);
     assert_eq!(to_client[0].message(), Some("Bad CONNECT"));
-    assert_eq!(&to_client[0].body[..], b"Access refused for user 'guest'\n");
+    assert_eq!(to_client[0].body(), b"Access refused for user 'guest'\n");
     assert!(h.session.is_closed());
     assert!(h.to_client.is_closing() && h.to_upstream.is_closing());
 }
@@ -309,7 +309,7 @@ fn upstream_failures_before_and_after_connected() {
         .upstream_unavailable("Connection refused (os error 111)");
     let error = frames(&h.to_client, None);
     assert_eq!(error[0].message(), Some("upstream unavailable"));
-    assert_eq!(&error[0].body[..], b"Connection refused (os error 111)\n");
+    assert_eq!(error[0].body(), b"Connection refused (os error 111)\n");
 
     let mut h = open("0,0", "0,0");
     h.session.upstream_closed();
@@ -423,5 +423,5 @@ fn a_configured_login_waits_for_the_relays_own_login_check() {
     let error = frames(&h.to_client, Some(Version::V1_2));
     assert_eq!(error[0].message(), Some("forbidden"));
     assert_eq!(error[0].receipt_id(), Some("r"));
-    assert_eq!(&error[0].body[..], b"alice may not send to /queue/no\n");
+    assert_eq!(error[0].body(), b"alice may not send to /queue/no\n");
 }
