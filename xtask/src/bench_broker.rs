@@ -306,14 +306,7 @@ fn idle_connections(plan: &Plan<'_>, pid: u32, idle: u64, n: usize) -> (Sample, 
         "--url".into(),
         plan.stomp_url.into(),
     ];
-    if let Some((login, passcode)) = plan.login {
-        args.extend([
-            "--login".into(),
-            login.into(),
-            "--passcode".into(),
-            passcode.into(),
-        ]);
-    }
+    args.extend(plan.login_args());
     args.extend([
         "--connections".into(),
         n.to_string(),

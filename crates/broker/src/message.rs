@@ -113,14 +113,12 @@ pub fn frame_size(frame: &Frame) -> usize {
     header_bytes(frame.headers()) + frame.body().len()
 }
 
-/// A copy of `frame` holding only its own bytes, not the read buffer it was
-/// parsed from (a frame held until COMMIT).
-pub fn owned_frame(frame: &Frame) -> Frame {
-    Frame::from_parts(
-        frame.command,
-        frame.headers().iter().collect(),
-        Bytes::copy_from_slice(frame.body()),
-    )
+/// `frame` holding only its own bytes, not the read buffer it was parsed from
+/// (a frame held until COMMIT; see [`own_frame_bytes`]).
+pub fn owned_frame(frame: Frame) -> Frame {
+    let (command, mut headers, mut body) = frame.into_parts();
+    own_frame_bytes(&mut headers, &mut body);
+    Frame::from_parts(command, headers, body)
 }
 
 /// Copies a frame's headers and body out of the read buffer they share, so

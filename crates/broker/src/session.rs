@@ -445,7 +445,7 @@ impl Session {
                     Some(tx) => {
                         let bytes = frame_size(&frame);
                         // Held until COMMIT: keep only its own bytes, not the read buffer.
-                        let frame = owned_frame(&frame);
+                        let frame = owned_frame(frame);
                         self.buffer(&tx, TxOp::Send(frame), bytes, receipt, out);
                     }
                     None => out.push(RouterCommand::Send { conn, frame }),

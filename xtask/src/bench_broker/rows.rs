@@ -208,6 +208,18 @@ pub struct Plan<'a> {
 }
 
 impl Plan<'_> {
+    /// `--login L --passcode P` for `stompkit bench`, when the broker wants them.
+    pub fn login_args(&self) -> Vec<String> {
+        self.login.map_or_else(Vec::new, |(login, passcode)| {
+            vec![
+                "--login".into(),
+                login.into(),
+                "--passcode".into(),
+                passcode.into(),
+            ]
+        })
+    }
+
     /// The `stompkit bench` arguments for a load row, or `None` when the broker
     /// has no WebSocket endpoint for a WebSocket row.
     pub fn load_args(&self, row: &Row) -> Option<Vec<String>> {
@@ -237,14 +249,7 @@ impl Plan<'_> {
             _ => return None,
         };
         let mut args: Vec<String> = vec!["bench".into(), "--url".into(), url.into()];
-        if let Some((login, passcode)) = self.login {
-            args.extend([
-                "--login".into(),
-                login.into(),
-                "--passcode".into(),
-                passcode.into(),
-            ]);
-        }
+        args.extend(self.login_args());
         args.extend([
             "--mode".into(),
             mode.as_str().into(),
