@@ -19,6 +19,7 @@
 //!   split on whitespace.
 //! - `PYTHON`: the interpreter that creates the venv (default `python3`).
 
+use crate::cmd;
 use anyhow::{Context, Result, bail};
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -152,14 +153,23 @@ pub(crate) fn ensure_venv() -> Result<PathBuf> {
     if !python.exists() {
         let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
         fs::create_dir_all(target_dir())?;
-        run_checked(Command::new(&system_python).args(["-m", "venv"]).arg(&venv)).with_context(
-            || {
-                format!(
-                    "could not create a venv with `{system_python} -m venv` \
-                     (on Debian: apt-get install python3-venv)"
-                )
-            },
-        )?;
+        let create = || run_checked(Command::new(&system_python).args(["-m", "venv"]).arg(&venv));
+        let mut created = create();
+        if created.is_err() && cmd::in_ci() {
+            // Debian's python3 lacks `venv` until python3-venv is installed.
+            println!(
+                "interop: `{system_python} -m venv` failed; installing python3-venv (CI=true)"
+            );
+            cmd::apt_install(&["python3-venv"])?;
+            let _ = fs::remove_dir_all(&venv);
+            created = create();
+        }
+        created.with_context(|| {
+            format!(
+                "could not create a venv with `{system_python} -m venv` \
+                 (on Debian: apt-get install python3-venv)"
+            )
+        })?;
     }
     run_checked(
         Command::new(&python)
