@@ -12,7 +12,6 @@
 //! It does not install anything: [`ActiveMq::start`] returns `Ok(None)` when the
 //! package is missing (see `bench_broker`'s `--with-peers`).
 
-use crate::rabbitmq::stomp_connect;
 use anyhow::{Context, Result, bail};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
@@ -20,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+use xtask::rabbitmq::stomp_connect;
 
 /// Where Debian installs ActiveMQ.
 const HOME: &str = "/usr/share/activemq";

@@ -3,7 +3,7 @@
 //!
 //! Owns the run: building the broker and the load generator (release; the dev
 //! profile for `--quick`), starting each broker in turn (stompkit; with peers
-//! present, a throwaway RabbitMQ with STOMP and Web-STOMP from [`crate::rabbitmq`]
+//! present, a throwaway RabbitMQ with STOMP and Web-STOMP from [`xtask::rabbitmq`]
 //! and an ActiveMQ with a `stomp+nio` connector from [`crate::activemq`]),
 //! measuring memory on the fresh broker first (idle RSS, then RSS per idle
 //! connection and the time to accept them, from `stompkit bench idle`), then every
@@ -24,8 +24,7 @@ mod table;
 
 use crate::activemq::ActiveMq;
 use crate::interop::Broker;
-use crate::rabbitmq::{GUEST, RabbitMq, Started};
-use crate::{activemq, cmd, rabbitmq};
+use crate::{activemq, cmd};
 use anyhow::{Context, Result, bail};
 use rows::{Kind, Plan, Row, Sample};
 use std::io::{BufRead, BufReader};
@@ -33,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use table::{Column, Results};
+use xtask::rabbitmq::{self, GUEST, RabbitMq};
 
 /// Options of `cargo xtask bench-broker`.
 #[derive(clap::Args, Debug)]
@@ -169,7 +169,7 @@ fn install_peers(rabbit: bool, active: bool) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    rabbitmq::apt_install(&missing)
+    cmd::apt_install(&missing)
 }
 
 /// A broker under test and what the load generator needs to reach it.
@@ -207,12 +207,15 @@ fn start(name: &str, bin: &Path) -> Result<Option<Subject>> {
             }
         }
         "rabbitmq" => {
-            let rabbit = match RabbitMq::start(&cmd::target_dir())? {
-                Started::Running(rabbit) => rabbit,
-                Started::Skipped(line) => {
-                    println!("bench-broker: RabbitMQ {line}");
-                    return Ok(None);
-                }
+            let rabbit = match RabbitMq::start(&cmd::target_dir()) {
+                Ok(rabbit) => rabbit,
+                Err(error) => match cmd::Missing::find(&error) {
+                    Some(missing) => {
+                        println!("bench-broker: {missing}");
+                        return Ok(None);
+                    }
+                    None => return Err(error),
+                },
             };
             Subject {
                 column: Column {

@@ -2,11 +2,15 @@
 //!
 //! Owns the list of CI steps ([`steps`]) and the report: each step's name and
 //! wall time as it finishes, a summary table at the end, and a non-zero exit at
-//! the first failing step. To add a step (interop tests, browser tests, ...),
-//! add an entry to [`steps`]; `--skip`/`--only` pick steps by name.
+//! the first failing step. A step that needs a system package this machine lacks
+//! (RabbitMQ, Node.js, Chromium, python3-venv) ends with a [`cmd::Missing`]
+//! error: outside CI it is reported as `SKIPPED: ...` and the run goes on; with
+//! `CI=true` a skip is a failure (and packages are installed instead, as they
+//! are after `--install`). To add a step, add an entry to [`steps`];
+//! `--skip`/`--only` pick steps by name.
 
-use crate::{cmd, fuzz, tools};
-use anyhow::{Result, bail};
+use crate::{cmd, fuzz, paths, tools};
+use anyhow::{Context as _, Result, bail};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -16,6 +20,11 @@ pub struct CiArgs {
     /// Seconds each fuzz target runs in the fuzz smoke step.
     #[arg(long, default_value_t = 10)]
     fuzz_seconds: u64,
+    /// Install missing system packages (RabbitMQ, Node.js, Chromium,
+    /// python3-venv) with apt-get, as CI=true does, instead of skipping the
+    /// steps that need them.
+    #[arg(long)]
+    install: bool,
     /// Skip these steps (by name; repeatable).
     #[arg(long, value_name = "STEP")]
     skip: Vec<String>,
@@ -44,9 +53,22 @@ pub struct Step {
     pub run: fn(&Context) -> Result<String>,
 }
 
+/// The crates that have a `tls` feature (on by default), checked with it off.
+const NO_TLS_CRATES: [&str; 4] = [
+    "stompkit-tokio",
+    "stompkit-ws",
+    "stompkit-cli",
+    "stompkit-broker",
+];
+
 /// The CI steps, in order.
 pub fn steps() -> Vec<Step> {
     vec![
+        Step {
+            name: "paths",
+            about: "no file refers to a path outside the repository (relative or absolute)",
+            run: |_| paths::check(),
+        },
         Step {
             name: "fmt",
             about: "cargo fmt --all -- --check (and the fuzz crate, its own workspace)",
@@ -70,13 +92,45 @@ pub fn steps() -> Vec<Step> {
             },
         },
         Step {
+            name: "doc",
+            about: "cargo doc --workspace --no-deps with RUSTDOCFLAGS=-D warnings (broken links fail)",
+            run: |_| {
+                let mut doc = cmd::cargo(&["doc", "--workspace", "--no-deps"]);
+                doc.env("RUSTDOCFLAGS", "-D warnings");
+                cmd::run(&mut doc)?;
+                Ok(String::new())
+            },
+        },
+        Step {
             name: "test",
-            about: "cargo test --workspace (unit, integration and doc tests)",
-            run: |_| test_step(),
+            about: "cargo test --workspace (unit, integration and doc tests; not the #[ignore]d ones that need system packages)",
+            run: |_| test_step(&["test", "--workspace"]),
+        },
+        Step {
+            name: "no-tls",
+            about: "the crates with a `tls` feature, built, linted and unit-tested without it",
+            run: |_| no_tls_step(),
+        },
+        Step {
+            name: "relay-tests",
+            about: "the broker's #[ignore]d relay tests against a throwaway RabbitMQ (needs rabbitmq-server)",
+            run: |_| {
+                // Installed (or reported missing) here, so the test itself never skips.
+                xtask::rabbitmq::ensure_installed()?;
+                test_step(&[
+                    "test",
+                    "-p",
+                    "stompkit-broker",
+                    "--test",
+                    "relay",
+                    "--",
+                    "--ignored",
+                ])
+            },
         },
         Step {
             name: "tools",
-            about: "install pinned cargo-deny and cargo-fuzz if missing",
+            about: "install pinned cargo-deny and cargo-fuzz if missing (cargo install)",
             run: |_| {
                 let notes: Result<Vec<String>> =
                     tools::ALL.iter().map(tools::Tool::ensure).collect();
@@ -92,6 +146,21 @@ pub fn steps() -> Vec<Step> {
             },
         },
         Step {
+            name: "package",
+            about: "cargo package --workspace: every published crate packages and builds with its local dependencies",
+            run: |_| {
+                cargo_step(&[
+                    "package",
+                    "--workspace",
+                    "--exclude",
+                    "stompkit-benches",
+                    "--exclude",
+                    "xtask",
+                    "--allow-dirty",
+                ])
+            },
+        },
+        Step {
             name: "fuzz",
             about: "build every fuzz target once, run each for --fuzz-seconds",
             run: |cx| {
@@ -103,7 +172,7 @@ pub fn steps() -> Vec<Step> {
         },
         Step {
             name: "interop",
-            about: "stomp.py suite in interop/ against a freshly started stompkit-broker",
+            about: "stomp.py suite in interop/ against a freshly started stompkit-broker (needs python3-venv)",
             run: |_| {
                 crate::interop::run()?;
                 Ok(String::new())
@@ -111,12 +180,17 @@ pub fn steps() -> Vec<Step> {
         },
         Step {
             name: "interop-js",
-            about: "stompjs (Node) and the demo page (headless chromium) in interop/js over WebSocket",
-            run: |_| crate::interop_js::run(None),
+            about: "@stomp/stompjs on Node in interop/js over WebSocket (needs nodejs, npm)",
+            run: |_| crate::interop_js::run(None, crate::interop_js::Suites::Stompjs),
+        },
+        Step {
+            name: "browser",
+            about: "the demo page in headless Chromium, driven by playwright-core (needs nodejs, npm, chromium)",
+            run: |_| crate::interop_js::run(None, crate::interop_js::Suites::Browser),
         },
         Step {
             name: "relay",
-            about: "stomp.py portable suite through stompkit-broker --upstream to a throwaway RabbitMQ",
+            about: "stomp.py portable suite through stompkit-broker --upstream to a throwaway RabbitMQ (needs rabbitmq-server)",
             run: |_| crate::interop_relay::run(),
         },
         Step {
@@ -136,15 +210,40 @@ fn cargo_step(args: &[&str]) -> Result<String> {
     Ok(String::new())
 }
 
-/// Runs the tests, echoing the runner's output and totalling its `test result:` lines.
-fn test_step() -> Result<String> {
+/// Runs `cargo <args>` (a test command), echoing the runner's output and
+/// totalling its `test result:` lines.
+fn test_step(args: &[&str]) -> Result<String> {
     let mut totals = TestTotals::default();
-    let result = cmd::run_tee(&mut cmd::cargo(&["test", "--workspace"]), |line| {
-        totals.add_line(line)
-    });
+    let result = cmd::run_tee(&mut cmd::cargo(args), |line| totals.add_line(line));
     let note = totals.to_string();
     println!("tests: {note}");
     result.map(|()| note)
+}
+
+/// The `tls` crates without their default features: no TLS crate in their
+/// dependency trees, clippy on every target, then their unit tests (which
+/// include the "this build has no TLS" refusals).
+fn no_tls_step() -> Result<String> {
+    for krate in NO_TLS_CRATES {
+        let mut tree = cmd::cargo(&["tree", "-p", krate, "--no-default-features"]);
+        tree.args(["-e", "normal", "--prefix", "none", "--format", "{p}"]);
+        let listing = cmd::output(&mut tree).context("cargo tree failed")?;
+        let tls: Vec<&str> = listing
+            .lines()
+            .filter(|line| line.starts_with("rustls") || line.starts_with("ring "))
+            .collect();
+        if !tls.is_empty() {
+            bail!("{krate} without `tls` still depends on {}", tls.join(", "));
+        }
+    }
+    let mut args = vec!["clippy", "--no-default-features"];
+    for krate in NO_TLS_CRATES {
+        args.extend(["-p", krate]);
+    }
+    let clippy_args = [&args[..], &["--all-targets", "--", "-D", "warnings"]].concat();
+    cmd::run(&mut cmd::cargo(&clippy_args))?;
+    args[0] = "test";
+    test_step(&[&args[..], &["--lib", "--bins"]].concat())
 }
 
 /// Sums of the test runner's `test result:` lines.
@@ -192,10 +291,45 @@ impl std::fmt::Display for TestTotals {
 }
 
 /// How one step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Ok,
+    /// A system package was missing (outside CI only).
+    Skipped,
+    Failed,
+}
+
+impl Verdict {
+    fn label(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Skipped => "SKIPPED",
+            Verdict::Failed => "FAILED",
+        }
+    }
+
+    /// A step's verdict from its result: a [`cmd::Missing`] error is a skip,
+    /// except in CI, where nothing may be skipped.
+    fn of(result: Result<String>, in_ci: bool) -> (Verdict, String) {
+        match result {
+            Ok(note) => (Verdict::Ok, note),
+            Err(error) => match cmd::Missing::find(&error) {
+                Some(missing) if in_ci => (
+                    Verdict::Failed,
+                    format!("{missing} (CI=true: a skipped step fails)"),
+                ),
+                Some(missing) => (Verdict::Skipped, missing.to_string()),
+                None => (Verdict::Failed, format!("{error:#}")),
+            },
+        }
+    }
+}
+
+/// How one step ended.
 struct Outcome {
     name: &'static str,
     time: Duration,
-    ok: bool,
+    verdict: Verdict,
     note: String,
 }
 
@@ -204,7 +338,7 @@ pub fn run(args: &CiArgs) -> Result<()> {
     let all = steps();
     if args.list {
         for step in &all {
-            println!("{:<8} {}", step.name, step.about);
+            println!("{:<12} {}", step.name, step.about);
         }
         return Ok(());
     }
@@ -213,6 +347,9 @@ pub fn run(args: &CiArgs) -> Result<()> {
             let names: Vec<&str> = all.iter().map(|step| step.name).collect();
             bail!("no CI step named {name:?}; steps: {}", names.join(", "));
         }
+    }
+    if args.install {
+        xtask::process::allow_install();
     }
     let chosen: Vec<Step> = all
         .into_iter()
@@ -228,30 +365,29 @@ pub fn run(args: &CiArgs) -> Result<()> {
         println!("\n==> ci step `{}`: {}", step.name, step.about);
         flush();
         let step_started = Instant::now();
-        let result = (step.run)(&context);
+        let (verdict, note) = Verdict::of((step.run)(&context), cmd::in_ci());
         let time = step_started.elapsed();
-        let (ok, note) = match result {
-            Ok(note) => (true, note),
-            Err(error) => (false, format!("{error:#}")),
-        };
+        if verdict == Verdict::Skipped {
+            println!("{note}");
+        }
         println!(
             "<== ci step `{}` {} in {}",
             step.name,
-            if ok { "ok" } else { "FAILED" },
+            verdict.label(),
             seconds(time)
         );
         outcomes.push(Outcome {
             name: step.name,
             time,
-            ok,
+            verdict,
             note,
         });
-        if !ok {
+        if verdict == Verdict::Failed {
             break;
         }
     }
     summary(&outcomes, chosen.len(), started.elapsed());
-    match outcomes.iter().find(|outcome| !outcome.ok) {
+    match outcomes.iter().find(|o| o.verdict == Verdict::Failed) {
         Some(failed) => bail!("ci step `{}` failed: {}", failed.name, failed.note),
         None => Ok(()),
     }
@@ -260,26 +396,33 @@ pub fn run(args: &CiArgs) -> Result<()> {
 /// Prints the summary table.
 fn summary(outcomes: &[Outcome], planned: usize, total: Duration) {
     println!("\nci summary");
-    println!("{:<8} {:>9}  {:<6} note", "step", "time", "result");
+    println!("{:<12} {:>9}  {:<7} note", "step", "time", "result");
     for outcome in outcomes {
         println!(
-            "{:<8} {:>9}  {:<6} {}",
+            "{:<12} {:>9}  {:<7} {}",
             outcome.name,
             seconds(outcome.time),
-            if outcome.ok { "ok" } else { "FAILED" },
+            outcome.verdict.label(),
             outcome.note
         );
     }
-    let skipped = planned - outcomes.len();
-    let verdict = if outcomes.iter().all(|outcome| outcome.ok) {
-        "ok"
-    } else {
+    let count = |verdict| outcomes.iter().filter(|o| o.verdict == verdict).count();
+    let verdict = if count(Verdict::Failed) > 0 {
         "FAILED"
+    } else if count(Verdict::Skipped) > 0 {
+        "ok with skipped steps"
+    } else {
+        "ok"
     };
-    println!("{:<8} {:>9}  {verdict:<6}", "total", seconds(total));
-    if skipped > 0 {
-        println!("({skipped} later steps not run)");
-    }
+    println!("{:<12} {:>9}  {verdict}", "total", seconds(total));
+    println!(
+        "{} steps: {} ok, {} skipped, {} failed, {} not run",
+        planned,
+        count(Verdict::Ok),
+        count(Verdict::Skipped),
+        count(Verdict::Failed),
+        planned - outcomes.len()
+    );
     flush();
 }
 
@@ -306,6 +449,21 @@ mod tests {
             totals.to_string(),
             "15 passed, 2 failed, 1 ignored in 2 suites"
         );
+    }
+
+    #[test]
+    fn a_missing_package_is_a_skip_outside_ci_and_a_failure_in_ci() {
+        let missing =
+            || Err(cmd::Missing::apt("RabbitMQ (rabbitmq-server)", &["rabbitmq-server"]).into());
+        let (verdict, note) = Verdict::of(missing(), false);
+        assert_eq!(verdict, Verdict::Skipped);
+        assert!(note.starts_with("SKIPPED: RabbitMQ"), "{note}");
+        let (verdict, note) = Verdict::of(missing(), true);
+        assert_eq!(verdict, Verdict::Failed);
+        assert!(note.ends_with("(CI=true: a skipped step fails)"), "{note}");
+        let (verdict, _) = Verdict::of(Err(anyhow::anyhow!("tests failed")), false);
+        assert_eq!(verdict, Verdict::Failed);
+        assert_eq!(Verdict::of(Ok("n".into()), true).0, Verdict::Ok);
     }
 
     #[test]

@@ -110,6 +110,4 @@ pub fn output(command: &mut Command) -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-// `in_ci` and `apt_install` live in `rabbitmq.rs`, which must stay self-contained
-// because the broker's relay tests include that file with `#[path]`.
-pub use crate::rabbitmq::{apt_install, in_ci};
+pub use xtask::process::{Missing, apt_install, in_ci, install_or_missing};

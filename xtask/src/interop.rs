@@ -154,22 +154,15 @@ pub(crate) fn ensure_venv() -> Result<PathBuf> {
         let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
         fs::create_dir_all(target_dir())?;
         let create = || run_checked(Command::new(&system_python).args(["-m", "venv"]).arg(&venv));
-        let mut created = create();
-        if created.is_err() && cmd::in_ci() {
+        if create().is_err() {
             // Debian's python3 lacks `venv` until python3-venv is installed.
-            println!(
-                "interop: `{system_python} -m venv` failed; installing python3-venv (CI=true)"
-            );
-            cmd::apt_install(&["python3-venv"])?;
+            println!("interop: `{system_python} -m venv` failed");
+            cmd::install_or_missing("python3's venv module (python3-venv)", &["python3-venv"])?;
             let _ = fs::remove_dir_all(&venv);
-            created = create();
+            create().with_context(|| {
+                format!("could not create a venv with `{system_python} -m venv`")
+            })?;
         }
-        created.with_context(|| {
-            format!(
-                "could not create a venv with `{system_python} -m venv` \
-                 (on Debian: apt-get install python3-venv)"
-            )
-        })?;
     }
     run_checked(
         Command::new(&python)

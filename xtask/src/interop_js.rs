@@ -3,10 +3,11 @@
 //! the `ws` package), and the broker's demo page in Debian's headless Chromium
 //! driven by `playwright-core`.
 //!
-//! Owns the run: Node.js 20+ (installed with apt when missing and `CI=true`),
-//! `npm ci` in `interop/js` (again only when `package-lock.json` changed),
-//! Chromium (`/usr/bin/chromium`, or `STOMPKIT_CHROMIUM`; installed with apt when
-//! missing and `CI=true`, otherwise only the browser test is skipped with one line),
+//! Owns the run: Node.js 20+ and, for the browser suite, Chromium
+//! (`/usr/bin/chromium`, or `STOMPKIT_CHROMIUM`), installed with apt when missing
+//! and allowed ([`xtask::process::may_install`]: `CI=true` or `--install`), otherwise a
+//! [`cmd::Missing`] error that CI reports as skipped; `npm ci` in `interop/js`
+//! (only when `package-lock.json` changed),
 //! the broker (built and started on `127.0.0.1:0` with the interop suite's
 //! [`Broker`] guard, so the same 100 ms heart-beat floor), then `node --test` with
 //! `STOMPKIT_WS_URL=ws://<ip>:<port>/ws` and `STOMPKIT_SCREENSHOT_DIR=<target>`.
@@ -31,17 +32,41 @@ const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
 const STOMPJS_TESTS: &str = "test/stompjs.test.mjs";
 const BROWSER_TESTS: &str = "test/browser.test.mjs";
 
-/// Runs the suites against `addr`, or, when `None`, against a freshly built and
-/// started broker. Returns a short note for the CI summary.
-pub fn run(addr: Option<SocketAddr>) -> Result<String> {
-    let started = Instant::now();
-    if let Some(skipped) = ensure_node()? {
-        println!("{skipped}");
-        return Ok(skipped);
+/// Which of the JavaScript suites to run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Suites {
+    /// `@stomp/stompjs` on Node (needs Node.js).
+    Stompjs,
+    /// The demo page in headless Chromium (needs Node.js and Chromium).
+    Browser,
+    /// Both.
+    All,
+}
+
+impl Suites {
+    /// The test files, relative to `interop/js`.
+    fn files(self) -> &'static [&'static str] {
+        match self {
+            Suites::Stompjs => &[STOMPJS_TESTS],
+            Suites::Browser => &[BROWSER_TESTS],
+            Suites::All => &[STOMPJS_TESTS, BROWSER_TESTS],
+        }
     }
+}
+
+/// Runs `suites` against `addr`, or, when `None`, against a freshly built and
+/// started broker. Returns a short note for the CI summary. Node.js or Chromium
+/// missing (and not to be installed, see [`xtask::process::may_install`]) is a
+/// [`cmd::Missing`] error.
+pub fn run(addr: Option<SocketAddr>, suites: Suites) -> Result<String> {
+    let started = Instant::now();
+    ensure_node()?;
+    let chromium = match suites {
+        Suites::Stompjs => None,
+        Suites::Browser | Suites::All => Some(ensure_chromium()?),
+    };
     let dir = cmd::root().join("interop").join("js");
     npm_ci(&dir)?;
-    let chromium = ensure_chromium()?;
     let mut broker = None;
     let addr = match addr {
         Some(addr) => addr,
@@ -52,16 +77,13 @@ pub fn run(addr: Option<SocketAddr>) -> Result<String> {
             addr
         }
     };
-    let mut files = vec![STOMPJS_TESTS];
-    if chromium.is_some() {
-        files.push(BROWSER_TESTS);
-    }
+    let files = suites.files();
     let ws_url = format!("ws://{addr}/ws");
     println!("interop-js: testing {ws_url} ({})", files.join(", "));
     let mut command = Command::new("node");
     command
         .args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
-        .args(&files)
+        .args(files)
         .current_dir(&dir)
         .env("STOMPKIT_WS_URL", &ws_url)
         .env("STOMPKIT_SCREENSHOT_DIR", cmd::target_dir())
@@ -86,10 +108,7 @@ pub fn run(addr: Option<SocketAddr>) -> Result<String> {
         }
         bail!(failure);
     }
-    let note = match files.len() {
-        2 => "stompjs + browser".to_owned(),
-        _ => "stompjs only; browser test skipped (no chromium)".to_owned(),
-    };
+    let note = files.join(" + ");
     println!(
         "interop-js: passed ({note}) in {:.1}s",
         started.elapsed().as_secs_f64()
@@ -109,21 +128,15 @@ fn node_major() -> Option<u32> {
         .ok()
 }
 
-/// Makes sure Node.js 20+ and npm are there. `Some(line)` when they are missing
-/// outside CI (the run is then skipped with that line).
-fn ensure_node() -> Result<Option<String>> {
+/// Makes sure Node.js 20+ and npm are there, installing them with apt when
+/// allowed; otherwise a [`cmd::Missing`] error.
+fn ensure_node() -> Result<()> {
     let have_npm = || cmd::output(Command::new("npm").arg("--version")).is_some();
     if node_major().is_none() || !have_npm() {
-        if !cmd::in_ci() {
-            return Ok(Some(
-                "skipped: interop-js needs Node.js 20+ and npm (not found on PATH)".to_owned(),
-            ));
-        }
-        println!("interop-js: node/npm missing; installing nodejs and npm with apt-get (CI=true)");
-        cmd::apt_install(&["nodejs", "npm"])?;
+        cmd::install_or_missing("Node.js 20+ with npm (nodejs, npm)", &["nodejs", "npm"])?;
     }
     match node_major() {
-        Some(major) if major >= NODE_MAJOR && have_npm() => Ok(None),
+        Some(major) if major >= NODE_MAJOR && have_npm() => Ok(()),
         Some(major) => bail!("interop-js needs Node.js {NODE_MAJOR}+ and npm; found node {major}"),
         None => bail!("node still does not run after installing it"),
     }
@@ -151,33 +164,21 @@ fn npm_ci(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The Chromium to drive: `STOMPKIT_CHROMIUM` or Debian's. Installed with apt when
-/// missing and `CI=true`; outside CI `None` after printing one `skipped:` line.
-fn ensure_chromium() -> Result<Option<PathBuf>> {
+/// The Chromium to drive: `STOMPKIT_CHROMIUM` or Debian's, installed with apt
+/// when missing and allowed; otherwise a [`cmd::Missing`] error.
+fn ensure_chromium() -> Result<PathBuf> {
     let path = std::env::var_os("STOMPKIT_CHROMIUM")
         .filter(|path| !path.is_empty())
         .map_or_else(|| PathBuf::from(CHROMIUM), PathBuf::from);
     if path.exists() {
-        return Ok(Some(path));
+        return Ok(path);
     }
-    if !cmd::in_ci() {
-        println!(
-            "skipped: the browser test (interop/js/test/browser.test.mjs): {} not found \
-             (apt-get install chromium, or run with CI=true to have it installed)",
-            path.display()
-        );
-        return Ok(None);
-    }
-    println!(
-        "interop-js: {} missing; installing chromium with apt-get (CI=true)",
-        path.display()
-    );
-    cmd::apt_install(&["chromium"])?;
+    cmd::install_or_missing("Chromium (chromium)", &["chromium"])?;
     if !path.exists() {
         bail!(
             "apt-get installed chromium, but {} does not exist",
             path.display()
         );
     }
-    Ok(Some(path))
+    Ok(path)
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask interop --relay`: the portable part of the stomp.py suite run
 //! through `stompkit-broker --upstream` (relay mode) to a real RabbitMQ.
 //!
-//! Owns only the wiring: a throwaway RabbitMQ from [`crate::rabbitmq`] (with
+//! Owns only the wiring: a throwaway RabbitMQ from [`xtask::rabbitmq`] (with
 //! `CI=true` installed when missing, and a failure to start fails; outside CI
 //! a missing RabbitMQ is a printed `skipped: ...`), the broker binary started
 //! by [`crate::interop`] with `--upstream stomp://<rabbitmq>`, and pytest with
@@ -9,22 +9,16 @@
 //! host) and RabbitMQ's stock `guest` login, which the relay forwards.
 
 use crate::interop::{Broker, build_broker, ensure_venv, run_suite};
-use crate::rabbitmq::{GUEST, RabbitMq, Started};
 use anyhow::{Result, bail};
 use std::time::Instant;
+use xtask::rabbitmq::{GUEST, RabbitMq};
 
 /// Runs the suite through the relay; returns a note for the CI summary.
 pub fn run() -> Result<String> {
     let started = Instant::now();
     let python = ensure_venv()?;
     let binary = build_broker()?;
-    let rabbit = match RabbitMq::start(&crate::cmd::target_dir())? {
-        Started::Running(rabbit) => rabbit,
-        Started::Skipped(line) => {
-            println!("interop --relay: {line}");
-            return Ok(line);
-        }
-    };
+    let rabbit = RabbitMq::start(&crate::cmd::target_dir())?;
     let upstream = format!("stomp://{}", rabbit.stomp);
     let mut broker = Broker::start_with(&binary, &["--upstream", &upstream])?;
     println!(

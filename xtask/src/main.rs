@@ -20,12 +20,13 @@ mod fuzz;
 mod interop;
 mod interop_js;
 mod interop_relay;
-mod rabbitmq;
+mod paths;
 mod readme;
 mod tools;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use xtask::rabbitmq;
 
 /// Project automation for stompkit.
 #[derive(Parser)]
@@ -95,7 +96,7 @@ fn main() -> ExitCode {
             portable_only,
             ..
         } => interop::run_with(addr, portable_only),
-        Task::InteropJs { addr } => interop_js::run(addr).map(drop),
+        Task::InteropJs { addr } => interop_js::run(addr, interop_js::Suites::All).map(drop),
         Task::Bench { quick, peers } => bench::run(quick, peers),
         Task::Rabbitmq => rabbitmq::run_until_stdin_closes(&cmd::target_dir()),
         Task::BenchBroker(args) => bench_broker::run(&args),

@@ -9,14 +9,12 @@
 //! with CONNECTED; and stopping the node, its own epmd and its directory when the
 //! [`RabbitMq`] is dropped, also when starting failed half-way.
 //!
-//! Availability follows the house rule for third-party components: with
-//! `CI=true` a missing `rabbitmq-server` is installed with apt (`apt-get update`
-//! first) and any failure is an error; outside CI a missing one gives
-//! [`Started::Skipped`] with a `skipped: ...` line for the caller to print.
-//!
-//! Std and anyhow only, so crates' integration tests can share this file with
-//! `#[path = "../../../xtask/src/rabbitmq.rs"] mod rabbitmq;` instead of a copy.
+//! Availability follows the house rule of [`crate::process`]: with `CI=true`
+//! (or `--install`) a missing `rabbitmq-server` is installed with apt and any
+//! failure is an error; otherwise a missing one is a [`Missing`] error, which
+//! `cargo xtask ci` reports as skipped.
 
+use crate::process::{Missing, may_install};
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -41,14 +39,6 @@ pub const GUEST: (&str, &str) = ("guest", "guest");
 
 /// Nodes started by this process so far (makes names and directories unique).
 static STARTED: AtomicU32 = AtomicU32::new(0);
-
-/// What [`RabbitMq::start`] gives back.
-pub enum Started {
-    /// A node that answers STOMP; stopped when dropped.
-    Running(RabbitMq),
-    /// Not installed and not in CI: the `skipped: ...` line to print.
-    Skipped(String),
-}
 
 /// A running RabbitMQ node; stopped (process group killed, epmd stopped,
 /// directory removed) when dropped.
@@ -98,18 +88,22 @@ impl Ports {
     }
 }
 
-/// True when the `CI` environment variable says we run in CI.
-pub fn in_ci() -> bool {
-    matches!(
-        std::env::var("CI").as_deref(),
-        Ok("true" | "1" | "yes" | "TRUE" | "True")
-    )
-}
-
 /// Whether RabbitMQ is installed.
-#[allow(dead_code)] // used by xtask's bench-broker, not by tests that include this file
 pub fn installed() -> bool {
     server_script().is_some()
+}
+
+/// The server script; RabbitMQ is installed with apt first when it is missing
+/// and [`may_install`] allows it, otherwise the error is a [`Missing`].
+pub fn ensure_installed() -> Result<PathBuf> {
+    if let Some(script) = server_script() {
+        return Ok(script);
+    }
+    if !may_install() {
+        return Err(Missing::apt("RabbitMQ (rabbitmq-server)", &["rabbitmq-server"]).into());
+    }
+    crate::process::apt_install(&["rabbitmq-server"])?;
+    server_script().context("apt-get installed rabbitmq-server, but no server script found")
 }
 
 /// The server script, if RabbitMQ is installed (`$RABBITMQ_SERVER` overrides).
@@ -126,30 +120,6 @@ fn server_script() -> Option<PathBuf> {
             .map(|dir| dir.join("rabbitmq-server"))
             .find(|path| path.exists())
     })
-}
-
-/// Installs Debian `packages` with apt (`apt-get update` first, non-interactive,
-/// waiting for another apt to release its lock): RabbitMQ in CI and for the
-/// benchmark's `--with-peers`, and Node.js and Chromium for `interop-js`.
-pub fn apt_install(packages: &[&str]) -> Result<()> {
-    println!("{} missing; installing with apt-get", packages.join(", "));
-    for args in [
-        &["-q", "update"][..],
-        &["-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q"][..],
-    ] {
-        let install = args.contains(&"install");
-        let status = Command::new("apt-get")
-            .args(args)
-            .args(if install { packages } else { &[] })
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .status()
-            .context("could not run apt-get")?;
-        if !status.success() {
-            bail!("apt-get {} failed ({status})", args.join(" "));
-        }
-    }
-    Ok(())
 }
 
 /// `rabbitmq.conf` (new-style format) for one node.
@@ -173,22 +143,8 @@ impl RabbitMq {
     /// Starts a node with its state under `target_dir/rabbitmq-<pid>-<n>/` and
     /// waits until its STOMP port answers CONNECT. See the module docs for
     /// what happens when RabbitMQ is not installed.
-    pub fn start(target_dir: &Path) -> Result<Started> {
-        let script = match server_script() {
-            Some(script) => script,
-            None if in_ci() => {
-                apt_install(&["rabbitmq-server"])?;
-                server_script()
-                    .context("apt-get installed rabbitmq-server, but no server script found")?
-            }
-            None => {
-                return Ok(Started::Skipped(
-                    "skipped: RabbitMQ is not installed (apt-get install rabbitmq-server; \
-                     with CI=true it is installed automatically)"
-                        .to_owned(),
-                ));
-            }
-        };
+    pub fn start(target_dir: &Path) -> Result<RabbitMq> {
+        let script = ensure_installed()?;
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
         let dir = target_dir.join(format!("rabbitmq-{pid}-{n}"));
@@ -219,7 +175,7 @@ impl RabbitMq {
             rabbit.epmd_port,
             rabbit.dist_port
         );
-        Ok(Started::Running(rabbit))
+        Ok(rabbit)
     }
 
     /// Writes the node's files and spawns the server in its own process group.
@@ -361,21 +317,16 @@ impl Drop for RabbitMq {
 
 /// `cargo xtask rabbitmq`: starts a node, prints where it listens, and stops
 /// it once stdin reaches end of file or a line is read.
-#[allow(dead_code)] // used by xtask's main, not by tests that include this file
 pub fn run_until_stdin_closes(target_dir: &Path) -> Result<()> {
-    match RabbitMq::start(target_dir)? {
-        Started::Skipped(line) => println!("rabbitmq: {line}"),
-        Started::Running(rabbit) => {
-            println!(
-                "STOMP_HOST=127.0.0.1 STOMP_PORT={} STOMP_VHOST=/",
-                rabbit.stomp.port()
-            );
-            println!("rabbitmq: press Enter (or close stdin) to stop it");
-            let _ = std::io::stdin().read_line(&mut String::new());
-            drop(rabbit);
-            println!("rabbitmq: stopped");
-        }
-    }
+    let rabbit = RabbitMq::start(target_dir)?;
+    println!(
+        "STOMP_HOST=127.0.0.1 STOMP_PORT={} STOMP_VHOST=/",
+        rabbit.stomp.port()
+    );
+    println!("rabbitmq: press Enter (or close stdin) to stop it");
+    let _ = std::io::stdin().read_line(&mut String::new());
+    drop(rabbit);
+    println!("rabbitmq: stopped");
     Ok(())
 }
 

@@ -312,10 +312,13 @@ impl Default for WebSocketConfig {
 /// let both = ListenSpec::parse("127.0.0.1:61613", true).unwrap();
 /// assert!(both.stomp && both.websocket);
 /// assert!(ListenSpec::parse("http://x:1", true).is_err());
+/// # #[cfg(feature = "tls")] {
+/// // With the `tls` feature (the default):
 /// let tls = ListenSpec::parse("tls://0.0.0.0:61614", true).unwrap();
 /// assert!(tls.tls && tls.stomp && tls.websocket);
 /// let wss = ListenSpec::parse("wss://0.0.0.0:443", true).unwrap();
 /// assert!(wss.tls && !wss.stomp && wss.websocket);
+/// # }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenSpec {
@@ -334,7 +337,8 @@ impl ListenSpec {
     /// `websocket` is on), `ws://HOST:PORT` (WebSocket only) or
     /// `stomp://HOST:PORT` (TCP STOMP only); over TLS: `tls://HOST:PORT` (STOMP,
     /// plus WebSocket when `websocket` is on), `wss://HOST:PORT` (WebSocket only),
-    /// `stomp+ssl://HOST:PORT` (STOMP only).
+    /// `stomp+ssl://HOST:PORT` (STOMP only). A build without the `tls` feature
+    /// refuses the TLS ones with [`ConfigError::TlsUnavailable`].
     pub fn parse(entry: &str, websocket: bool) -> Result<ListenSpec, ConfigError> {
         let (scheme, rest) = match entry.split_once("://") {
             Some((scheme, rest)) => (Some(scheme), rest),
@@ -354,6 +358,9 @@ impl ListenSpec {
             Some("stomp+ssl") => (true, false, true),
             Some(_) => return Err(ConfigError::Listen(entry.to_owned())),
         };
+        if tls && !cfg!(feature = "tls") {
+            return Err(crate::tls::unavailable(entry));
+        }
         Ok(ListenSpec {
             addr: addr.to_owned(),
             stomp,
@@ -375,6 +382,10 @@ pub enum ConfigError {
         "invalid listen address {0:?}: expected HOST:PORT or ws://, stomp://, tls://, wss://, stomp+ssl:// HOST:PORT"
     )]
     Listen(String),
+    /// A TLS listen entry, a TLS upstream or a TLS key (named here), in a build
+    /// without the `tls` feature.
+    #[error("{0}: this build of stompkit has no TLS support (built without the \"tls\" feature)")]
+    TlsUnavailable(String),
 }
 
 impl BrokerConfig {
@@ -552,6 +563,44 @@ mod tests {
         assert!(c.listen_specs().is_err());
         c.server.listen = vec!["ws://x:1/ws".into()];
         assert!(c.listen_specs().is_err());
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_listen_entries() {
+        let spec = ListenSpec::parse("stomp+ssl://127.0.0.1:61614", true).unwrap();
+        assert!(spec.tls && spec.stomp && !spec.websocket);
+        assert!(ListenSpec::parse("TLS://127.0.0.1:1", true).unwrap().tls);
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_listen_entries_are_refused_without_the_tls_feature() {
+        for entry in [
+            "tls://0.0.0.0:61614",
+            "wss://0.0.0.0:443",
+            "stomp+ssl://127.0.0.1:61614",
+        ] {
+            let e = ListenSpec::parse(entry, true).unwrap_err();
+            assert!(
+                matches!(&e, ConfigError::TlsUnavailable(s) if s == entry),
+                "{e:?}"
+            );
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "{entry}: this build of stompkit has no TLS support (built without the \"tls\" feature)"
+                )
+            );
+        }
+        let mut c = BrokerConfig::default();
+        c.server.listen = vec!["127.0.0.1:1".into(), "wss://127.0.0.1:2".into()];
+        assert!(matches!(
+            c.listen_specs(),
+            Err(ConfigError::TlsUnavailable(_))
+        ));
+        // Plain entries are unaffected.
+        assert!(ListenSpec::parse("stomp://127.0.0.1:1", true).is_ok());
     }
 
     #[test]

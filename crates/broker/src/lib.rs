@@ -15,6 +15,12 @@
 //!
 //! Relay mode (`relay.rs`, `--upstream stomp://HOST:PORT`) replaces session and
 //! router by one upstream STOMP session per client, on another broker.
+//!
+//! TLS (`tls.rs`: TLS listeners with `[tls]`, and a `stomp+ssl://` upstream
+//! trusting `[relay] ca_file` or the system's root certificates) needs the `tls`
+//! cargo feature, on by default. Without it rustls and ring are not compiled, and
+//! TLS listen entries, a TLS upstream and the TLS keys are refused at start with
+//! one line ([`ConfigError::TlsUnavailable`]).
 #![deny(missing_docs)]
 
 pub mod auth;
@@ -45,3 +51,8 @@ pub use outbox::{Outbox, Take};
 pub use router::{AckRef, ConnId, Router, RouterCommand, RouterConfig, TxOp, is_valid_destination};
 pub use server::{BoundListener, Broker, RunningBroker, raise_nofile_limit};
 pub use session::{PREFETCH_COUNT, SERVER, Session, refusal};
+
+/// The README's examples, run as doctests (`cargo test --doc`).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -57,7 +57,8 @@ struct Args {
     /// (stomp://HOST:PORT or stomp+ssl://HOST:PORT) with the client's own credentials.
     #[arg(long, value_name = "URL")]
     upstream: Option<String>,
-    /// PEM file of the CA certificates to trust for a stomp+ssl upstream.
+    /// PEM file of the CA certificates to trust for a stomp+ssl upstream (only
+    /// these); default: the system's root certificates.
     #[arg(long, value_name = "FILE")]
     upstream_ca_file: Option<String>,
     #[command(subcommand)]

@@ -50,8 +50,9 @@ pub struct RelayConfig {
     /// The upstream broker, `stomp://HOST:PORT` or `stomp+ssl://HOST:PORT`;
     /// empty = no relay: the broker serves clients itself (default).
     pub upstream: String,
-    /// PEM file of the CA certificates trusted for a `stomp+ssl` upstream
-    /// (required with `stomp+ssl`: no roots are bundled).
+    /// PEM file of the CA certificates trusted for a `stomp+ssl` upstream (only
+    /// these); empty = the system's root certificates (default; e.g.
+    /// `/etc/ssl/certs`).
     pub ca_file: String,
     /// Name checked in the upstream's certificate; empty = the upstream host.
     pub tls_server_name: String,

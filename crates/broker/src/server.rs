@@ -26,7 +26,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 
 /// Commands per router batch.
 const BATCH: usize = 512;
@@ -98,6 +97,8 @@ impl Broker {
     /// non-loopback address without `allow_anonymous` (safe defaults) is an
     /// `InvalidInput` error whose text is one line.
     pub async fn bind(config: BrokerConfig) -> io::Result<RunningBroker> {
+        tls::check_no_tls_keys(&config)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let upstream = Upstream::from_config(&config.relay)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?
             .map(Arc::new);
@@ -265,7 +266,7 @@ fn ws_server_config(config: &BrokerConfig, addr: SocketAddr) -> WsServerConfig {
 async fn accept_loop(
     tcp: TcpListener,
     listener: Arc<Listener>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<tls::Acceptor>,
     shared: Arc<Shared>,
 ) {
     let mut shutdown = shared.shutdown.clone();

@@ -5,15 +5,62 @@
 //! holds nothing usable), and the server handshake with a deadline. What runs on
 //! the decrypted stream (STOMP, WebSocket, or both told apart by their first
 //! bytes) is the listener's business, exactly as on a plain socket.
+//!
+//! All of it needs the `tls` feature (on by default). Without it `[tls]` still
+//! parses, so that a configured certificate is refused at start with one line
+//! ([`check_no_tls_keys`]) rather than ignored.
 
+use crate::config::{BrokerConfig, ConfigError};
 use serde::{Deserialize, Serialize};
 use std::io;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_rustls::TlsAcceptor;
+#[cfg(feature = "tls")]
 use tokio_rustls::rustls;
+#[cfg(feature = "tls")]
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+#[cfg(feature = "tls")]
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+#[cfg(feature = "tls")]
 use tokio_rustls::server::TlsStream;
+
+/// What accepts TLS on a listener: a `tokio_rustls::TlsAcceptor`.
+#[cfg(feature = "tls")]
+pub(crate) type Acceptor = tokio_rustls::TlsAcceptor;
+
+/// What accepts TLS on a listener: without the `tls` feature there is none (a
+/// type with no values).
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+pub(crate) enum Acceptor {}
+
+/// The one-line refusal of `what` (a listen entry, an upstream URL, a key) in a
+/// build without the `tls` feature.
+#[cfg_attr(feature = "tls", allow(dead_code))]
+pub(crate) fn unavailable(what: impl Into<String>) -> ConfigError {
+    ConfigError::TlsUnavailable(what.into())
+}
+
+/// In a build without the `tls` feature, refuses a configuration that sets a TLS
+/// key (`[tls] cert_file`/`key_file`, `[relay] ca_file`/`tls_server_name`):
+/// one line naming the first such key. With the feature, always `Ok`.
+pub(crate) fn check_no_tls_keys(config: &BrokerConfig) -> Result<(), ConfigError> {
+    if cfg!(feature = "tls") {
+        return Ok(());
+    }
+    let keys = [
+        ("[tls] cert_file", &config.tls.cert_file),
+        ("[tls] key_file", &config.tls.key_file),
+        ("[relay] ca_file", &config.relay.ca_file),
+        ("[relay] tls_server_name", &config.relay.tls_server_name),
+    ];
+    match keys.iter().find(|(_, value)| !value.trim().is_empty()) {
+        Some((key, value)) => Err(ConfigError::TlsUnavailable(format!("{key} = {value:?}"))),
+        None => Ok(()),
+    }
+}
 
 /// `[tls]`: the certificate TLS listeners present.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -32,8 +79,17 @@ impl TlsConfig {
     }
 
     /// The acceptor for TLS listeners: the ring provider, TLS 1.2 and 1.3, no
+    /// client certificates. Errors are one line naming the file. Without the
+    /// `tls` feature, always an error.
+    #[cfg(not(feature = "tls"))]
+    pub(crate) fn acceptor(&self) -> Result<Acceptor, String> {
+        Err(unavailable("TLS listeners").to_string())
+    }
+
+    /// The acceptor for TLS listeners: the ring provider, TLS 1.2 and 1.3, no
     /// client certificates. Errors are one line naming the file.
-    pub fn acceptor(&self) -> Result<TlsAcceptor, String> {
+    #[cfg(feature = "tls")]
+    pub fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, String> {
         if self.cert_file.is_empty() || self.key_file.is_empty() {
             return Err("TLS listeners need [tls] cert_file and key_file (PEM files)".to_owned());
         }
@@ -41,7 +97,7 @@ impl TlsConfig {
             std::fs::read(path).map_err(|e| format!("cannot read TLS {what} file {path}: {e}"))
         };
         let pem = read(&self.cert_file, "certificate")?;
-        let certs = rustls_pemfile::certs(&mut &pem[..])
+        let certs = CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("TLS certificate file {}: {e}", self.cert_file))?;
         if certs.is_empty() {
@@ -51,9 +107,12 @@ impl TlsConfig {
             ));
         }
         let pem = read(&self.key_file, "key")?;
-        let key = rustls_pemfile::private_key(&mut &pem[..])
-            .map_err(|e| format!("TLS key file {}: {e}", self.key_file))?
-            .ok_or_else(|| format!("TLS key file {} holds no PEM private key", self.key_file))?;
+        let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                format!("TLS key file {} holds no PEM private key", self.key_file)
+            }
+            e => format!("TLS key file {}: {e}", self.key_file),
+        })?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -66,15 +125,16 @@ impl TlsConfig {
                     self.cert_file, self.key_file
                 )
             })?;
-        Ok(TlsAcceptor::from(Arc::new(config)))
+        Ok(Acceptor::from(Arc::new(config)))
     }
 }
 
 /// The server side of the TLS handshake on `stream`, given at most `timeout` (a
 /// peer that opens a socket and says nothing is dropped like one that never
 /// sends CONNECT).
+#[cfg(feature = "tls")]
 pub(crate) async fn handshake<S>(
-    acceptor: &TlsAcceptor,
+    acceptor: &Acceptor,
     stream: S,
     timeout: Duration,
 ) -> io::Result<TlsStream<S>>
@@ -86,7 +146,64 @@ where
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
 }
 
-#[cfg(test)]
+/// Without the `tls` feature there is no acceptor, so this is never called.
+#[cfg(not(feature = "tls"))]
+pub(crate) async fn handshake<S>(
+    acceptor: &Acceptor,
+    _stream: S,
+    _timeout: Duration,
+) -> io::Result<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match *acceptor {}
+}
+
+#[cfg(all(test, not(feature = "tls")))]
+mod no_tls_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const NO_TLS: &str =
+        "this build of stompkit has no TLS support (built without the \"tls\" feature)";
+
+    #[test]
+    fn tls_keys_are_refused_with_one_line() {
+        assert!(check_no_tls_keys(&BrokerConfig::default()).is_ok());
+        let mut config = BrokerConfig::default();
+        config.tls.cert_file = "/etc/stompkit/cert.pem".into();
+        let e = check_no_tls_keys(&config).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!("[tls] cert_file = \"/etc/stompkit/cert.pem\": {NO_TLS}")
+        );
+        let mut config = BrokerConfig::default();
+        config.relay.ca_file = "ca.pem".into();
+        let e = check_no_tls_keys(&config).unwrap_err().to_string();
+        assert!(
+            e.starts_with("[relay] ca_file") && e.ends_with(NO_TLS),
+            "{e}"
+        );
+        assert!(TlsConfig::default().acceptor().is_err());
+    }
+
+    #[tokio::test]
+    async fn bind_refuses_a_tls_certificate() {
+        let mut config = BrokerConfig::default();
+        config.server.listen = vec!["127.0.0.1:0".into()];
+        config.tls.key_file = "key.pem".into();
+        let e = crate::Broker::bind(config).await.err().unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        let text = e.to_string();
+        assert!(
+            text.contains("[tls] key_file") && text.ends_with(NO_TLS),
+            "{text}"
+        );
+        assert!(!text.contains('\n'));
+    }
+}
+
+#[cfg(all(test, feature = "tls"))]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;

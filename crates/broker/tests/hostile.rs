@@ -726,11 +726,12 @@ impl WsClient {
             let _ = writer.write_all(bytes).await;
             let mut replied = false;
             loop {
-                if buf.starts_with(b"HTTP/1.1 ") && ending.http.is_none() {
-                    if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
-                        ending.http = Some(String::from_utf8_lossy(&buf[..end]).into_owned());
-                        buf.clear();
-                    }
+                if buf.starts_with(b"HTTP/1.1 ")
+                    && ending.http.is_none()
+                    && let Some(end) = buf.windows(2).position(|w| w == b"\r\n")
+                {
+                    ending.http = Some(String::from_utf8_lossy(&buf[..end]).into_owned());
+                    buf.clear();
                 }
                 while ending.http.is_none()
                     && let Some((opcode, payload)) = take_ws_frame(buf)
@@ -853,7 +854,7 @@ impl GoodPair {
                     seq += 1;
                 }
                 publisher.write(batch.as_bytes()).await;
-                if seq % 100 == 0 || last {
+                if seq.is_multiple_of(100) || last {
                     // Every 100th message (and the last) asks for a receipt.
                     let receipt = publisher.frame(Duration::from_secs(30)).await;
                     let receipt = receipt.expect("good publisher: closed");

@@ -1,5 +1,5 @@
 //! Integration tests: the broker in-process on 127.0.0.1:0, driven over real
-//! sockets, raw and with the stompkit-tokio client. Rule ids as in RULES.md.
+//! sockets, raw and with the stompkit-tokio client. Rule ids as in spec/RULES.md.
 #![allow(clippy::unwrap_used)]
 
 use bytes::BytesMut;

@@ -2,6 +2,7 @@
 //! TLS with stompkit-tokio's client and `wss://` with stompkit-ws's client on the
 //! same port, logins over TLS, and what a TLS port does with peers that do not
 //! speak TLS.
+#![cfg(feature = "tls")]
 #![allow(clippy::unwrap_used)]
 
 use futures_util::StreamExt;

@@ -3,19 +3,18 @@
 
 use crate::bench::proto::Credentials;
 use crate::target::Target;
-use crate::transport::tls_config;
+use crate::transport::{TlsConfig, tls_config};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-use std::sync::Arc;
 use stompkit_frame::AckMode;
-use tokio_rustls::rustls;
 
 /// Where the broker is and how to log in.
 #[derive(Args, Clone, Debug)]
 pub struct BrokerArgs {
     /// Broker address: stomp://HOST:PORT (TCP), stomp+ssl://HOST:PORT (TLS),
-    /// ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (STOMP over WebSocket).
+    /// ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (STOMP over WebSocket). TLS
+    /// needs a build with the "tls" feature (the default).
     #[arg(long, env = "STOMPKIT_URL", default_value = "stomp://127.0.0.1:61613")]
     pub url: String,
     /// User name sent in CONNECT's login header.
@@ -27,16 +26,17 @@ pub struct BrokerArgs {
     /// Value of CONNECT's host header (for RabbitMQ: the virtual host).
     #[arg(long, default_value = "/")]
     pub vhost: String,
-    /// PEM file with the CA certificate(s) that signed the broker's certificate
-    /// (needed for stomp+ssl:// and wss://).
+    /// PEM file with the CA certificate(s) that signed the broker's certificate,
+    /// for stomp+ssl:// and wss://: only these are trusted. Optional: without it
+    /// the system's root certificates are trusted (e.g. /etc/ssl/certs).
     #[arg(long, value_name = "PEM", env = "STOMPKIT_CA_FILE")]
     pub ca_file: Option<PathBuf>,
 }
 
 impl BrokerArgs {
     /// The parsed `--url` and, for TLS URLs, the client configuration built from
-    /// `--ca-file`.
-    pub fn target(&self) -> Result<(Target, Option<Arc<rustls::ClientConfig>>)> {
+    /// `--ca-file` (or the system's roots).
+    pub fn target(&self) -> Result<(Target, Option<TlsConfig>)> {
         let target = Target::parse(&self.url)?;
         let tls = tls_config(&target, self.ca_file.as_deref())?;
         Ok((target, tls))

@@ -7,8 +7,10 @@
 //! - `stompkit bench` is a load generator for any STOMP broker (throughput and
 //!   publish-to-delivery latency); `stompkit bench idle` holds many idle sessions.
 //!
-//! `--url` takes `stomp://`, `stomp+ssl://`, `ws://` and `wss://` (TLS with
-//! `--ca-file`). Run `stompkit <command> --help` for every option.
+//! `--url` takes `stomp://`, `stomp+ssl://`, `ws://` and `wss://` (TLS trusts
+//! `--ca-file` when given, else the system's root certificates; a build without
+//! the `tls` feature refuses TLS URLs with one line). Run
+//! `stompkit <command> --help` for every option.
 
 mod args;
 mod bench;

@@ -2,9 +2,19 @@
 //!
 //! `stomp://host[:port]` (TCP, default port 61613), `stomp+ssl://host[:port]`
 //! (TLS, default 61614), `ws://host[:port]/path` and `wss://host[:port]/path`
-//! (STOMP over WebSocket; the URL is passed on whole).
+//! (STOMP over WebSocket; the URL is passed on whole). A build without the
+//! `tls` feature refuses the TLS ones (`stomp+ssl://`, `wss://`, ...) with one
+//! line.
 
 use anyhow::{Result, bail};
+
+/// The one-line error for a TLS address in a build without the `tls` feature.
+#[cfg_attr(feature = "tls", allow(dead_code))]
+pub fn tls_unavailable(url: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{url}: this build of stompkit has no TLS support (built without the \"tls\" feature)"
+    )
+}
 
 /// A parsed `--url`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +45,15 @@ pub enum Target {
 impl Target {
     /// Parses a `--url` value.
     pub fn parse(url: &str) -> Result<Target> {
+        let target = Target::parse_any(url)?;
+        if target.is_tls() && !cfg!(feature = "tls") {
+            return Err(tls_unavailable(url));
+        }
+        Ok(target)
+    }
+
+    /// Parses a `--url` value, TLS or not, whatever this build supports.
+    fn parse_any(url: &str) -> Result<Target> {
         let Some((scheme, rest)) = url.split_once("://") else {
             bail!(
                 "{url:?} is not a URL: expected stomp://host:port, stomp+ssl://, ws:// or wss://"
@@ -118,6 +137,28 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_urls_are_refused_without_the_tls_feature() {
+        for url in [
+            "stomp+ssl://host:61614",
+            "stomp+tls://host",
+            "ssl://host:1",
+            "tls://host:1",
+            "wss://host/ws",
+        ] {
+            let e = Target::parse(url).unwrap_err();
+            assert_eq!(
+                format!("{e:#}"),
+                format!(
+                    "{url}: this build of stompkit has no TLS support (built without the \"tls\" feature)"
+                )
+            );
+        }
+        assert!(Target::parse("stomp://host").is_ok());
+        assert!(Target::parse("ws://host/ws").is_ok());
+    }
+
     #[test]
     fn parses_the_schemes() {
         assert_eq!(
@@ -128,7 +169,7 @@ mod tests {
             }
         );
         assert_eq!(
-            Target::parse("stomp+ssl://broker.example").unwrap(),
+            Target::parse_any("stomp+ssl://broker.example").unwrap(),
             Target::Tls {
                 host: "broker.example".into(),
                 port: 61614
@@ -145,8 +186,9 @@ mod tests {
                 secure: false
             }
         );
-        let wss = Target::parse("wss://h/ws").unwrap();
-        assert!(wss.is_tls() && Target::parse("stomp+ssl://h").unwrap().is_tls());
+        // (`parse` refuses these two in a build without the `tls` feature.)
+        let wss = Target::parse_any("wss://h/ws").unwrap();
+        assert!(wss.is_tls() && Target::parse_any("stomp+ssl://h").unwrap().is_tls());
         assert!(!Target::parse("stomp://h").unwrap().is_tls());
         assert_eq!(wss.url(), "wss://h/ws");
         assert!(Target::parse("http://h").is_err());

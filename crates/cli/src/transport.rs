@@ -14,13 +14,14 @@
 //! It does not speak STOMP.
 
 use crate::target::Target;
-use anyhow::{Context as _, Result, bail};
+#[cfg(feature = "tls")]
+use anyhow::bail;
+use anyhow::{Context as _, Result};
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Sink, Stream};
 use std::io;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use stompkit_tokio::Transport;
 use stompkit_ws::tokio_tungstenite::WebSocketStream;
@@ -29,9 +30,14 @@ use stompkit_ws::{ClientOptions, Incoming, OutgoingMode, incoming, outgoing_mess
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+#[cfg(feature = "tls")]
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls;
+#[cfg(feature = "tls")]
 use tokio_rustls::rustls::pki_types::ServerName;
+
+/// The TLS client settings for `stomp+ssl://` and `wss://` (with the `tls`
+/// feature; without it a type with no values: there is never one).
+pub type TlsConfig = stompkit_tokio::TlsClientConfig;
 
 /// A connection to a broker, before STOMP: plain TCP, or any other byte stream
 /// (TLS, WebSocket).
@@ -54,33 +60,39 @@ pub enum WsFraming {
     Binary,
 }
 
-/// The TLS client settings for `stomp+ssl://` and `wss://`: the CA certificates
-/// in `ca_file` (PEM). Errors when the URL needs TLS and no file was given.
-pub fn tls_config(
-    target: &Target,
-    ca_file: Option<&Path>,
-) -> Result<Option<Arc<rustls::ClientConfig>>> {
+/// The TLS client settings for `stomp+ssl://` and `wss://`: trusting the CA
+/// certificates in `ca_file` (PEM) only, when given, else the system's root
+/// certificates. `None` for a URL without TLS.
+#[cfg(feature = "tls")]
+pub fn tls_config(target: &Target, ca_file: Option<&Path>) -> Result<Option<TlsConfig>> {
     if !target.is_tls() {
         return Ok(None);
     }
-    let Some(ca_file) = ca_file else {
-        bail!(
-            "{} needs --ca-file PEM (the CA certificate(s) that signed the broker's certificate)",
-            target.url()
-        );
+    let config = match ca_file {
+        Some(ca_file) => stompkit_tokio::tls::client_config_from_ca_file(ca_file)
+            .with_context(|| format!("cannot use CA file {}", ca_file.display()))?,
+        None => stompkit_tokio::tls::client_config_with_native_roots().context(
+            "cannot load the system's root certificates (give the broker's CA with --ca-file)",
+        )?,
     };
-    let config = stompkit_tokio::tls::client_config_from_ca_file(ca_file)
-        .with_context(|| format!("cannot use CA file {}", ca_file.display()))?;
     Ok(Some(config))
+}
+
+/// Without the `tls` feature there are no TLS settings: a TLS URL is refused
+/// (one line; [`Target::parse`] already refuses them), `--ca-file` is unused.
+#[cfg(not(feature = "tls"))]
+pub fn tls_config(target: &Target, _ca_file: Option<&Path>) -> Result<Option<TlsConfig>> {
+    if target.is_tls() {
+        return Err(crate::target::tls_unavailable(&target.url()));
+    }
+    Ok(None)
 }
 
 /// Opens a connection to `target` (TCP with `TCP_NODELAY`; TLS and WebSocket
 /// handshakes included). `tls` is required for `stomp+ssl://` and `wss://`.
-pub async fn open(
-    target: &Target,
-    tls: Option<&Arc<rustls::ClientConfig>>,
-    framing: WsFraming,
-) -> Result<Conn> {
+pub async fn open(target: &Target, tls: Option<&TlsConfig>, framing: WsFraming) -> Result<Conn> {
+    #[cfg(not(feature = "tls"))]
+    let _ = tls;
     let describe = || format!("cannot connect to {}", target.url());
     match target {
         Target::Tcp { .. } => {
@@ -90,6 +102,9 @@ pub async fn open(
             stream.set_nodelay(true)?;
             Ok(Conn::Tcp(stream))
         }
+        #[cfg(not(feature = "tls"))]
+        Target::Tls { .. } => Err(crate::target::tls_unavailable(&target.url())),
+        #[cfg(feature = "tls")]
         Target::Tls { host, .. } => {
             let Some(tls) = tls else {
                 bail!("{} needs a TLS configuration", target.url());
@@ -112,6 +127,7 @@ pub async fn open(
             // does, up to its outbox bound): accept messages far larger than
             // one frame.
             options.parser.max_body = MAX_WS_MESSAGE;
+            #[cfg(feature = "tls")]
             if let Some(tls) = tls {
                 options = options.tls(tls.clone());
             }

@@ -270,6 +270,7 @@ fn bench_idle_holds_connections() {
     assert!(r["connect_s"].as_f64().unwrap() > 0.0);
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn send_and_sub_over_tls_with_a_ca_file() {
     let addr = support::start_broker();
@@ -317,15 +318,20 @@ fn send_and_sub_over_tls_with_a_ca_file() {
     assert_eq!(r["delivered"], 4000, "{r}");
     assert_eq!(r["lost"], 0);
 
-    // Without the CA file: one readable line, no hang.
+    // Without the CA file the system's roots are trusted, and they did not sign
+    // this self-signed certificate: refused, one readable line, no hang.
     let out = stompkit(addr)
+        .env_remove("STOMPKIT_CA_FILE")
         .args(["send", "/topic/tls", "x", "--url", &url])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("needs --ca-file"), "{stderr}");
+    assert!(
+        stderr.contains("TLS handshake") && stderr.contains("certificate"),
+        "{stderr}"
+    );
     // A CA that did not sign the broker's certificate: the handshake fails.
     let (_, other_ca) = support::start_tls_front(addr);
     let out = stompkit(addr)
@@ -336,6 +342,28 @@ fn send_and_sub_over_tls_with_a_ca_file() {
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("TLS handshake"), "{stderr}");
+}
+
+/// A build without the `tls` feature refuses TLS URLs with one line and a
+/// non-zero exit, before connecting anywhere.
+#[cfg(not(feature = "tls"))]
+#[test]
+fn tls_urls_are_refused_without_the_tls_feature() {
+    let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+    for url in ["stomp+ssl://localhost:61614", "wss://localhost/ws"] {
+        let out = stompkit(addr)
+            .args(["send", "/queue/a", "x", "--url", url])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(
+            stderr,
+            format!(
+                "stompkit: {url}: this build of stompkit has no TLS support (built without the \"tls\" feature)\n"
+            )
+        );
+    }
 }
 
 #[test]

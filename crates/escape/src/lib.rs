@@ -29,6 +29,11 @@ use std::borrow::Cow;
 use std::fmt;
 use stompkit_frame::{Command, Version};
 
+/// The README's examples, run as doctests (`cargo test --doc`).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// Which escape sequences apply to a frame's headers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Escaping {
@@ -356,7 +361,7 @@ mod tests {
 
     #[test]
     fn vector_escaped_backslash_then_n_is_not_a_newline() {
-        // `a\\nb` is a, backslash, n, b (RULES.md vectors)
+        // `a\\nb` is a, backslash, n, b (spec/RULES.md, vector W1)
         assert_eq!(unescape(b"a\\\\nb", V12).unwrap(), &b"a\\nb"[..]);
     }
 
@@ -387,7 +392,7 @@ mod tests {
         ] {
             let esc = Escaping::for_frame(v, c);
             assert_eq!(esc, Escaping::None);
-            // `\c` in a CONNECT header stays the two characters (RULES.md vectors)
+            // `\c` in a CONNECT header stays the two characters (spec/RULES.md, vector W3)
             assert_eq!(unescape(b"a\\cb\\t", esc).unwrap(), &b"a\\cb\\t"[..]);
         }
         assert_eq!(Escaping::for_frame(Some(Version::V1_1), Command::Ack), V11);

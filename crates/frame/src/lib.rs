@@ -64,3 +64,8 @@ pub mod names {
     /// `version`.
     pub const VERSION: &str = "version";
 }
+
+/// The README's examples, run as doctests (`cargo test --doc`).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

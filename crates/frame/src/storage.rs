@@ -175,19 +175,19 @@ impl Storage {
     /// MAX_OFFSET` (checked by the caller). Returns the number of entries now.
     #[inline]
     pub(crate) fn push_line(&mut self, start: usize, colon: usize, end: usize) -> usize {
-        if let Storage::Packed { len, lines } = self {
-            if let (true, Some(slot)) = (
+        if let Storage::Packed { len, lines } = self
+            && let (true, Some(slot)) = (
                 end <= usize::from(u16::MAX),
                 lines.get_mut(usize::from(*len)),
-            ) {
-                *slot = Line {
-                    start: start as u16,
-                    colon: colon as u16,
-                    end: end as u16,
-                };
-                *len += 1;
-                return usize::from(*len);
-            }
+            )
+        {
+            *slot = Line {
+                start: start as u16,
+                colon: colon as u16,
+                end: end as u16,
+            };
+            *len += 1;
+            return usize::from(*len);
         }
         let entry = Line::entry_of(start as u32, colon as u32, end as u32);
         let entries = self.full().1;

@@ -60,3 +60,8 @@ pub use heartbeat::{HeartBeat, HeartBeatIntervals, negotiate_heartbeat};
 /// Re-exported for convenience: the protocol versions negotiated here.
 pub use stompkit_frame::Version;
 pub use version::{negotiate_version, parse_accept_version};
+
+/// The README's examples, run as doctests (`cargo test --doc`).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -4,10 +4,11 @@
 //! ```text
 //! cargo run -p stompkit-tokio --example chat -- stomp://127.0.0.1:61613 /topic/chat [login passcode]
 //! ```
-//! `stomp+ssl://` addresses need a CA file in `STOMP_CA_FILE`.
+//! `stomp+ssl://` addresses trust the CA file in `STOMP_CA_FILE`, or else the
+//! system's root certificates (builds with the `tls` feature, the default).
 
 use futures_util::StreamExt;
-use stompkit_tokio::{AckMode, Client, ClientConfig, Frame, Reconnect, tls};
+use stompkit_tokio::{AckMode, Client, ClientConfig, Frame, Reconnect};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::main]
@@ -22,10 +23,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let (Some(login), Some(passcode)) = (args.next(), args.next()) {
         config = config.login(login, passcode);
     }
+    // None: the system's root certificates (or, in a build without TLS, a
+    // `stomp+ssl://` address is refused).
+    #[cfg(feature = "tls")]
     let tls_config = match std::env::var_os("STOMP_CA_FILE") {
-        Some(path) => Some(tls::client_config_from_ca_file(path)?),
+        Some(path) => Some(stompkit_tokio::tls::client_config_from_ca_file(path)?),
         None => None,
     };
+    #[cfg(not(feature = "tls"))]
+    let tls_config = None;
     let client = Client::connect_url(&url, config, tls_config).await?;
     eprintln!("connected, STOMP {}", client.version());
 

@@ -275,10 +275,10 @@ mod tests {
     /// Sets the version once CONNECTED went by, as a client does.
     fn decode_with_version(codec: &mut StompCodec, buf: &mut BytesMut, out: &mut Vec<Event>) {
         while let Some(e) = codec.decode(buf).unwrap() {
-            if let Event::Frame(f) = &e {
-                if f.command == Command::Connected {
-                    codec.set_version(Version::V1_2);
-                }
+            if let Event::Frame(f) = &e
+                && f.command == Command::Connected
+            {
+                codec.set_version(Version::V1_2);
             }
             out.push(e);
         }

@@ -8,7 +8,10 @@
 //!   transactions, receipts as futures, graceful disconnect. Heart-beats are sent
 //!   and checked automatically; a dead server or an ERROR frame ends every stream
 //!   with the error. Optional reconnect re-subscribes live subscriptions.
-//! - [`tls`]: `stomp+ssl://` with `tokio-rustls` (ring).
+//! - `tls` (with the `tls` cargo feature, on by default): `stomp+ssl://` with
+//!   `tokio-rustls` (ring), trusting a CA file or the system's root
+//!   certificates. Without the feature, rustls and ring are not compiled and
+//!   TLS addresses are refused with [`ClientError::TlsUnavailable`].
 //!
 //! # Example
 //!
@@ -84,12 +87,13 @@
 
 mod client;
 pub mod codec;
+#[cfg(feature = "tls")]
 pub mod tls;
 
 pub use client::Client;
 pub use client::Transaction;
 pub use client::config::{ClientConfig, Reconnect};
-pub use client::connector::{Address, Connector, Transport};
+pub use client::connector::{Address, Connector, TlsClientConfig, Transport};
 pub use client::error::{ClientError, SubscriptionError};
 pub use client::receipt::Receipt;
 pub use client::subscription::{Message, PREFETCH_COUNT, SubscribeOptions, Subscription};
@@ -97,3 +101,8 @@ pub use codec::{CodecError, Outgoing, StompCodec};
 pub use stompkit_frame::{AckMode, Command, Frame, Headers, Version};
 pub use stompkit_negotiate::HeartBeatIntervals;
 pub use stompkit_wire::{ContentLength, Event, ParserConfig};
+
+/// The README's examples, run as doctests (`cargo test --doc`).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

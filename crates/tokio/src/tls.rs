@@ -1,8 +1,10 @@
 //! STOMP over TLS (`stomp+ssl://`) with `tokio-rustls` and the `ring` provider.
 //!
-//! Owns building a `rustls::ClientConfig` from a CA file (PEM) and the TLS
-//! [`Connector`]. It bundles no root certificates: pass a config you built, or a
-//! CA file.
+//! Owns building a `rustls::ClientConfig` from a CA file (PEM) or from the
+//! system's root certificates ([`client_config_with_native_roots`], read with
+//! `rustls-native-certs`: on Linux `/etc/ssl/certs` or `SSL_CERT_FILE` /
+//! `SSL_CERT_DIR`), and the TLS [`Connector`]. It bundles no root certificates
+//! of its own. Only with the `tls` feature (on by default).
 
 use crate::client::Client;
 use crate::client::config::ClientConfig;
@@ -12,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +29,20 @@ pub enum TlsError {
         /// Why.
         source: std::io::Error,
     },
+    /// The CA file is not valid PEM.
+    #[error("invalid PEM in CA file {path}: {source}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: rustls::pki_types::pem::Error,
+    },
     /// The CA file holds no usable certificate.
     #[error("no usable CA certificate in {0}")]
     NoCertificates(PathBuf),
+    /// No root certificate could be loaded from the system's store.
+    #[error("no usable root certificate in the system's store{}", native_errors(.0))]
+    NoNativeRoots(Vec<String>),
     /// rustls refused the configuration or the handshake.
     #[error(transparent)]
     Rustls(#[from] rustls::Error),
@@ -52,13 +66,63 @@ pub fn client_config_from_ca_file(
     };
     let pem = std::fs::read(path).map_err(io)?;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut &pem[..]) {
-        roots.add(cert.map_err(io)?)?;
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|source| TlsError::Pem {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        roots.add(cert)?;
     }
     if roots.is_empty() {
         return Err(TlsError::NoCertificates(path.to_path_buf()));
     }
     client_config_with_roots(roots)
+}
+
+/// The system's root certificates (`rustls-native-certs`: on Linux the
+/// OpenSSL locations, `/etc/ssl/certs` and friends, or `SSL_CERT_FILE` /
+/// `SSL_CERT_DIR`). Certificates rustls cannot parse are skipped; an error when
+/// none is left.
+pub fn native_roots() -> Result<rustls::RootCertStore, TlsError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        return Err(TlsError::NoNativeRoots(
+            found.errors.iter().map(ToString::to_string).collect(),
+        ));
+    }
+    if ignored > 0 || !found.errors.is_empty() {
+        tracing::debug!(
+            added,
+            ignored,
+            errors = ?found.errors,
+            "system root certificates loaded with some skipped"
+        );
+    }
+    Ok(roots)
+}
+
+/// A client config trusting the system's root certificates ([`native_roots`]),
+/// with the `ring` provider: what to use when no CA file is given.
+pub fn client_config_with_native_roots() -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    client_config_with_roots(native_roots()?)
+}
+
+/// A client config trusting the CA certificates in `ca_file` (only those) when
+/// one is given, else the system's root certificates.
+pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    match ca_file {
+        Some(path) => client_config_from_ca_file(path),
+        None => client_config_with_native_roots(),
+    }
+}
+
+fn native_errors(errors: &[String]) -> String {
+    match errors {
+        [] => String::new(),
+        errors => format!(": {}", errors.join("; ")),
+    }
 }
 
 /// A client config trusting `roots`, with the `ring` provider.
@@ -124,6 +188,24 @@ mod tests {
             client_config_from_ca_file(&empty),
             Err(TlsError::NoCertificates(_))
         ));
+        let broken = dir.join("broken.pem");
+        std::fs::write(&broken, b"-----BEGIN CERTIFICATE-----\nnot base64!\n").unwrap();
+        let e = client_config_from_ca_file(&broken).unwrap_err();
+        assert!(matches!(e, TlsError::Pem { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains("broken.pem") && !text.contains('\n'),
+            "{text}"
+        );
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn without_a_ca_file_the_system_roots_are_trusted() {
+        // This machine's store (e.g. /etc/ssl/certs) has public roots.
+        let roots = native_roots().unwrap();
+        assert!(!roots.is_empty());
+        assert!(client_config(None).is_ok());
+        assert!(client_config_with_native_roots().is_ok());
     }
 }

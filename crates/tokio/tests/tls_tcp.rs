@@ -1,15 +1,20 @@
 //! Real sockets on 127.0.0.1:0: `Framed<TcpStream, StompCodec>` on both ends, and
-//! the client over TLS (tokio-rustls, certificate made at test time with rcgen).
+//! the client over TLS (tokio-rustls, certificate made at test time with rcgen;
+//! those tests need the `tls` feature).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod peer;
 
 use futures_util::{SinkExt, StreamExt};
 use peer::Peer;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 use stompkit_frame::{AckMode, Command, Frame, Version};
-use stompkit_tokio::{ClientConfig, ClientError, Event, Outgoing, StompCodec, tls};
+use stompkit_tokio::{ClientConfig, Event, Outgoing, StompCodec};
+#[cfg(feature = "tls")]
+use stompkit_tokio::{ClientError, tls};
 use tokio::net::{TcpListener, TcpStream};
+#[cfg(feature = "tls")]
 use tokio_rustls::rustls;
 use tokio_util::codec::Framed;
 
@@ -90,6 +95,7 @@ async fn client_over_tcp_with_connect_url() {
     assert_eq!(sub.next().await.unwrap().unwrap().body(), b"ping");
 }
 
+#[cfg(feature = "tls")]
 fn certificate() -> (
     rustls::pki_types::CertificateDer<'static>,
     rustls::pki_types::PrivateKeyDer<'static>,
@@ -99,6 +105,7 @@ fn certificate() -> (
     (ck.cert.der().clone(), key.into())
 }
 
+#[cfg(feature = "tls")]
 async fn tls_server(
     cert: rustls::pki_types::CertificateDer<'static>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
@@ -131,6 +138,7 @@ async fn tls_server(
     (addr, task)
 }
 
+#[cfg(feature = "tls")]
 #[tokio::test]
 async fn client_over_tls_with_a_ca_file() {
     let (cert, key) = certificate();
@@ -164,6 +172,29 @@ async fn client_over_tls_with_a_ca_file() {
     assert_eq!(frames[0].destination(), Some("/queue/s"));
 }
 
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn tls_without_a_ca_file_trusts_the_system_roots_only() {
+    // The same self-signed server the CA-file test connects to: with no CA file
+    // the client trusts the system's roots, which did not sign it.
+    let (cert, key) = certificate();
+    let (addr, server) = tls_server(cert, key).await;
+    let url = format!("stomp+ssl://localhost:{}", addr.port());
+    let err = stompkit_tokio::Client::connect_url(&url, ClientConfig::new("h"), None)
+        .await
+        .unwrap_err();
+    let ClientError::Tls(tls_error) = &err else {
+        panic!("expected a TLS error, got {err:?}")
+    };
+    assert!(
+        matches!(**tls_error, tls::TlsError::Handshake(_)),
+        "{tls_error:?}"
+    );
+    assert!(err.to_string().contains("certificate"), "{err}");
+    assert!(server.await.unwrap().is_empty(), "no session was opened");
+}
+
+#[cfg(feature = "tls")]
 #[tokio::test]
 async fn tls_with_an_untrusted_certificate_fails_to_connect() {
     let (cert, key) = certificate();
@@ -180,6 +211,7 @@ async fn tls_with_an_untrusted_certificate_fails_to_connect() {
 }
 
 /// Standard base64 with line breaks every 64 characters (PEM).
+#[cfg(feature = "tls")]
 fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();

@@ -29,3 +29,8 @@ pub use encoder::{ContentLength, Encoder};
 pub use error::{EncodeError, ParseError};
 pub use parser::{Event, Parser, ParserConfig};
 pub use stompkit_frame::{Command, Frame, Headers, Version};
+
+/// The README's examples, run as doctests (`cargo test --doc`).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

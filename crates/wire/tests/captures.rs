@@ -1,8 +1,10 @@
 //! Real traffic (stomp.py against RabbitMQ 3.10 and ActiveMQ 5.17, byte for byte,
-//! from `shared/spec/captures/`) parses as its README says: every server, 1.1, 1.2
-//! and error file without error; the two 1.0 client files up to the SEND whose
-//! header value holds a raw LF, then `InvalidHeader` (vector: 1.0 raw LF). Each
-//! file gives the same events whole and one byte at a time, through both paths.
+//! in `tests/captures/` of this crate, described by its README) parses as that
+//! README says: every server, 1.1, 1.2 and error file without error; the two 1.0
+//! client files up to the SEND whose header value holds a raw LF, then
+//! `InvalidHeader` (vector: 1.0 raw LF, `spec/RULES.md`). Each file gives the same
+//! events whole and one byte at a time, through both paths, and exactly the events
+//! listed in its `.expected` file (worked out independently of this parser).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -11,14 +13,14 @@ use common::{Outcome, Versioning, run_parse, run_push};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use stompkit_frame::{Command, Frame, Version};
-use stompkit_wire::{Event, ParseError, ParserConfig};
+use stompkit_wire::{Event, ParseError, Parser, ParserConfig};
 
-/// The captures directory; panics (never skips) when it is missing.
+/// The captures directory inside this crate; panics (never skips) when it is missing.
 fn captures_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/spec/captures");
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/captures"));
     assert!(
         dir.is_dir(),
-        "captures directory {} is missing: shared/ must sit beside the repository",
+        "captures directory {} is missing: it is part of the stompkit-wire crate",
         dir.display()
     );
     dir
@@ -502,6 +504,87 @@ fn error_captures() {
     ] {
         let (events, _) = parse_capture(name);
         assert_eq!(frames(&events)[0].version(), Some("1.2"), "{name}");
+    }
+}
+
+/// The events of a capture in the line format of `tests/captures/README.md`: one
+/// `frame COMMAND headers=N body=M` or `heartbeat` per event, then either
+/// `error at frame N: ERROR` (N counts from 1, the frame that failed included) or
+/// `end clean` / `end partial N bytes` (bytes of an unfinished frame left over).
+fn describe(name: &str) -> Vec<String> {
+    let bytes = read(name);
+    let versioning = versioning(name);
+    let mut p = Parser::new();
+    p.push(&bytes);
+    let mut lines = Vec::new();
+    let mut frames = 0;
+    loop {
+        match p.next_event() {
+            Ok(Some(Event::Frame(f))) => {
+                frames += 1;
+                lines.push(format!(
+                    "frame {} headers={} body={}",
+                    f.command,
+                    f.headers().len(),
+                    f.body().len()
+                ));
+                match versioning {
+                    Versioning::AfterConnect(v) if f.command.is_connect() => p.set_version(v),
+                    Versioning::FromConnected if f.command == Command::Connected => {
+                        let v = f.version().and_then(|v| v.parse().ok());
+                        p.set_version(v.unwrap_or(Version::V1_0));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(Some(Event::HeartBeat)) => lines.push("heartbeat".to_owned()),
+            Ok(None) if p.buffered() == 0 => {
+                lines.push("end clean".to_owned());
+                break;
+            }
+            Ok(None) => {
+                lines.push(format!("end partial {} bytes", p.buffered()));
+                break;
+            }
+            Err(e) => {
+                lines.push(format!("error at frame {}: {e:?}", frames + 1));
+                break;
+            }
+        }
+    }
+    lines
+}
+
+#[test]
+fn every_capture_yields_its_expected_events() {
+    let dir = captures_dir();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".bin"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 20, "{names:?}");
+    for name in &names {
+        let path = dir.join(name.replace(".bin", ".expected"));
+        // A missing expectation fails: every capture must have one.
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{name}: cannot read {}: {e}", path.display()));
+        let want: Vec<&str> = text.lines().collect();
+        let got = describe(name);
+        assert_eq!(got, want, "{name}: events differ from {}", path.display());
+        // The same events as the chunked drivers of the other tests.
+        let (events, error) = parse_capture(name);
+        let beats = events.iter().filter(|e| **e == Event::HeartBeat).count();
+        assert_eq!(frames(&events).len() + beats + 1, got.len(), "{name}");
+        assert_eq!(error.is_some(), got.last().unwrap().starts_with("error"));
+    }
+    // No stray expectation without its capture.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let n = entry.unwrap().file_name().into_string().unwrap();
+        if let Some(stem) = n.strip_suffix(".expected") {
+            assert!(names.contains(&format!("{stem}.bin")), "{n} has no capture");
+        }
     }
 }
 

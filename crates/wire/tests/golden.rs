@@ -1,7 +1,7 @@
 //! The golden corpus: byte-level frames, valid and invalid, one or more per rule of
-//! `shared/spec/RULES.md` that a parser or encoder can honour (F1–F14, E1–E5, and
-//! the parser side of V, H, C and S6), plus every vector of the section "Vectors
-//! that implementations often get wrong".
+//! `spec/RULES.md` (at the repository root) that a parser or encoder can honour
+//! (F1–F14, E1–E5, and the parser side of V, H, C and S6), plus every vector of the
+//! section "Vectors that implementations often get wrong" (W1–W11).
 //!
 //! Each parser case names its rule, its input bytes, the version state (not yet
 //! negotiated, 1.0, 1.1 or 1.2) and the exact events and error expected, and is

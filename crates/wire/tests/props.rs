@@ -118,12 +118,11 @@ fn refusals(frame: &Frame, version: Option<Version>, policy: ContentLength) -> V
             }
         }
     }
-    if policy == ContentLength::AsGiven {
-        if let Some(given) = frame.get("content-length") {
-            if given != frame.body().len().to_string() {
-                why.push(EncodeError::ContentLengthMismatch);
-            }
-        }
+    if policy == ContentLength::AsGiven
+        && let Some(given) = frame.get("content-length")
+        && given != frame.body().len().to_string()
+    {
+        why.push(EncodeError::ContentLengthMismatch);
     }
     why
 }

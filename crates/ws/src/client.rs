@@ -3,7 +3,10 @@
 //! Owns dialing (TCP, optionally TLS with `tokio-rustls` and the caller's
 //! `rustls::ClientConfig`), the opening handshake offering the STOMP
 //! sub-protocols, and [`ClientTransport`], the stream type it yields. No root
-//! certificates are bundled: `wss://` needs [`ClientOptions::tls`].
+//! certificates are bundled: `wss://` needs `ClientOptions::tls` (e.g.
+//! `stompkit_tokio::tls::client_config_with_native_roots()` for the system's
+//! roots). TLS needs the `tls` feature (on by default); without it `wss://` is
+//! refused with [`WsError::TlsUnavailable`].
 
 use crate::config::{DEFAULT_READ_BUFFER, OutgoingMode, websocket_config};
 use crate::error::WsError;
@@ -11,14 +14,19 @@ use crate::stream::StompWebSocket;
 use crate::subprotocol::{Negotiated, SubProtocol};
 use std::io;
 use std::pin::Pin;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use stompkit_wire::ParserConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+#[cfg(feature = "tls")]
 use tokio_rustls::TlsConnector;
+#[cfg(feature = "tls")]
 use tokio_rustls::client::TlsStream;
+#[cfg(feature = "tls")]
 use tokio_rustls::rustls;
+#[cfg(feature = "tls")]
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
@@ -37,7 +45,9 @@ pub struct ClientOptions {
     /// UTF-8 frames go as text, others as binary).
     pub outgoing: OutgoingMode,
     /// TLS settings for `wss://` URLs (rustls with the `ring` provider, e.g.
-    /// from `stompkit_tokio::tls::client_config_from_ca_file`).
+    /// from `stompkit_tokio::tls::client_config_from_ca_file`). Only with the
+    /// `tls` feature.
+    #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
@@ -48,13 +58,15 @@ impl Default for ClientOptions {
             origin: None,
             parser: ParserConfig::default(),
             outgoing: OutgoingMode::Text,
+            #[cfg(feature = "tls")]
             tls: None,
         }
     }
 }
 
 impl ClientOptions {
-    /// Sets the TLS settings used for `wss://`.
+    /// Sets the TLS settings used for `wss://` (with the `tls` feature).
+    #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: Arc<rustls::ClientConfig>) -> ClientOptions {
         self.tls = Some(tls);
         self
@@ -78,7 +90,8 @@ impl ClientOptions {
 pub enum ClientTransport {
     /// `ws://`
     Plain(TcpStream),
-    /// `wss://`
+    /// `wss://` (with the `tls` feature)
+    #[cfg(feature = "tls")]
     Tls(Box<TlsStream<TcpStream>>),
 }
 
@@ -90,6 +103,7 @@ impl AsyncRead for ClientTransport {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ClientTransport::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
             ClientTransport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
@@ -103,6 +117,7 @@ impl AsyncWrite for ClientTransport {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             ClientTransport::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
             ClientTransport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
@@ -110,6 +125,7 @@ impl AsyncWrite for ClientTransport {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ClientTransport::Plain(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "tls")]
             ClientTransport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
@@ -117,6 +133,7 @@ impl AsyncWrite for ClientTransport {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ClientTransport::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(feature = "tls")]
             ClientTransport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
@@ -134,6 +151,11 @@ fn target(url: &str) -> Result<(String, u16, bool), WsError> {
         Some(s) if s.eq_ignore_ascii_case("wss") => true,
         _ => return Err(bad("scheme is not ws or wss")),
     };
+    if tls && !cfg!(feature = "tls") {
+        return Err(WsError::TlsUnavailable {
+            url: url.to_string(),
+        });
+    }
     let host = uri.host().ok_or_else(|| bad("no host"))?;
     let host = host
         .trim_start_matches('[')
@@ -144,7 +166,7 @@ fn target(url: &str) -> Result<(String, u16, bool), WsError> {
 }
 
 /// Opens `url` (`ws://host[:port]/path` or `wss://…`, the latter with
-/// [`ClientOptions::tls`]) and performs the handshake offering
+/// `ClientOptions::tls`, in builds with the `tls` feature) and performs the handshake offering
 /// [`ClientOptions::subprotocols`]. The result is ready for CONNECT; the chosen
 /// sub-protocol is in [`StompWebSocket::subprotocol`].
 pub async fn connect(
@@ -154,6 +176,12 @@ pub async fn connect(
     let (host, port, tls) = target(url)?;
     let tcp = TcpStream::connect((host.as_str(), port)).await?;
     tcp.set_nodelay(true)?;
+    #[cfg(not(feature = "tls"))]
+    let transport = {
+        debug_assert!(!tls, "target() refuses wss:// without the tls feature");
+        ClientTransport::Plain(tcp)
+    };
+    #[cfg(feature = "tls")]
     let transport = if tls {
         let Some(config) = options.tls.clone() else {
             return Err(WsError::Url {
@@ -239,6 +267,7 @@ mod tests {
             target("ws://127.0.0.1:9/ws").unwrap(),
             ("127.0.0.1".into(), 9, false)
         );
+        #[cfg(feature = "tls")]
         assert_eq!(
             target("wss://h.example/stomp").unwrap(),
             ("h.example".into(), 443, true)
@@ -249,5 +278,28 @@ mod tests {
             target("stomp://h:61613"),
             Err(WsError::Url { .. })
         ));
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn wss_is_refused_without_the_tls_feature() {
+        let e = target("wss://h.example:8443/ws").unwrap_err();
+        assert!(matches!(&e, WsError::TlsUnavailable { url } if url == "wss://h.example:8443/ws"));
+        assert_eq!(
+            e.to_string(),
+            "wss://h.example:8443/ws: this build of stompkit has no TLS support (built without the \"tls\" feature)"
+        );
+        assert_eq!(e.close_code(), None);
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[tokio::test]
+    async fn connect_refuses_wss_before_dialing() {
+        // Port 1 on loopback: nothing is dialed, the URL is refused first.
+        let e = connect("wss://127.0.0.1:1/ws", ClientOptions::default())
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, WsError::TlsUnavailable { .. }), "{e:?}");
     }
 }

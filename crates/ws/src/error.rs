@@ -52,6 +52,13 @@ pub enum WsError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A `wss://` URL, but this build has no TLS support (the `tls` feature is
+    /// off).
+    #[error("{url}: this build of stompkit has no TLS support (built without the \"tls\" feature)")]
+    TlsUnavailable {
+        /// The URL.
+        url: String,
+    },
 }
 
 impl WsError {
@@ -88,7 +95,8 @@ impl WsError {
             WsError::Io(_)
             | WsError::Refused { .. }
             | WsError::HandshakeTimeout
-            | WsError::Url { .. } => None,
+            | WsError::Url { .. }
+            | WsError::TlsUnavailable { .. } => None,
         }
     }
 

@@ -17,8 +17,10 @@
 //!   [`parse_request_head`] (tell HTTP from raw STOMP on one port),
 //!   [`WsServerConfig::path_allowed`], [`origin_allowed`].
 //! - Client side: [`connect`] for `ws://` and `wss://` URLs (TLS from a
-//!   `rustls::ClientConfig` you pass, ring provider), [`connect_with_stream`] over
-//!   any stream.
+//!   `rustls::ClientConfig` you pass, ring provider; with the `tls` cargo
+//!   feature, on by default: without it rustls and ring are not compiled and
+//!   `wss://` is refused with [`WsError::TlsUnavailable`]),
+//!   [`connect_with_stream`] over any stream.
 //!
 //! # Example
 //!
@@ -169,3 +171,8 @@ pub use subprotocol::{Negotiated, SubProtocol};
 /// Re-exported: the WebSocket library this crate is built on (for `Message`,
 /// `CloseCode`, `WebSocketStream`).
 pub use tokio_tungstenite;
+
+/// The README's examples, run as doctests (`cargo test --doc`).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,5 +1,6 @@
 //! `wss://`: the client over tokio-rustls (ring) against a server that runs
 //! `StompWebSocket::accept` on a TLS stream (certificate made at test time).
+#![cfg(feature = "tls")]
 #![allow(clippy::unwrap_used)]
 
 use futures_util::StreamExt;

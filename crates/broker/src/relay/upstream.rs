@@ -1,14 +1,17 @@
 //! The upstream broker: its address, TLS settings, and opening one connection.
 //!
-//! Owns turning `[relay]` into a ready [`Upstream`] at startup (a bad URL or an
-//! unreadable CA file stops the broker there, not at the first client) and
-//! [`Upstream::connect`]: one TCP or TLS byte stream per client session, within
-//! `connect_timeout_ms`. Addresses and TLS come from `stompkit-tokio`'s client.
+//! Owns turning `[relay]` into a ready [`Upstream`] at startup (a bad URL, an
+//! unreadable CA file or no usable system root certificate stops the broker
+//! there, not at the first client) and [`Upstream::connect`]: one TCP or TLS
+//! byte stream per client session, within `connect_timeout_ms`. Addresses and
+//! TLS come from `stompkit-tokio`'s client. A `stomp+ssl` upstream trusts
+//! `ca_file` when set (only it), else the system's root certificates; a build
+//! without the `tls` feature refuses it.
 
 use super::RelayConfig;
 use crate::config::ConfigError;
 use std::time::Duration;
-use stompkit_tokio::{Address, Connector, Transport, tls};
+use stompkit_tokio::{Address, Connector, Transport};
 
 /// A configured upstream, ready to connect to.
 #[derive(Clone, Debug)]
@@ -32,18 +35,7 @@ impl Upstream {
             ))
         })?;
         let connector = if address.tls {
-            if config.ca_file.is_empty() {
-                return Err(bad(format!(
-                    "{url} uses TLS: set relay.ca_file (STOMPKIT_RELAY_CA_FILE) to the PEM file of the CA to trust"
-                )));
-            }
-            let tls_config = tls::client_config_from_ca_file(&config.ca_file)
-                .map_err(|e| ConfigError::Toml(format!("relay.ca_file: {e}")))?;
-            let name = match config.tls_server_name.as_str() {
-                "" => address.host.as_str(),
-                name => name,
-            };
-            tls::connector(address.authority(), name, tls_config)
+            tls_connector(&address, url, config)?
         } else {
             Connector::tcp(address.authority())
         };
@@ -63,6 +55,41 @@ impl Upstream {
             Err(_) => Err(format!("no connection within {:?}", self.timeout)),
         }
     }
+}
+
+/// The TLS connector for a `stomp+ssl` upstream: `ca_file` when set, else the
+/// system's root certificates.
+#[cfg(feature = "tls")]
+fn tls_connector(
+    address: &Address,
+    _url: &str,
+    config: &RelayConfig,
+) -> Result<Connector, ConfigError> {
+    use stompkit_tokio::tls;
+    let tls_config = match config.ca_file.trim() {
+        "" => tls::client_config_with_native_roots().map_err(|e| {
+            ConfigError::Toml(format!(
+                "relay: no relay.ca_file set and {e}; set relay.ca_file (STOMPKIT_RELAY_CA_FILE) to the PEM file of the CA to trust"
+            ))
+        })?,
+        ca_file => tls::client_config_from_ca_file(ca_file)
+            .map_err(|e| ConfigError::Toml(format!("relay.ca_file: {e}")))?,
+    };
+    let name = match config.tls_server_name.as_str() {
+        "" => address.host.as_str(),
+        name => name,
+    };
+    Ok(tls::connector(address.authority(), name, tls_config))
+}
+
+/// Without the `tls` feature a `stomp+ssl` upstream is refused.
+#[cfg(not(feature = "tls"))]
+fn tls_connector(
+    _address: &Address,
+    url: &str,
+    _config: &RelayConfig,
+) -> Result<Connector, ConfigError> {
+    Err(crate::tls::unavailable(url))
 }
 
 impl std::fmt::Display for Upstream {
@@ -94,14 +121,43 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(up.to_string(), "stomp://10.1.2.3:7000");
-        let error = Upstream::from_config(&relay("stomp+ssl://mq.example")).unwrap_err();
-        assert!(error.to_string().contains("relay.ca_file"), "{error}");
-        let mut missing_ca = relay("stomp+ssl://mq.example");
-        missing_ca.ca_file = "/nonexistent/ca.pem".to_owned();
-        assert!(Upstream::from_config(&missing_ca).is_err());
         for bad in ["http://x:1", "stomp://", "mq.example:61613"] {
             assert!(Upstream::from_config(&relay(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn a_tls_upstream_trusts_the_ca_file_or_else_the_system_roots() {
+        // No CA file: the system's root certificates (this machine has some).
+        let up = Upstream::from_config(&relay("stomp+ssl://mq.example"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(up.to_string(), "stomp+ssl://mq.example:61614");
+        assert_eq!(
+            format!("{:?}", up.connector),
+            r#"Connector("tls mq.example:61614")"#
+        );
+        // A CA file that cannot be read stops the broker at startup, one line.
+        let mut missing_ca = relay("stomp+ssl://mq.example");
+        missing_ca.ca_file = "/nonexistent/ca.pem".to_owned();
+        let error = Upstream::from_config(&missing_ca).unwrap_err().to_string();
+        assert!(
+            error.contains("relay.ca_file") && error.contains("/nonexistent/ca.pem"),
+            "{error}"
+        );
+        assert!(!error.contains('\n'), "{error}");
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn a_tls_upstream_is_refused_without_the_tls_feature() {
+        let error = Upstream::from_config(&relay("stomp+ssl://mq.example:61614")).unwrap_err();
+        assert!(matches!(error, ConfigError::TlsUnavailable(_)), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "stomp+ssl://mq.example:61614: this build of stompkit has no TLS support (built without the \"tls\" feature)"
+        );
     }
 
     #[tokio::test]

@@ -108,7 +108,7 @@ pub struct LoadArgs {
     /// Seconds of unmeasured publishing before the measurement starts.
     #[arg(long, default_value_t = 0.0)]
     pub warmup: f64,
-    /// Destination to use (default /topic/bench-<pid> or /queue/bench-<pid>).
+    /// Destination to use (default /topic/bench-PID or /queue/bench-PID).
     /// Brokers name destinations differently: RabbitMQ wants /topic/x, /queue/x,
     /// /exchange/..; ActiveMQ /topic/x and /queue/x.
     #[arg(long)]

@@ -8,14 +8,12 @@
 //! It owns no timing and no statistics.
 
 use crate::target::Target;
-use crate::transport::{Conn, WsFraming, open};
+use crate::transport::{Conn, TlsConfig, WsFraming, open};
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::BytesMut;
-use std::sync::Arc;
 use stompkit_frame::{Command, Frame, Version, names};
 use stompkit_wire::{Encoder, Event, Parser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::rustls;
 
 /// What goes into every CONNECT.
 #[derive(Clone, Debug)]
@@ -34,7 +32,7 @@ pub struct Endpoint {
     /// The parsed `--url`.
     pub target: Target,
     /// TLS settings for `stomp+ssl://` and `wss://`.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub tls: Option<TlsConfig>,
     /// CONNECT's headers.
     pub credentials: Credentials,
 }

@@ -2,7 +2,7 @@
 //! publish-to-delivery latency, and acknowledges in the client ack modes.
 //!
 //! Hot loop: one `read` into a large buffer, then every complete frame in it is
-//! found with the [`Scanner`](super::scan::Scanner) (no allocation per message),
+//! found with the [`Scanner`] (no allocation per message),
 //! timed against one clock reading per read, and all ACKs of that read go out in
 //! one write. The shared delivered counter is bumped once per read.
 

@@ -29,6 +29,7 @@ pub fn start_broker() -> SocketAddr {
 /// `stomp+ssl://` and `wss://`): accepts TLS with a certificate for `localhost`
 /// made now, and pipes the plain bytes to `backend`. Returns its address and the
 /// path of a PEM file holding the certificate, for `--ca-file`.
+#[cfg(feature = "tls")]
 pub fn start_tls_front(backend: SocketAddr) -> (SocketAddr, std::path::PathBuf) {
     use std::sync::Arc;
     use tokio_rustls::rustls;

@@ -158,7 +158,7 @@ impl ClientConfig {
 
     /// Reconnect after a lost connection (off by default). Needs a client made with
     /// a way to connect again ([`Client::connect_with`](crate::Client::connect_with),
-    /// [`Client::connect_tcp`](crate::Client::connect_tcp), [`crate::tls::connect`]).
+    /// [`Client::connect_tcp`](crate::Client::connect_tcp), `tls::connect`).
     pub fn reconnect(mut self, policy: Reconnect) -> ClientConfig {
         self.reconnect = Some(policy);
         self

@@ -1,8 +1,9 @@
 //! Making connections: [`Connector`] and `stomp://` / `stomp+ssl://` addresses.
 //!
 //! Owns how a byte stream to the server is obtained, once or again on
-//! reconnect: plain TCP, TLS (through [`crate::tls`]) or any closure returning an
-//! `AsyncRead + AsyncWrite` stream. It does not speak STOMP.
+//! reconnect: plain TCP, TLS (through `crate::tls`, with the `tls` feature) or
+//! any closure returning an `AsyncRead + AsyncWrite` stream. It does not speak
+//! STOMP.
 
 use crate::client::error::ClientError;
 use futures_util::future::BoxFuture;
@@ -11,6 +12,23 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
+
+/// The TLS client settings [`Connector::from_url`] and
+/// [`Client::connect_url`](crate::Client::connect_url) take for `stomp+ssl://`:
+/// with the `tls` feature an `Arc<rustls::ClientConfig>`; without it a type with
+/// no values, so only `None` can be passed (and TLS addresses are refused with
+/// [`ClientError::TlsUnavailable`]).
+#[cfg(feature = "tls")]
+pub type TlsClientConfig = Arc<rustls::ClientConfig>;
+
+/// The TLS client settings [`Connector::from_url`] and
+/// [`Client::connect_url`](crate::Client::connect_url) take for `stomp+ssl://`:
+/// with the `tls` feature an `Arc<rustls::ClientConfig>`; without it (this
+/// build) a type with no values, so only `None` can be passed (and TLS addresses
+/// are refused with [`ClientError::TlsUnavailable`]).
+#[cfg(not(feature = "tls"))]
+#[derive(Clone, Debug)]
+pub enum TlsClientConfig {}
 
 /// A byte stream a client can run over: TCP, TLS, an in-memory duplex, ...
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -94,24 +112,34 @@ impl Connector {
     }
 
     /// From an address: `stomp://host:port` or `tcp://host:port` (TCP), or
-    /// `stomp+ssl://host:port` / `stomp+tls://host:port` (TLS: needs `tls`; the
-    /// server name checked is `host`).
-    pub fn from_url(
-        url: &str,
-        tls: Option<Arc<rustls::ClientConfig>>,
-    ) -> Result<Connector, ClientError> {
+    /// `stomp+ssl://host:port` / `stomp+tls://host:port` (TLS; the server name
+    /// checked is `host`). TLS uses `tls` when given, else a config trusting the
+    /// system's root certificates (`crate::tls::client_config_with_native_roots`).
+    /// A build without the `tls` feature refuses TLS addresses with
+    /// [`ClientError::TlsUnavailable`].
+    pub fn from_url(url: &str, tls: Option<TlsClientConfig>) -> Result<Connector, ClientError> {
         let address = Address::parse(url)?;
-        if address.tls {
-            let tls = tls.ok_or_else(|| {
-                ClientError::InvalidAddress(format!("{url}: stomp+ssl needs a rustls ClientConfig"))
-            })?;
+        if !address.tls {
+            return Ok(Connector::tcp(address.authority()));
+        }
+        #[cfg(feature = "tls")]
+        {
+            let tls = match tls {
+                Some(tls) => tls,
+                None => crate::tls::client_config_with_native_roots()?,
+            };
             Ok(crate::tls::connector(
                 address.authority(),
                 &address.host,
                 tls,
             ))
-        } else {
-            Ok(Connector::tcp(address.authority()))
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            if let Some(never) = tls {
+                match never {}
+            }
+            Err(ClientError::TlsUnavailable(url.to_string()))
         }
     }
 
@@ -211,11 +239,35 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "tls")]
     #[test]
-    fn tls_url_without_config_is_refused() {
-        assert!(matches!(
-            Connector::from_url("stomp+ssl://localhost:1", None),
-            Err(ClientError::InvalidAddress(_))
-        ));
+    fn tls_url_without_config_uses_the_system_roots() {
+        let connector = Connector::from_url("stomp+ssl://localhost:1", None).unwrap();
+        assert_eq!(format!("{connector:?}"), r#"Connector("tls localhost:1")"#);
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_urls_are_refused_without_the_tls_feature() {
+        for url in [
+            "stomp+ssl://host:61614",
+            "stomp+tls://host",
+            "ssl://host:1",
+            "tls://host:1",
+        ] {
+            let e = Connector::from_url(url, None).unwrap_err();
+            assert!(
+                matches!(&e, ClientError::TlsUnavailable(u) if u == url),
+                "{e:?}"
+            );
+            let text = e.to_string();
+            assert_eq!(
+                text,
+                format!(
+                    "{url}: this build of stompkit has no TLS support (built without the \"tls\" feature)"
+                )
+            );
+        }
+        assert!(Connector::from_url("stomp://host:61613", None).is_ok());
     }
 }

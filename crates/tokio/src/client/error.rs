@@ -56,8 +56,13 @@ pub enum ClientError {
     #[error("cannot acknowledge message: {0}")]
     CannotAck(&'static str),
     /// TLS setup or handshake failed.
+    #[cfg(feature = "tls")]
     #[error("TLS: {0}")]
     Tls(Arc<crate::tls::TlsError>),
+    /// The address asks for TLS (`stomp+ssl://`, ...) but this build has no TLS
+    /// support (the `tls` feature is off). Holds the address.
+    #[error("{0}: this build of stompkit has no TLS support (built without the \"tls\" feature)")]
+    TlsUnavailable(String),
     /// The address is not `stomp://host:port` or `stomp+ssl://host:port`.
     #[error("invalid address: {0}")]
     InvalidAddress(String),
@@ -114,6 +119,7 @@ impl From<NegotiateError> for ClientError {
     }
 }
 
+#[cfg(feature = "tls")]
 impl From<crate::tls::TlsError> for ClientError {
     fn from(e: crate::tls::TlsError) -> ClientError {
         ClientError::Tls(Arc::new(e))

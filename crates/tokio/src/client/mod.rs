@@ -15,7 +15,7 @@ pub(crate) mod subscription;
 
 use crate::client::config::ClientConfig;
 use crate::client::connection::{Request, SessionInfo};
-use crate::client::connector::{Connector, Transport};
+use crate::client::connector::{Connector, TlsClientConfig, Transport};
 use crate::client::error::ClientError;
 use crate::client::receipt::Receipt;
 use crate::client::subscription::{Message, Queue, SubscribeOptions, Subscription};
@@ -86,11 +86,12 @@ impl Client {
     }
 
     /// Opens a session to `stomp://host:port` (TCP) or `stomp+ssl://host:port`
-    /// (TLS with the given rustls config; see [`crate::tls`]).
+    /// (TLS with the given rustls config, or the system's root certificates when
+    /// `None`; see [`Connector::from_url`]).
     pub async fn connect_url(
         url: &str,
         config: ClientConfig,
-        tls: Option<Arc<rustls::ClientConfig>>,
+        tls: Option<TlsClientConfig>,
     ) -> Result<Client, ClientError> {
         Client::connect_with(Connector::from_url(url, tls)?, config).await
     }
