@@ -46,10 +46,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use stompkit_broker::{
-    BrokerConfig, ConnId, Metrics, Outbox, Permissions, Principal, Router, RouterCommand, Session,
-    Take, Verdict, is_valid_destination,
+use stompkit_broker::internals::{
+    ConnId, Outbox, Router, RouterCommand, Session, Take, is_valid_destination,
 };
+use stompkit_broker::{BrokerConfig, Metrics, Permissions, Principal, Verdict};
 use stompkit_frame::{AckMode, Command, Frame, Version};
 use stompkit_wire::{Encoder, Event, Parser};
 

@@ -12,14 +12,14 @@
 //! It does not install anything: [`ActiveMq::start`] returns `Ok(None)` when the
 //! package is missing (see `bench_broker`'s `--with-peers`).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
-use xtask::rabbitmq::stomp_connect;
+use std::time::Duration;
+use xtask::process::{stomp_connect, wait_ready};
 
 /// Where Debian installs ActiveMQ.
 const HOME: &str = "/usr/share/activemq";
@@ -129,27 +129,10 @@ impl ActiveMq {
     }
 
     fn wait_ready(&mut self) -> Result<()> {
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                bail!(
-                    "ActiveMQ exited before STOMP was ready ({status}); see {}",
-                    self.dir.join("console.log").display()
-                );
-            }
-            match stomp_connect(self.stomp) {
-                Ok(()) => return Ok(()),
-                Err(error) if Instant::now() > deadline => {
-                    bail!(
-                        "ActiveMQ's STOMP port {} not ready within {STARTUP_TIMEOUT:?}: {error:#}",
-                        self.stomp
-                    )
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(250)),
-            }
-        }
+        let child = self.child.as_mut().context("ActiveMQ was not started")?;
+        let stomp = self.stomp;
+        wait_ready(child, "ActiveMQ", STARTUP_TIMEOUT, || stomp_connect(stomp))
+            .with_context(|| format!("see {}", self.dir.join("console.log").display()))
     }
 }
 

@@ -435,8 +435,18 @@ impl Report<'_> {
         targets
     }
 
-    /// Tables for the README.
+    /// Tables for the README: ours, the peers' (when measured), the targets.
     fn markdown(&self) -> String {
+        let mut out = self.wire_table();
+        if let Some(peers) = self.peers {
+            out.push_str(&peer_table(peers));
+        }
+        out.push_str(&self.target_list());
+        out
+    }
+
+    /// Our parse and encode figures per workload, and the 3-header SEND.
+    fn wire_table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -471,56 +481,12 @@ impl Report<'_> {
                 send.ns_per_frame()
             );
         }
-        if let Some(peers) = self.peers {
-            let mut names: Vec<&str> = Vec::new();
-            for w in WORKLOADS {
-                for name in peers.groups.get(w).into_iter().flat_map(|g| g.keys()) {
-                    if !names.contains(&name.as_str()) {
-                        names.push(name);
-                    }
-                }
-            }
-            names.sort_by_key(|n| (*n != "stompkit", *n == "memchr_reference", *n));
-            let _ = writeln!(
-                out,
-                "\nParse throughput against the published Rust STOMP parsers (one run; frames/s, MiB/s in brackets; × = stompkit's speed over this row's):\n"
-            );
-            let _ = writeln!(out, "| parser | {} |", WORKLOADS.join(" | "));
-            let _ = writeln!(out, "|---|{}", "---:|".repeat(WORKLOADS.len()));
-            for name in names {
-                let mut row = format!(
-                    "| {} |",
-                    if name == "memchr_reference" {
-                        "memchr NUL+LF scan (reference)"
-                    } else {
-                        name
-                    }
-                );
-                for w in WORKLOADS {
-                    let cell = match (peers.get(w, name), peers.get(w, "stompkit")) {
-                        (Some(m), Some(ours))
-                            if name != "stompkit" && name != "memchr_reference" =>
-                        {
-                            format!(
-                                " {} ({:.0}) {:.1}× |",
-                                si(m.frames_per_sec()),
-                                m.mib_per_sec(),
-                                m.ns / ours.ns
-                            )
-                        }
-                        (Some(m), _) => {
-                            format!(" {} ({:.0}) |", si(m.frames_per_sec()), m.mib_per_sec())
-                        }
-                        (None, _) => " cannot parse |".to_string(),
-                    };
-                    row.push_str(&cell);
-                }
-                let _ = writeln!(out, "{row}");
-            }
-            for (workload, peer, reason) in &peers.failures {
-                let _ = writeln!(out, "\n{peer} cannot parse {workload}: {reason}");
-            }
-        }
+        out
+    }
+
+    /// The targets, each met, missed or not measured.
+    fn target_list(&self) -> String {
+        let mut out = String::new();
         let _ = writeln!(out, "\nTargets in this run:\n");
         for (ok, text) in self.targets() {
             let mark = match ok {
@@ -532,6 +498,58 @@ impl Report<'_> {
         }
         out
     }
+}
+
+/// Parse throughput of the published Rust STOMP parsers beside ours.
+fn peer_table(peers: &Results) -> String {
+    let mut out = String::new();
+    let mut names: Vec<&str> = Vec::new();
+    for w in WORKLOADS {
+        for name in peers.groups.get(w).into_iter().flat_map(|g| g.keys()) {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+    }
+    names.sort_by_key(|n| (*n != "stompkit", *n == "memchr_reference", *n));
+    let _ = writeln!(
+        out,
+        "\nParse throughput against the published Rust STOMP parsers (one run; frames/s, MiB/s in brackets; × = stompkit's speed over this row's):\n"
+    );
+    let _ = writeln!(out, "| parser | {} |", WORKLOADS.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(WORKLOADS.len()));
+    for name in names {
+        let mut row = format!(
+            "| {} |",
+            if name == "memchr_reference" {
+                "memchr NUL+LF scan (reference)"
+            } else {
+                name
+            }
+        );
+        for w in WORKLOADS {
+            let cell = match (peers.get(w, name), peers.get(w, "stompkit")) {
+                (Some(m), Some(ours)) if name != "stompkit" && name != "memchr_reference" => {
+                    format!(
+                        " {} ({:.0}) {:.1}× |",
+                        si(m.frames_per_sec()),
+                        m.mib_per_sec(),
+                        m.ns / ours.ns
+                    )
+                }
+                (Some(m), _) => {
+                    format!(" {} ({:.0}) |", si(m.frames_per_sec()), m.mib_per_sec())
+                }
+                (None, _) => " cannot parse |".to_string(),
+            };
+            row.push_str(&cell);
+        }
+        let _ = writeln!(out, "{row}");
+    }
+    for (workload, peer, reason) in &peers.failures {
+        let _ = writeln!(out, "\n{peer} cannot parse {workload}: {reason}");
+    }
+    out
 }
 
 /// A rate with an SI suffix: `13.2M`.

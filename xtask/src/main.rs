@@ -20,6 +20,7 @@ mod fuzz;
 mod interop;
 mod interop_js;
 mod interop_relay;
+mod modules;
 mod paths;
 mod readme;
 mod tools;

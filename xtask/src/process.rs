@@ -1,6 +1,7 @@
 //! What tasks and tests need from the machine: whether we run in CI, whether
-//! missing system packages may be installed, installing them with apt, and the
-//! [`Missing`] error a step or test returns when something is not there.
+//! missing system packages may be installed, installing them with apt, the
+//! [`Missing`] error a step or test returns when something is not there, and
+//! waiting for a started server to answer ([`wait_ready`], [`stomp_connect`]).
 //!
 //! Owns the house rule for third-party components (RabbitMQ, Node.js,
 //! Chromium, python3-venv): with `CI=true`, or after `cargo xtask ci --install`
@@ -10,8 +11,11 @@
 //! It does not know which step needs what; the steps do.
 
 use anyhow::{Context, Result, bail};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// Set by `--install`: install missing packages outside CI too.
 static INSTALL: AtomicBool = AtomicBool::new(false);
@@ -105,6 +109,50 @@ pub fn apt_install(packages: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Polls `probe` every 250 ms until it succeeds. Fails when `child` (the
+/// server being waited for, named `what`) exits first, or after `timeout` with
+/// the probe's last error.
+pub fn wait_ready(
+    child: &mut Child,
+    what: &str,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Result<()>,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("{what} exited before it was ready ({status})");
+        }
+        match probe() {
+            Ok(()) => return Ok(()),
+            Err(error) if Instant::now() > deadline => {
+                bail!("{what} not ready within {timeout:?}: {error:#}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+/// One STOMP 1.2 CONNECT as `guest`/`guest` to `addr`; Ok when CONNECTED comes back.
+pub fn stomp_connect(addr: SocketAddr) -> Result<()> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\0"
+    )?;
+    let mut first = String::new();
+    BufReader::new(&stream).read_line(&mut first)?;
+    match first.trim_end() {
+        "CONNECTED" => {
+            let _ = stream.write_all(b"DISCONNECT\n\n\0"); // best effort: we close anyway
+            Ok(())
+        }
+        "" => bail!("connection closed without a reply"),
+        other => bail!("got {other} instead of CONNECTED"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +176,36 @@ mod tests {
             Some("apt-get install chromium")
         );
         assert!(Missing::find(&anyhow::anyhow!("other")).is_none());
+    }
+
+    #[test]
+    fn wait_ready_fails_when_the_server_exits_or_times_out() -> Result<()> {
+        let mut exited = Command::new("true").spawn()?;
+        exited.wait()?;
+        let error = wait_ready(&mut exited, "server", Duration::from_secs(5), || {
+            bail!("no")
+        })
+        .expect_err("exited");
+        assert!(
+            error
+                .to_string()
+                .starts_with("server exited before it was ready"),
+            "{error}"
+        );
+        let mut running = Command::new("sleep").arg("30").spawn()?;
+        let error = wait_ready(&mut running, "server", Duration::ZERO, || bail!("refused"))
+            .expect_err("timed out");
+        assert!(
+            error.to_string().ends_with("not ready within 0ns: refused"),
+            "{error}"
+        );
+        let mut tries = 0;
+        wait_ready(&mut running, "server", Duration::from_secs(5), || {
+            tries += 1;
+            if tries < 2 { bail!("not yet") } else { Ok(()) }
+        })?;
+        running.kill()?;
+        running.wait()?;
+        Ok(())
     }
 }

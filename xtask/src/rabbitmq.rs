@@ -14,9 +14,10 @@
 //! failure is an error; otherwise a missing one is a [`Missing`] error, which
 //! `cargo xtask ci` reports as skipped.
 
-use crate::process::{Missing, may_install};
-use anyhow::{Context, Result, bail};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+pub use crate::process::stomp_connect;
+use crate::process::{Missing, may_install, wait_ready};
+use anyhow::{Context, Result};
+use std::io::{Read, Seek, SeekFrom};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -240,31 +241,17 @@ impl RabbitMq {
     /// Polls until a STOMP CONNECT gets CONNECTED and the Web-STOMP port accepts,
     /// the node exits, or the startup timeout passes.
     fn wait_ready(&mut self) -> Result<()> {
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let mut last = String::from("no attempt yet");
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                bail!("rabbitmq-server exited before STOMP was ready ({status}); last: {last}");
-            }
-            let ready = stomp_connect(self.stomp).and_then(|()| {
-                TcpStream::connect_timeout(&self.web_stomp, Duration::from_secs(2))
-                    .map(drop)
-                    .context("Web-STOMP port not open yet")
-            });
-            match ready {
-                Ok(()) => return Ok(()),
-                Err(error) => last = format!("{error:#}"),
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "RabbitMQ's STOMP port {} not ready within {STARTUP_TIMEOUT:?}: {last}",
-                    self.stomp
-                );
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        let child = self
+            .child
+            .as_mut()
+            .context("rabbitmq-server was not started")?;
+        let (stomp, web_stomp) = (self.stomp, self.web_stomp);
+        wait_ready(child, "rabbitmq-server", STARTUP_TIMEOUT, || {
+            stomp_connect(stomp)?;
+            TcpStream::connect_timeout(&web_stomp, Duration::from_secs(2))
+                .map(drop)
+                .context("Web-STOMP port not open yet")
+        })
     }
 
     /// Prints the end of the node's console output and main log.
@@ -338,27 +325,6 @@ fn signal(target: &str, name: &str) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-}
-
-/// One STOMP 1.2 CONNECT as guest to `addr`; Ok when CONNECTED comes back.
-pub fn stomp_connect(addr: SocketAddr) -> Result<()> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let (login, passcode) = GUEST;
-    write!(
-        stream,
-        "CONNECT\naccept-version:1.2\nhost:/\nlogin:{login}\npasscode:{passcode}\n\n\0"
-    )?;
-    let mut first = String::new();
-    BufReader::new(&stream).read_line(&mut first)?;
-    match first.trim_end() {
-        "CONNECTED" => {
-            let _ = stream.write_all(b"DISCONNECT\n\n\0");
-            Ok(())
-        }
-        "" => bail!("connection closed without a reply"),
-        other => bail!("got {other} instead of CONNECTED"),
-    }
 }
 
 #[cfg(test)]

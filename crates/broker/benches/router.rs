@@ -9,7 +9,8 @@ use bytes::{Bytes, BytesMut};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::Arc;
-use stompkit_broker::{Metrics, Outbox, Router, RouterCommand, RouterConfig, Take};
+use stompkit_broker::Metrics;
+use stompkit_broker::internals::{Outbox, Router, RouterCommand, RouterConfig, Take};
 use stompkit_frame::{AckMode, Frame, Version};
 
 fn setup(subscribers: usize, destination: &str) -> (Router, Vec<Arc<Outbox>>) {

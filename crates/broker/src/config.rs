@@ -12,8 +12,11 @@
 //! override the file) and does not validate semantics beyond types.
 
 pub use crate::auth::config::{AuthConfig, Secret, UserConfig};
-pub use crate::relay::RelayConfig;
-pub use crate::tls::TlsConfig;
+pub use relay::RelayConfig;
+pub use tls::TlsConfig;
+
+mod relay;
+mod tls;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use stompkit_wire::ParserConfig;
@@ -359,7 +362,7 @@ impl ListenSpec {
             Some(_) => return Err(ConfigError::Listen(entry.to_owned())),
         };
         if tls && !cfg!(feature = "tls") {
-            return Err(crate::tls::unavailable(entry));
+            return Err(ConfigError::TlsUnavailable(entry.into()));
         }
         Ok(ListenSpec {
             addr: addr.to_owned(),

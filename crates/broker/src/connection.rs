@@ -1,56 +1,68 @@
-//! One client session: the thin loop between a transport and a [`Session`].
+//! The connection driver: the one loop that runs a STOMP session over a
+//! transport, in local and in relay mode.
 //!
-//! Owns the reader side (transport → parser → session → router channel, plus the
-//! session's timers and the shutdown signal) and the writer task (outbox →
-//! transport, whole buffer per write: coalescing). It decides nothing about STOMP
-//! and knows no transport: [`serve_stomp`] takes any [`Inbound`]/[`Outbound`] pair
-//! (TCP, TLS, WebSocket) with the bytes already read while telling them apart.
+//! Owns the reader side (transport → read buffer → parser → the session's
+//! frames, plus the session's timers and the shutdown signal), the writer task
+//! (outbox → transport, whole buffer per write: coalescing) and the end of a
+//! connection (linger, then close). It decides nothing about STOMP and knows no
+//! transport: [`drive`] takes any [`Inbound`]/[`Outbound`] pair (TCP, TLS,
+//! WebSocket) with the bytes already read while telling them apart, and any
+//! [`Wiring`]: what differs between the broker's own session
+//! (`connection/local.rs`: commands to the router) and a relayed one
+//! (`relay/connection.rs`: an upstream connection, read here too). The wiring
+//! is a type parameter, so every frame's path is statically dispatched.
 //!
 //! Login: when the session asks for a verdict, the reader stops reading and
 //! parsing (pipelined frames wait in the buffer, the transport pushes back) and
 //! awaits the authenticator next to the timers; the verdict goes back to the
 //! session, then parsing resumes where it stopped.
 //!
-//! Back-pressure: the reader reads nothing while the connection's outbox is full,
-//! so what one read's frames can add to it (RECEIPTs, deliveries to itself) is
+//! Back-pressure: the reader reads nothing while the outbox its frames fill is
+//! full ([`Wiring::pushback`]: the connection's own outbox, or in relay mode
+//! the one toward the upstream), so what one read's frames can add to it is
 //! bounded, and a client that never reads stalls instead of growing the broker.
 //! The frame-completion timer does not run while reading is paused.
 //!
 //! Flow control: the reader also pauses while the router has parked this
-//! connection as a publisher on a congested receiver (see `outbox.rs`), for at
-//! most [`MAX_PAUSE`]; after a pause that long it is exempt from pausing for
-//! [`EXEMPT`], so a receiver that stopped reading soon meets the slow-consumer
-//! bound. Heart-beats from the client are not expected while paused.
+//! connection as a publisher on a congested receiver (see `flow.rs`), for at
+//! most [`MAX_PAUSE`](crate::flow::MAX_PAUSE); after a pause that long it is exempt from pausing
+//! for [`EXEMPT`](crate::flow::EXEMPT) ([`Exemption`]), so a receiver that stopped reading soon
+//! meets the slow-consumer bound. Heart-beats from the client are not expected
+//! while paused.
 //!
 //! Memory: the read buffer grows to the frame being read and is dropped whenever
 //! everything read has been parsed; the outbox gives back large buffers once
 //! drained.
 
-use crate::auth::Verdict;
+mod local;
+
+pub(crate) use local::serve_local;
+
+use crate::auth::{AuthRequest, Verdict};
+use crate::flow::Exemption;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, Take};
 use crate::router::{ConnId, RouterCommand};
-use crate::server::{Shared, ToRouter};
-use crate::session::Session;
+use crate::shared::{Shared, ToRouter};
 use crate::transport::{CloseReason, Inbound, Outbound};
 use bytes::BytesMut;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use stompkit_frame::Version;
-use stompkit_wire::{ParseError, Parser};
-use tokio::sync::mpsc;
+use stompkit_wire::{Event, ParseError, Parser};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// The authenticator's answer in the making.
-pub(crate) type PendingVerdict<'a> = Option<Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>>;
+/// The authenticator's answer in the making (one per login, not per frame).
+type PendingVerdict = Option<Pin<Box<dyn Future<Output = Verdict> + Send>>>;
 
-/// Longest a publisher's reading is paused for a congested receiver.
-pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(2);
-/// How long a publisher whose pause timed out is not paused again.
-pub(crate) const EXEMPT: Duration = Duration::from_secs(5);
+/// The clock the sessions take (they are sans-IO and read none).
+type Now = std::time::Instant;
 
 /// A connection whose transport is settled, ready for a STOMP session.
 pub(crate) struct StompTransport<I, O> {
@@ -68,206 +80,374 @@ pub(crate) struct StompTransport<I, O> {
     pub(crate) accepted: Instant,
 }
 
-/// Serves one STOMP session over `transport` until it ends.
-pub(crate) async fn serve_stomp<I: Inbound, O: Outbound>(
-    transport: StompTransport<I, O>,
-    conn: ConnId,
+/// Why the client is not read this round, as the wiring's timers see it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Hold {
+    /// The outbox the client's frames fill ([`Wiring::pushback`]) is full.
+    pub(crate) full: bool,
+    /// The connection is a publisher paused by flow control.
+    pub(crate) paused: bool,
+}
+
+/// What [`Wiring::prepare`] did before this round's wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Prepared {
+    /// Nothing: wait for the next event.
+    Ready,
+    /// It waited for something of its own: start the round again.
+    Again,
+    /// The broker is shutting down (seen while the wiring waited).
+    ShuttingDown,
+}
+
+/// What differs between a local session and a relayed one: the steps of the
+/// driver that touch the session, each named for when the driver takes it.
+/// Methods that take `now` get the instant the driver read once per event.
+pub(crate) trait Wiring: Send {
+    /// What [`next`](Wiring::next) yields (the wiring's own peer, if any).
+    type Event: Send;
+    /// How the client's transport closes after a login refused by the
+    /// verdict ([`on_verdict`](Wiring::on_verdict)); `None`: normally.
+    const REFUSAL_CLOSE: Option<CloseReason>;
+
+    /// The outbox toward the client, which the driver's writer task drains.
+    fn outbox(&self) -> &Arc<Outbox>;
+    /// The outbox the client's frames fill: reading stops while it is full.
+    fn pushback(&self) -> &Arc<Outbox>;
+    /// Where the writer says that the client's outbox drained after the
+    /// router held messages back from it (local mode only).
+    fn drained_to(&self) -> Option<(mpsc::Sender<ToRouter>, ConnId)>;
+    /// Logs the accepted connection.
+    fn log_accepted(&self, peer: SocketAddr);
+    /// Logs the closed connection.
+    fn log_closed(&self, peer: SocketAddr);
+    /// Whether the loop ends.
+    fn is_over(&self) -> bool;
+    /// Whether the session is over (a timer or a rule closed it).
+    fn is_closed(&self) -> bool;
+    /// Whether the session reads the client now (a login being checked and
+    /// back-pressure aside).
+    fn reads_client(&self) -> bool;
+    /// Whether the parser may hand the session the client's next frame.
+    fn takes_frames(&self) -> bool;
+    /// Bytes were read from the client (before they are parsed).
+    fn bytes_read(&mut self, now: Now);
+    /// One parser event from the client; the version the parser switches to.
+    fn client_event(&mut self, event: Result<Event, ParseError>, now: Now) -> Option<Version>;
+    /// Parsing stopped; `in_frame` says whether a frame is partly read.
+    fn parsed(&mut self, now: Now, in_frame: bool);
+    /// The client is not read this round: nothing it sends may time out.
+    fn not_reading(&mut self, now: Now);
+    /// A flow-control pause ended: what the client sent meanwhile is unread,
+    /// but it counts as heard from.
+    fn heard(&mut self, now: Now, in_frame: bool);
+    /// The full outbox has room again: reading resumes.
+    fn room(&mut self, now: Now, in_frame: bool);
+    /// The session's credentials, once, when it has just asked for a verdict.
+    fn take_auth_request(&mut self) -> Option<AuthRequest>;
+    /// The login verdict; the version the parser switches to.
+    fn on_verdict(&mut self, verdict: Verdict, now: Now) -> Option<Version>;
+    /// The next instant [`on_timer`](Wiring::on_timer) is due.
+    fn poll_timeout(&self) -> Option<Now>;
+    /// The session's timer fired; `hold` is why the client was not read.
+    fn on_timer(&mut self, now: Now, hold: Hold);
+    /// The broker is shutting down.
+    fn shutdown(&mut self);
+    /// The client's transport ended (EOF or a read error).
+    fn client_gone(&mut self);
+    /// The outbox toward the client closed.
+    fn client_outbox_closed(&mut self);
+    /// Runs before each round's wait; may wait itself (but for `shutdown`).
+    fn prepare(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> impl Future<Output = Prepared> + Send;
+    /// The wiring's own next event (never, when it has none).
+    fn next(&mut self) -> impl Future<Output = Self::Event> + Send;
+    /// Handles [`next`](Wiring::next)'s event; a version when the session has
+    /// just opened: the client's parser switches to it and parses what waits.
+    fn on_event(&mut self, event: Self::Event) -> Option<Version>;
+    /// After each round: hands on what the session produced.
+    fn flush(&mut self) -> impl Future<Output = ()> + Send;
+    /// The loop ended: last words; returns another writer task to linger for.
+    fn finish(&mut self) -> impl Future<Output = Option<JoinHandle<()>>> + Send;
+}
+
+/// The client's read side: its buffer and parser.
+struct Reading {
+    buf: BytesMut,
+    parser: Parser,
+}
+
+/// The driver's state for one connection.
+struct Client<I> {
+    inbound: I,
+    reading: Reading,
+    outbox: Arc<Outbox>,
+    pushback: Arc<Outbox>,
+    verdict: PendingVerdict,
+    exemption: Exemption<Instant>,
+    shutdown: watch::Receiver<bool>,
     shared: Arc<Shared>,
-) {
+    peer: SocketAddr,
+}
+
+/// Runs one session over `transport` with `wiring` until it ends, then
+/// lingers for the writers and closes.
+///
+/// Not an `async fn`: everything is set up before the returned future is
+/// built, and the future only captures what the session needs while it runs.
+/// An `async fn` would keep its moved-from arguments beside the state built
+/// from them in every connection's task (about 1 KiB per idle connection).
+pub(crate) fn drive<W: Wiring, I: Inbound, O: Outbound>(
+    mut wiring: W,
+    transport: StompTransport<I, O>,
+    shared: Arc<Shared>,
+) -> impl Future<Output = ()> + Send {
     let StompTransport {
-        mut inbound,
+        inbound,
         outbound,
         prefix,
-        versions,
         peer,
-        accepted,
+        ..
     } = transport;
-    let config = shared.config.clone();
-    let outbox = Arc::new(Outbox::new(config.limits.max_outbox_bytes));
-    let mut write_task = tokio::spawn(write_loop(
+    let outbox = wiring.outbox().clone();
+    let writer = tokio::spawn(write_loop(
         outbound,
         outbox.clone(),
-        Some((shared.router.clone(), conn)),
+        wiring.drained_to(),
         Some(shared.metrics.clone()),
     ));
-    let mut session = Session::new(
-        config.clone(),
-        conn,
+    let mut client = Client {
+        inbound,
+        reading: Reading {
+            buf: prefix,
+            parser: Parser::with_config(shared.config.parser_config()),
+        },
+        pushback: wiring.pushback().clone(),
+        outbox,
+        verdict: None,
+        exemption: Exemption::default(),
+        shutdown: shared.shutdown.clone(),
+        shared,
         peer,
-        outbox.clone(),
-        shared.metrics.clone(),
-        accepted.into_std(),
-    );
-    session.limit_versions(versions);
-    let mut parser = Parser::with_config(config.parser_config());
-    let mut buf = prefix;
-    let mut out: Vec<RouterCommand> = Vec::new();
-    let mut shutdown = shared.shutdown.clone();
-    tracing::info!(%peer, conn, "connection accepted");
-    let mut lost = false;
-    let mut verdict: PendingVerdict<'_> = None;
-    let mut exempt_until: Option<Instant> = None;
-    if !buf.is_empty() {
-        Metrics::add(&shared.metrics.bytes_in, buf.len() as u64);
-        on_bytes(&mut session, &mut parser, &mut buf, &mut out, &mut inbound);
-        verdict = ask(&shared, &mut session, peer);
-        lost = !forward(&shared.router, &mut out).await;
+    };
+    async move {
+        wiring.log_accepted(peer);
+        if !client.reading.buf.is_empty() {
+            // The bytes read while telling TCP STOMP from HTTP.
+            Metrics::add(
+                &client.shared.metrics.bytes_in,
+                client.reading.buf.len() as u64,
+            );
+            client.bytes_read(&mut wiring);
+            wiring.flush().await;
+        }
+        while !wiring.is_over() {
+            client.ask(&mut wiring);
+            match wiring.prepare(&mut client.shutdown).await {
+                Prepared::Ready => {}
+                Prepared::Again => continue,
+                Prepared::ShuttingDown => {
+                    client.shut_down(&mut wiring);
+                    continue;
+                }
+            }
+            client.step(&mut wiring).await;
+            wiring.flush().await;
+        }
+        // An unfinished login check is abandoned with the connection.
+        client.verdict = None;
+        let other = wiring.finish().await;
+        let linger = Duration::from_millis(client.shared.config.server.close_linger_ms);
+        close(
+            client.inbound,
+            [Some(writer), other].into_iter().flatten(),
+            linger,
+        )
+        .await;
+        wiring.log_closed(peer);
     }
-    while !lost && !session.is_closed() && !outbox.is_closing() {
-        let deadline = session.poll_timeout();
+}
+
+impl<I: Inbound> Client<I> {
+    /// Starts the login check when the session has just asked for one.
+    fn ask<W: Wiring>(&mut self, wiring: &mut W) {
+        if self.verdict.is_none()
+            && let Some(request) = wiring.take_auth_request()
+        {
+            let (auth, peer) = (self.shared.auth.clone(), self.peer);
+            self.verdict = Some(Box::pin(
+                async move { auth.authenticate(peer, request).await },
+            ));
+        }
+    }
+
+    /// One round: waits for the first of the client's bytes, room in a full
+    /// outbox, the login verdict, the end of a pause, the session's timer, the
+    /// shutdown signal, the client's outbox closing and the wiring's own event.
+    async fn step<W: Wiring>(&mut self, wiring: &mut W) {
+        let open = wiring.reads_client();
+        let full = self.pushback.is_full();
+        let login = self.verdict.is_some();
+        let paused = !full && self.outbox.is_paused();
+        let hold = Hold {
+            full: open && full,
+            paused,
+        };
+        if hold.full || login || paused {
+            // Not reading: a partly read frame waits for us, not for the client.
+            wiring.not_reading(Instant::now().into_std());
+        }
+        // The clock is read only while an exemption runs (not per round).
+        if self.exemption.exempt_until().is_some() && self.exemption.expire(Instant::now()) {
+            self.outbox.set_exempt(false);
+        }
+        let deadline = wiring.poll_timeout();
         let timer = async move {
             match deadline {
                 Some(t) => tokio::time::sleep_until(Instant::from_std(t)).await,
                 None => std::future::pending().await,
             }
         };
-        let full = outbox.is_full();
-        let authenticating = verdict.is_some();
-        let paused = !full && outbox.is_paused();
-        if full || authenticating || paused {
-            // Not reading: a partly read frame waits for us, not for the client.
-            session.set_in_frame(Instant::now().into_std(), false);
-        }
-        if exempt_until.is_some_and(|t| t <= Instant::now()) {
-            exempt_until = None;
-            outbox.set_exempt(false);
-        }
+        let read = open && !full && !login && !paused;
         tokio::select! {
-            read = inbound.read(&mut buf), if !full && !authenticating && !paused => {
-                let n = match read {
-                    Ok(0) | Err(_) => {
-                        lost = true;
-                        break;
-                    }
-                    Ok(n) => n,
-                };
-                Metrics::add(&shared.metrics.bytes_in, n as u64);
-                on_bytes(&mut session, &mut parser, &mut buf, &mut out, &mut inbound);
-            }
-            _ = outbox.room(), if full && !authenticating => {
+            read = self.inbound.read(&mut self.reading.buf), if read => self.on_read(wiring, read),
+            _ = self.pushback.room(), if hold.full && !login => {
                 // Reading again: a partly read frame gets a fresh frame timeout.
-                session.set_in_frame(Instant::now().into_std(), parser.in_frame());
+                wiring.room(Instant::now().into_std(), self.reading.parser.in_frame());
             }
-            v = wait(&mut verdict) => {
-                verdict = None;
-                let now = Instant::now().into_std();
-                if let Some(version) = session.handle_verdict(v, now, &mut out) {
-                    parser.set_version(version);
-                }
-                if session.is_closed() {
-                    inbound.set_close_reason(CloseReason::Policy);
-                }
-                // Frames pipelined after CONNECT (a partly read one gets a fresh
-                // frame timeout).
-                parse(&mut session, &mut parser, &mut buf, &mut out, &mut inbound, now);
-            }
-            resumed = tokio::time::timeout(MAX_PAUSE, outbox.resumed()), if paused => {
-                if resumed.is_err() {
-                    outbox.set_exempt(true);
-                    outbox.resume_reading();
-                    exempt_until = Some(Instant::now() + EXEMPT);
-                }
-                // What the client sent meanwhile is unread: count it as heard from.
-                session.on_bytes(Instant::now().into_std(), parser.in_frame());
+            verdict = wait(&mut self.verdict) => self.on_verdict(wiring, verdict),
+            resumed = tokio::time::timeout_at(
+                Exemption::pause_deadline(Instant::now()),
+                self.outbox.resumed(),
+            ), if paused => {
+                self.on_resumed(wiring, resumed.is_err());
             }
             _ = timer => {
-                if paused {
-                    session.on_bytes(Instant::now().into_std(), false);
-                }
-                session.handle_timeout(Instant::now().into_std(), &mut out);
-                if session.is_closed() {
-                    inbound.set_close_reason(CloseReason::Policy);
+                wiring.on_timer(Instant::now().into_std(), hold);
+                if wiring.is_closed() {
+                    self.inbound.set_close_reason(CloseReason::Policy);
                 }
             }
-            _ = shutdown.changed() => {
-                inbound.set_close_reason(CloseReason::GoingAway);
-                session.shutdown(&mut out);
+            _ = self.shutdown.changed() => self.shut_down(wiring),
+            _ = self.outbox.closed() => wiring.client_outbox_closed(),
+            event = wiring.next() => {
+                if let Some(version) = wiring.on_event(event) {
+                    // Open: the client's frames after its CONNECT can be parsed now.
+                    self.reading.parser.set_version(version);
+                    self.parse(wiring, Instant::now().into_std());
+                }
             }
-            _ = outbox.closed() => {}
         }
-        if verdict.is_none() {
-            verdict = ask(&shared, &mut session, peer);
+    }
+
+    /// What a read from the client gave.
+    fn on_read<W: Wiring>(&mut self, wiring: &mut W, read: io::Result<usize>) {
+        match read {
+            Ok(0) | Err(_) => wiring.client_gone(),
+            Ok(n) => {
+                Metrics::add(&self.shared.metrics.bytes_in, n as u64);
+                self.bytes_read(wiring);
+            }
         }
-        lost = !forward(&shared.router, &mut out).await;
     }
-    // An unfinished login check is abandoned with the connection.
-    drop(verdict);
-    session.on_closed(&mut out);
-    forward(&shared.router, &mut out).await;
-    if lost {
-        outbox.close();
+
+    /// Hands the session what the buffer holds, after a read.
+    fn bytes_read<W: Wiring>(&mut self, wiring: &mut W) {
+        let now = Instant::now().into_std();
+        wiring.bytes_read(now);
+        self.parse(wiring, now);
     }
-    // Give the writer a bounded time to flush the last frames (ERROR, RECEIPT).
-    let linger = Duration::from_millis(config.server.close_linger_ms);
+
+    /// Hands the session every complete frame in the buffer while it takes
+    /// frames (not while a login verdict is pending, not once it is over).
+    fn parse<W: Wiring>(&mut self, wiring: &mut W, now: Now) {
+        while wiring.takes_frames() {
+            let event = match self.reading.parser.parse(&mut self.reading.buf) {
+                Ok(None) => break,
+                Ok(Some(event)) => Ok(event),
+                Err(e) => {
+                    self.inbound.set_close_reason(close_reason(&e));
+                    Err(e)
+                }
+            };
+            let failed = event.is_err();
+            if let Some(version) = wiring.client_event(event, now) {
+                self.reading.parser.set_version(version);
+            }
+            if failed {
+                break;
+            }
+        }
+        wiring.parsed(now, self.reading.parser.in_frame());
+        if self.reading.buf.is_empty() {
+            // Frames keep their own references; an idle connection holds no buffer.
+            self.reading.buf = BytesMut::new();
+        }
+    }
+
+    /// The login verdict: back to the session, then the frames pipelined after
+    /// CONNECT (a partly read one gets a fresh frame timeout).
+    fn on_verdict<W: Wiring>(&mut self, wiring: &mut W, verdict: Verdict) {
+        self.verdict = None;
+        let now = Instant::now().into_std();
+        if let Some(version) = wiring.on_verdict(verdict, now) {
+            self.reading.parser.set_version(version);
+        }
+        if wiring.is_closed()
+            && let Some(reason) = W::REFUSAL_CLOSE
+        {
+            self.inbound.set_close_reason(reason);
+        }
+        self.parse(wiring, now);
+    }
+
+    /// A flow-control pause ended, released or timed out (`flow.rs`'s table:
+    /// `PauseTimedOut` starts an exemption).
+    fn on_resumed<W: Wiring>(&mut self, wiring: &mut W, timed_out: bool) {
+        if timed_out {
+            self.outbox.set_exempt(true);
+            self.outbox.resume_reading();
+            self.exemption.start(Instant::now());
+        }
+        // What the client sent meanwhile is unread: count it as heard from.
+        wiring.heard(Instant::now().into_std(), self.reading.parser.in_frame());
+    }
+
+    /// The broker is shutting down: the session says so, and a WebSocket
+    /// closes with 1001.
+    fn shut_down<W: Wiring>(&mut self, wiring: &mut W) {
+        self.inbound.set_close_reason(CloseReason::GoingAway);
+        wiring.shutdown();
+    }
+}
+
+/// Gives the writers a bounded time to flush their last frames (ERROR,
+/// RECEIPT, DISCONNECT), then the client's transport its closing handshake.
+async fn close<I: Inbound>(
+    inbound: I,
+    writers: impl Iterator<Item = JoinHandle<()>>,
+    linger: Duration,
+) {
     let until = Instant::now() + linger;
-    let closed_in_time = tokio::time::timeout_at(until, async {
-        outbox.closed().await;
-        let _ = (&mut write_task).await;
-    })
-    .await;
-    if closed_in_time.is_err() {
-        write_task.abort();
-    } else {
+    let mut flushed = true;
+    for task in writers {
+        let abort = task.abort_handle();
+        if tokio::time::timeout_at(until, task).await.is_err() {
+            abort.abort();
+            flushed = false;
+        }
+    }
+    if flushed {
         inbound
             .finish(until.saturating_duration_since(Instant::now()))
             .await;
     }
-    tracing::info!(%peer, conn, "connection closed");
-}
-
-/// Parses what `buf` holds and hands every event to the session.
-fn on_bytes<I: Inbound>(
-    session: &mut Session,
-    parser: &mut Parser,
-    buf: &mut BytesMut,
-    out: &mut Vec<RouterCommand>,
-    inbound: &mut I,
-) {
-    let now = Instant::now().into_std();
-    session.on_bytes(now, true);
-    parse(session, parser, buf, out, inbound, now);
-}
-
-/// Hands the session every complete frame in `buf`, stopping while a login
-/// verdict is pending or once the session is over.
-fn parse<I: Inbound>(
-    session: &mut Session,
-    parser: &mut Parser,
-    buf: &mut BytesMut,
-    out: &mut Vec<RouterCommand>,
-    inbound: &mut I,
-    now: std::time::Instant,
-) {
-    while !session.awaiting_verdict() && !session.is_closed() {
-        let event = match parser.parse(buf) {
-            Ok(None) => break,
-            Ok(Some(event)) => Ok(event),
-            Err(e) => {
-                inbound.set_close_reason(close_reason(&e));
-                Err(e)
-            }
-        };
-        let failed = event.is_err();
-        session.handle_event(event, out);
-        if failed {
-            break;
-        }
-    }
-    session.set_in_frame(now, parser.in_frame());
-    if buf.is_empty() {
-        // Frames keep their own references; an idle connection holds no buffer.
-        *buf = BytesMut::new();
-    }
-}
-
-/// Starts the login check when the session has just asked for one.
-fn ask<'a>(shared: &'a Shared, session: &mut Session, peer: SocketAddr) -> PendingVerdict<'a> {
-    let request = session.take_auth_request()?;
-    Some(Box::pin(shared.auth.authenticate(peer, request)))
 }
 
 /// The pending verdict, or never.
-pub(crate) async fn wait(verdict: &mut PendingVerdict<'_>) -> Verdict {
+async fn wait(verdict: &mut PendingVerdict) -> Verdict {
     match verdict {
         Some(future) => future.await,
         None => std::future::pending().await,
@@ -284,15 +464,6 @@ pub(crate) fn close_reason(error: &ParseError) -> CloseReason {
         | ParseError::BodyTooLarge => CloseReason::TooBig,
         _ => CloseReason::Protocol,
     }
-}
-
-async fn forward(router: &mpsc::Sender<ToRouter>, out: &mut Vec<RouterCommand>) -> bool {
-    for cmd in out.drain(..) {
-        if router.send(ToRouter::Command(cmd)).await.is_err() {
-            return false;
-        }
-    }
-    true
 }
 
 /// Drains the outbox into the transport, a whole buffer per write. The router,
@@ -323,9 +494,9 @@ pub(crate) async fn write_loop<O: Outbound>(
                 }
                 outbox.written();
                 if let Some((router, conn)) = &router
-                    && !outbox.is_full()
-                    && outbox.take_blocked()
+                    && outbox.take_drained()
                 {
+                    // Fails only once the router task is gone: the broker is stopping.
                     let _ = router
                         .send(ToRouter::Command(RouterCommand::Drained { conn: *conn }))
                         .await;

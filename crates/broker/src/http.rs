@@ -1,14 +1,23 @@
-//! The broker's own HTTP on a listen port: the demo page, and short error answers.
+//! The broker's own HTTP: reading a request head, writing a response, the demo
+//! page, and short error answers.
 //!
-//! Owns the static pages embedded in the binary (`assets/`: `GET /` the chat
-//! page, `/chat.js`, `/chat.css`) and the plain-text error responses (404, 405,
-//! and 400/431 for a malformed request head). Every response closes the
-//! connection. WebSocket upgrades never get here (`listener.rs` hands them to
+//! Owns reading one request head ([`read_head`], parsed by stompkit-ws's
+//! `parse_request_head`), writing one response ([`Response`]: status line,
+//! `Content-Type`, `Content-Length`, extra headers, `Connection: close`, body;
+//! every response closes the connection), the static pages embedded in the
+//! binary (`assets/`: `GET /` the chat page, `/chat.js`, `/chat.css`) and the
+//! plain-text error responses (404, 405, and 400/431 for a malformed request
+//! head). The metrics endpoint (`metrics_endpoint.rs`) answers through it too.
+//! WebSocket upgrades never get here (`serve.rs` hands them to
 //! `stompkit_ws::server_accept_with_prefix`).
 
+use bytes::BytesMut;
 use std::io;
-use stompkit_ws::RequestHead;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use stompkit_ws::{RequestHead, WsError, parse_request_head};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Bytes reserved before each read of a request head.
+const HEAD_READ: usize = 1024;
 
 /// The embedded pages: path, content type, body.
 const PAGES: [(&str, &str, &str); 3] = [
@@ -29,10 +38,11 @@ const PAGES: [(&str, &str, &str); 3] = [
     ),
 ];
 
-/// Security headers of every page: scripts, styles and connections only from the
-/// broker itself (the chat page opens its WebSocket to the same host), no
-/// framing by other sites, no inline code.
-const PAGE_POLICY: &str = "Content-Security-Policy: default-src 'none'; script-src 'self'; \
+/// The extra headers of every page: no caching, and security: scripts,
+/// styles and connections only from the broker itself (the chat page opens its
+/// WebSocket to the same host), no framing by other sites, no inline code.
+const PAGE_HEADERS: &str = "Cache-Control: no-cache\r\n\
+Content-Security-Policy: default-src 'none'; script-src 'self'; \
 style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
 form-action 'none'; frame-ancestors 'none'\r\nX-Content-Type-Options: nosniff\r\n\
 Referrer-Policy: no-referrer\r\n";
@@ -59,12 +69,14 @@ where
             .await
         }
         Some((_, content_type, body)) => {
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\n{PAGE_POLICY}Connection: close\r\n\r\n",
-                body.len()
-            );
-            let body = if body_wanted { body.as_bytes() } else { b"" };
-            send(stream, head.as_bytes(), body).await
+            let page = Response {
+                status: 200,
+                content_type,
+                extra: PAGE_HEADERS,
+                body: body.as_bytes(),
+                head_only: !body_wanted,
+            };
+            page.send(stream).await
         }
         None => error(stream, 404, "not found").await,
     }
@@ -75,15 +87,6 @@ pub(crate) async fn error<W>(stream: &mut W, status: u16, reason: &str) -> io::R
 where
     W: AsyncWrite + Unpin,
 {
-    let text = match status {
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "Error",
-    };
     let body = format!("{reason}\n");
     let extra = match status {
         405 => "Allow: GET, HEAD\r\n",
@@ -91,16 +94,84 @@ where
         503 => "Retry-After: 1\r\n",
         _ => "",
     };
-    let head = format!(
-        "HTTP/1.1 {status} {text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
-        body.len()
-    );
-    send(stream, head.as_bytes(), body.as_bytes()).await
+    let response = Response {
+        status,
+        content_type: "text/plain; charset=utf-8",
+        extra,
+        body: body.as_bytes(),
+        head_only: false,
+    };
+    response.send(stream).await
 }
 
-async fn send<W: AsyncWrite + Unpin>(stream: &mut W, head: &[u8], body: &[u8]) -> io::Result<()> {
-    stream.write_all(head).await?;
-    stream.write_all(body).await?;
-    stream.flush().await?;
-    stream.shutdown().await
+/// The reason phrase of a status code.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+/// One HTTP/1.1 response, written by [`Response::send`]: the status line,
+/// `Content-Type`, `Content-Length`, the `extra` headers, `Connection: close`,
+/// then the body.
+pub(crate) struct Response<'a> {
+    /// The status code (its reason phrase is ours).
+    pub(crate) status: u16,
+    /// The `Content-Type` value.
+    pub(crate) content_type: &'a str,
+    /// More header lines, each ending with CRLF (may be empty).
+    pub(crate) extra: &'a str,
+    /// The body (its length is `Content-Length`).
+    pub(crate) body: &'a [u8],
+    /// Answering `HEAD`: the headers only.
+    pub(crate) head_only: bool,
+}
+
+impl Response<'_> {
+    /// Writes the response and closes the stream's sending side.
+    pub(crate) async fn send<W: AsyncWrite + Unpin>(&self, stream: &mut W) -> io::Result<()> {
+        let head = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n",
+            self.status,
+            reason_phrase(self.status),
+            self.content_type,
+            self.body.len(),
+            self.extra,
+        );
+        stream.write_all(head.as_bytes()).await?;
+        if !self.head_only {
+            stream.write_all(self.body).await?;
+        }
+        stream.flush().await?;
+        stream.shutdown().await
+    }
+}
+
+/// Reads until `buf` holds a whole request head (bytes already in `buf` count).
+/// `Ok(None)` when the peer closes or fails first; a head that cannot be one
+/// (malformed, too large) is the [`WsError::Refused`] to answer with.
+pub(crate) async fn read_head<S>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+) -> Result<Option<RequestHead>, WsError>
+where
+    S: AsyncRead + Unpin,
+{
+    loop {
+        if let Some(head) = parse_request_head(buf)? {
+            return Ok(Some(head));
+        }
+        buf.reserve(HEAD_READ);
+        match stream.read_buf(buf).await {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(_) => {}
+        }
+    }
 }

@@ -266,8 +266,9 @@ async fn wait_for_signal() {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = match signal(SignalKind::terminate()) {
             Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            Err(e) => {
+                tracing::debug!(error = %e, "no SIGTERM handler: waiting for Ctrl-C only");
+                ctrl_c().await;
                 return;
             }
         };
@@ -277,8 +278,14 @@ async fn wait_for_signal() {
         }
     }
     #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    ctrl_c().await;
+}
+
+/// Waits for Ctrl-C; if that cannot be waited for, says so and returns (the
+/// broker then shuts down).
+async fn ctrl_c() {
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::warn!(error = %e, "cannot wait for Ctrl-C");
     }
 }
 

@@ -17,6 +17,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use stompkit_escape::{Escaping, Part, write_escaped};
 use stompkit_frame::{Command, Frame, Headers, Version, names};
+use stompkit_wire::put_decimal;
 
 /// Headers the broker sets itself; a SEND's own values are not copied.
 const RESERVED: [&str; 7] = [
@@ -143,16 +144,20 @@ fn build_block(headers: &Headers, version: Version) -> Block {
         if RESERVED.contains(&name) {
             continue;
         }
-        let ok = stompkit_escape::escape(name, escaping, Part::Name).is_ok()
-            && stompkit_escape::escape(value, escaping, Part::Value).is_ok();
-        if !ok || name.is_empty() {
+        // `write_escaped` checks before it writes: on error nothing was added.
+        let start = out.len();
+        let ok = !name.is_empty()
+            && write_escaped(name.as_bytes(), escaping, Part::Name, &mut out).is_ok()
+            && {
+                out.push(b':');
+                write_escaped(value.as_bytes(), escaping, Part::Value, &mut out).is_ok()
+            };
+        if ok {
+            out.push(b'\n');
+        } else {
+            out.truncate(start);
             dropped += 1;
-            continue;
         }
-        let _ = write_escaped(name.as_bytes(), escaping, Part::Name, &mut out);
-        out.push(b':');
-        let _ = write_escaped(value.as_bytes(), escaping, Part::Value, &mut out);
-        out.push(b'\n');
     }
     Block {
         bytes: out.into_boxed_slice(),
@@ -232,22 +237,6 @@ pub fn encode_delivery(buf: &mut BytesMut, message: &mut Message, d: &Delivery<'
     buf.put_slice(&message.body);
     buf.put_u8(0);
     (dropped, new)
-}
-
-/// Writes `n` in decimal without allocating.
-#[inline]
-pub fn put_decimal(mut n: u64, dst: &mut impl BufMut) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    dst.put_slice(&digits[i..]);
 }
 
 /// Parses the broker's 1.2 `ack` value `<delivery tag>.<subscription key>`.

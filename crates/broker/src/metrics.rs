@@ -67,7 +67,54 @@ pub struct QueueStat {
 /// Renders the metrics and queue stats in the Prometheus text format (version 0.0.4).
 pub fn render(m: &Metrics, queues: &[QueueStat]) -> String {
     let mut out = String::with_capacity(2048);
-    let counters: [(&str, &str, &str, &AtomicU64); 11] = [
+    for (name, kind, help, value) in counters(m) {
+        put(
+            &mut out,
+            format_args!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
+                Metrics::get(value)
+            ),
+        );
+    }
+    out.push_str("# HELP stompkit_queue_depth Messages held by a queue.\n# TYPE stompkit_queue_depth gauge\n");
+    for q in queues {
+        let name = label(&q.name);
+        put(
+            &mut out,
+            format_args!("stompkit_queue_depth{{queue=\"{name}\"}} {}\n", q.depth),
+        );
+    }
+    out.push_str("# HELP stompkit_queue_bytes Bytes (headers and bodies) held by a queue.\n# TYPE stompkit_queue_bytes gauge\n");
+    for q in queues {
+        let name = label(&q.name);
+        put(
+            &mut out,
+            format_args!("stompkit_queue_bytes{{queue=\"{name}\"}} {}\n", q.bytes),
+        );
+    }
+    out.push_str("# HELP stompkit_queue_subscribers Subscribers of a queue.\n# TYPE stompkit_queue_subscribers gauge\n");
+    for q in queues {
+        let name = label(&q.name);
+        put(
+            &mut out,
+            format_args!(
+                "stompkit_queue_subscribers{{queue=\"{name}\"}} {}\n",
+                q.subscribers
+            ),
+        );
+    }
+    out
+}
+
+/// Appends formatted text to `out`.
+fn put(out: &mut String, args: std::fmt::Arguments<'_>) {
+    // Formatting into a String cannot fail: its `write_str` always returns Ok.
+    let _ = out.write_fmt(args);
+}
+
+/// The broker-wide counters: name, type, help text, value.
+fn counters(m: &Metrics) -> [(&'static str, &'static str, &'static str, &AtomicU64); 11] {
+    [
         (
             "stompkit_connections",
             "gauge",
@@ -134,42 +181,7 @@ pub fn render(m: &Metrics, queues: &[QueueStat]) -> String {
             "ERROR frames sent.",
             &m.errors,
         ),
-    ];
-    for (name, kind, help, value) in counters {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
-            Metrics::get(value)
-        );
-    }
-    out.push_str("# HELP stompkit_queue_depth Messages held by a queue.\n# TYPE stompkit_queue_depth gauge\n");
-    for q in queues {
-        let _ = writeln!(
-            out,
-            "stompkit_queue_depth{{queue=\"{}\"}} {}",
-            label(&q.name),
-            q.depth
-        );
-    }
-    out.push_str("# HELP stompkit_queue_bytes Bytes (headers and bodies) held by a queue.\n# TYPE stompkit_queue_bytes gauge\n");
-    for q in queues {
-        let _ = writeln!(
-            out,
-            "stompkit_queue_bytes{{queue=\"{}\"}} {}",
-            label(&q.name),
-            q.bytes
-        );
-    }
-    out.push_str("# HELP stompkit_queue_subscribers Subscribers of a queue.\n# TYPE stompkit_queue_subscribers gauge\n");
-    for q in queues {
-        let _ = writeln!(
-            out,
-            "stompkit_queue_subscribers{{queue=\"{}\"}} {}",
-            label(&q.name),
-            q.subscribers
-        );
-    }
-    out
+    ]
 }
 
 /// Escapes a label value (backslash, quote, newline).

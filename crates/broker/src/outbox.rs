@@ -13,41 +13,36 @@
 //! (RECEIPTs) and never reads them cannot grow it without bound. It does no I/O
 //! itself; `connection.rs` drains it.
 //!
-//! Publisher flow control lives here too, because every connection has exactly
-//! one outbox that both the router and its reader see. When the router delivers a
-//! publisher's message into a subscriber's outbox that is *congested* (queued
-//! bytes at or above an eighth of the bound, at least 64 KiB), it
-//! [`park`](Outbox::park)s the publisher there: the publisher's outbox is marked
-//! paused and its reader stops reading ([`Outbox::is_paused`],
-//! [`Outbox::resumed`]) until the subscriber's writer drains below that level
-//! ([`written`](Outbox::written) resumes every parked publisher) or the
-//! subscriber closes. So a publisher faster than its subscribers is slowed to
-//! their pace by TCP back-pressure instead of filling their outboxes up to the
-//! slow-consumer bound. The reader gives up waiting after a while and is then
-//! [exempt](Outbox::set_exempt) from pausing for a while: a subscriber that
-//! stopped reading must not stall publishers for long, so its outbox reaches the
-//! bound and the slow-consumer policy applies.
+//! Publisher flow control is carried here, because every connection has exactly
+//! one outbox that both the router and its reader see, but its rules live in
+//! `flow.rs`: an outbox knows its congestion level
+//! ([`is_congested`](Outbox::is_congested)), keeps the publishers
+//! [`park`](Outbox::park)ed on it and releases them when a write takes it below
+//! that level or it closes ([`written`](Outbox::written),
+//! [`release_parked`](Outbox::release_parked)); as a publisher it stores its
+//! `flow::Publisher` state in an atomic ([`is_paused`](Outbox::is_paused),
+//! [`resume_reading`](Outbox::resume_reading),
+//! [`set_exempt`](Outbox::set_exempt)) and wakes its reader
+//! ([`resumed`](Outbox::resumed)). The timing (how long a reader waits, how long
+//! it is exempt) is the reader's, with `flow.rs`'s functions.
 
+use crate::flow::{self, Event, Publisher};
 use bytes::BytesMut;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 /// Buffers above this capacity are given back once drained.
 const KEEP_CAPACITY: usize = 64 * 1024;
-/// The congestion level is the bound divided by this...
-const CONGESTION_DIVISOR: usize = 8;
-/// ...but at least this many bytes.
-const MIN_CONGESTION: usize = 64 * 1024;
 
 /// Bytes waiting to be written to one connection.
 ///
 /// ```
-/// use stompkit_broker::Outbox;
+/// use stompkit_broker::internals::{Outbox, Take};
 /// let outbox = Outbox::new(1024);
 /// assert!(outbox.append(|buf| buf.extend_from_slice(b"RECEIPT\nreceipt-id:1\n\n\0")));
 /// let mut spare = bytes::BytesMut::new();
-/// assert_eq!(outbox.take(&mut spare), stompkit_broker::Take::Data);
+/// assert_eq!(outbox.take(&mut spare), Take::Data);
 /// assert_eq!(&spare[..], b"RECEIPT\nreceipt-id:1\n\n\0");
 /// ```
 #[derive(Debug)]
@@ -69,16 +64,14 @@ pub struct Outbox {
     room: Notify,
     /// Queued bytes at which publishers delivering here are paused.
     congestion: usize,
-    /// As a publisher: reading is paused (see the module docs).
-    paused: AtomicBool,
+    /// As a publisher: its `flow::Publisher` state, as a byte.
+    publisher: AtomicU8,
     /// Wakes the reader when the pause ends.
     resume: Notify,
     /// As a subscriber: publishers paused on this outbox's congestion.
     parked: Mutex<Vec<Arc<Outbox>>>,
     /// Whether `parked` may be non-empty (keeps `written` lock-free otherwise).
     has_parked: AtomicBool,
-    /// As a publisher: not to be paused (its last pause timed out).
-    exempt: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -111,12 +104,11 @@ impl Outbox {
             wake: Notify::new(),
             closed: Notify::new(),
             room: Notify::new(),
-            congestion: (bound / CONGESTION_DIVISOR).max(MIN_CONGESTION).min(bound),
-            paused: AtomicBool::new(false),
+            congestion: flow::congestion_level(bound),
+            publisher: AtomicU8::new(Publisher::Reading.as_byte()),
             resume: Notify::new(),
             parked: Mutex::new(Vec::new()),
             has_parked: AtomicBool::new(false),
-            exempt: AtomicBool::new(false),
         }
     }
 
@@ -237,7 +229,7 @@ impl Outbox {
         // SeqCst with `park`'s store of `has_parked` and re-check of `queued`:
         // one of the two sides sees the other, so no publisher stays parked.
         let before = self.queued.fetch_sub(n, Ordering::SeqCst);
-        if before >= self.bound && before - n < self.bound {
+        if flow::regained_room(before, n, self.bound) {
             // Full before, not now: wake the reader (a stored permit if it is not waiting yet).
             self.room.notify_one();
         }
@@ -264,8 +256,7 @@ impl Outbox {
     /// Pauses `publisher`'s reading until this outbox drains or closes. A
     /// publisher already paused (here or elsewhere) is left as it is.
     pub fn park(&self, publisher: &Arc<Outbox>) {
-        if publisher.exempt.load(Ordering::Relaxed) || publisher.paused.swap(true, Ordering::AcqRel)
-        {
+        if publisher.apply(Event::Park).is_none() {
             return;
         }
         if let Ok(mut parked) = self.parked.lock() {
@@ -294,15 +285,31 @@ impl Outbox {
         }
     }
 
+    /// As a publisher: applies `event` to its `flow::Publisher` state;
+    /// returns the new state, or `None` when the event changed nothing.
+    #[inline]
+    fn apply(&self, event: Event) -> Option<Publisher> {
+        let before = self
+            .publisher
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                Publisher::from_byte(state)
+                    .next(event)
+                    .map(Publisher::as_byte)
+            })
+            .ok()?;
+        Publisher::from_byte(before).next(event)
+    }
+
     /// As a publisher: whether reading is paused.
     #[inline]
     pub fn is_paused(&self) -> bool {
-        self.paused.load(Ordering::Acquire)
+        Publisher::from_byte(self.publisher.load(Ordering::Acquire)) == Publisher::Paused
     }
 
-    /// Ends this connection's pause (also used by the reader when it stops waiting).
+    /// Ends this connection's pause (`flow::Event::Release`: the outbox it was
+    /// parked on drained or closed) and wakes its reader.
     pub fn resume_reading(&self) {
-        if self.paused.swap(false, Ordering::AcqRel) {
+        if self.apply(Event::Release).is_some() {
             self.resume.notify_one();
         }
     }
@@ -312,11 +319,25 @@ impl Outbox {
         self.resume.notified().await;
     }
 
-    /// As a publisher: with `true`, [`park`](Outbox::park) leaves this
-    /// connection reading (set for a while after a pause timed out, so that a
-    /// subscriber that stopped reading meets its slow-consumer bound soon).
+    /// As a publisher: with `true` (`flow::Event::PauseTimedOut`: its reader gave
+    /// up waiting), reading resumes and [`park`](Outbox::park) leaves this
+    /// connection reading, so that a subscriber that stopped reading meets its
+    /// slow-consumer bound soon; with `false` (`flow::Event::ExemptionEnded`) it
+    /// may be paused again.
     pub fn set_exempt(&self, exempt: bool) {
-        self.exempt.store(exempt, Ordering::Relaxed);
+        let event = if exempt {
+            Event::PauseTimedOut
+        } else {
+            Event::ExemptionEnded
+        };
+        self.apply(event);
+    }
+
+    /// After a write: whether the router held messages back from this outbox
+    /// while it was full and it is no longer full, so the router should be told
+    /// (`Drained`) to resume queue dispatch to it. Clears the blocked mark then.
+    pub fn take_drained(&self) -> bool {
+        !self.is_full() && self.take_blocked()
     }
 
     /// Waits for data or a close (a wake-up may be spurious: call `take` again).
@@ -391,6 +412,41 @@ mod tests {
         // Parking on an outbox that is already closed does not strand the publisher.
         subscriber.park(&publisher);
         assert!(!publisher.is_paused());
+    }
+
+    #[test]
+    fn a_publisher_whose_pause_timed_out_is_exempt_until_the_exemption_ends() {
+        let subscriber = Outbox::new(1024 * 1024);
+        let publisher = Arc::new(Outbox::new(1024 * 1024));
+        assert!(subscriber.append(|b| b.extend_from_slice(&[b'x'; 200 * 1024])));
+        subscriber.park(&publisher);
+        assert!(publisher.is_paused());
+        // The reader gave up waiting (flow::MAX_PAUSE): reading, and exempt.
+        publisher.set_exempt(true);
+        publisher.resume_reading();
+        assert!(!publisher.is_paused());
+        subscriber.park(&publisher);
+        assert!(!publisher.is_paused(), "exempt: not paused again");
+        // The exemption ended (flow::EXEMPT): it may be paused again.
+        publisher.set_exempt(false);
+        subscriber.park(&publisher);
+        assert!(publisher.is_paused());
+        subscriber.close();
+        assert!(!publisher.is_paused());
+    }
+
+    #[test]
+    fn drained_is_reported_once_after_the_router_held_back_and_the_outbox_has_room() {
+        let o = Outbox::new(10);
+        assert!(o.append(|b| b.extend_from_slice(b"0123456789")));
+        assert!(!o.take_drained(), "not held back");
+        o.mark_blocked();
+        assert!(!o.take_drained(), "still full");
+        let mut spare = BytesMut::new();
+        assert_eq!(o.take(&mut spare), Take::Data);
+        o.written();
+        assert!(o.take_drained());
+        assert!(!o.take_drained(), "once");
     }
 
     #[test]

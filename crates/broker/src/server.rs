@@ -1,61 +1,81 @@
-//! The server: listeners, the router task, the metrics endpoint and shutdown.
+//! The server: binding, starting and stopping a broker.
 //!
-//! Owns process-level plumbing: binding every `--listen` address (with what each
-//! serves: TCP STOMP, WebSocket, or both), accepting connections (refusing beyond
-//! `max_connections` with an ERROR) and handing each to `listener.rs`, the one task
-//! that owns the [`Router`] and drains its command channel in batches, the
-//! `GET /metrics` listener, raising `RLIMIT_NOFILE`, and graceful shutdown
-//! (stop accepting, ERROR `server shutting down` to every client, close within
-//! `shutdown_timeout_ms`). [`Broker::bind`] is what `main.rs` and the integration
-//! tests call.
+//! Owns process-level plumbing: checking what must hold before anything is bound
+//! (TLS keys, `[relay]`, `[auth]`, the listen entries; typed as [`StartError`]),
+//! binding every `--listen` address (with what each serves: TCP STOMP,
+//! WebSocket, or both) and the metrics address, starting the router task
+//! (`router_task.rs`), one accept loop per listener (`accept.rs`) and the
+//! metrics endpoint (`metrics_endpoint.rs`), raising `RLIMIT_NOFILE`, and
+//! graceful shutdown (stop accepting, ERROR `server shutting down` to every
+//! client, close within `shutdown_timeout_ms`). [`Broker::bind`] is what
+//! `main.rs` and the integration tests call.
 
-use crate::auth::Authenticator;
-use crate::config::BrokerConfig;
-use crate::listener::{self, Listener};
-use crate::metrics::{Metrics, QueueStat, render};
-use crate::relay::Upstream;
-use crate::router::{ConnId, Router, RouterCommand};
-use crate::tls;
+use crate::accept::accept_loop;
+use crate::auth::{AuthSetupError, Authenticator};
+use crate::config::{BrokerConfig, ConfigError, ListenSpec};
+use crate::metrics::Metrics;
+use crate::metrics_endpoint::serve_metrics;
+use crate::router::Router;
+use crate::router_task;
+use crate::serve::Listener;
+use crate::shared::Shared;
+use crate::tls::{self, TlsSetupError};
+use crate::upstream::Upstream;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use stompkit_ws::WsServerConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Commands per router batch.
-const BATCH: usize = 512;
-/// Router channel capacity (back-pressure on publishers beyond it).
-const CHANNEL: usize = 16 * 1024;
-
-/// What goes to the router task.
-pub(crate) enum ToRouter {
-    /// A session's command.
-    Command(RouterCommand),
-    /// The metrics endpoint asks for queue depths.
-    Stats(oneshot::Sender<Vec<QueueStat>>),
+/// Why a broker did not start. Each message is one line, the one
+/// `stompkit-broker` prints before exiting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration does not check out: a listen entry, `[relay]`, or a
+    /// TLS key in a build without TLS.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `[auth]` does not check out, or the safe defaults refuse a listener.
+    #[error(transparent)]
+    Auth(#[from] AuthSetupError),
+    /// The certificate of the TLS listeners cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    /// The task checking `[auth]` failed.
+    #[error("{0}")]
+    AuthTask(tokio::task::JoinError),
+    /// Binding a listen or metrics address failed.
+    #[error(transparent)]
+    Bind(#[from] io::Error),
 }
 
-/// State every connection task shares.
-pub(crate) struct Shared {
-    pub(crate) config: Arc<BrokerConfig>,
-    pub(crate) router: mpsc::Sender<ToRouter>,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) auth: Arc<Authenticator>,
-    pub(crate) shutdown: watch::Receiver<bool>,
-    /// Relay mode: the upstream every client session is relayed to.
-    pub(crate) upstream: Option<Arc<Upstream>>,
-    next_conn: AtomicU64,
+impl StartError {
+    /// The I/O error kind: a bind's own, else `InvalidInput`.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            StartError::Bind(e) => e.kind(),
+            _ => io::ErrorKind::InvalidInput,
+        }
+    }
+}
+
+impl From<StartError> for io::Error {
+    fn from(error: StartError) -> io::Error {
+        match error {
+            StartError::Bind(e) => e,
+            other => io::Error::new(other.kind(), other),
+        }
+    }
 }
 
 /// Entry point: bind and run a broker.
 ///
 /// ```no_run
-/// # async fn run() -> std::io::Result<()> {
+/// # async fn run() -> Result<(), stompkit_broker::StartError> {
 /// use stompkit_broker::{Broker, BrokerConfig};
 /// let mut config = BrokerConfig::default();
 /// config.server.listen = vec!["127.0.0.1:0".into()];
@@ -94,39 +114,77 @@ impl Broker {
     /// Binds every listen address (and the metrics address when configured) and
     /// starts serving on the current tokio runtime. A malformed listen entry, an
     /// `[auth]` section that does not check out, or anonymous access on a
-    /// non-loopback address without `allow_anonymous` (safe defaults) is an
-    /// `InvalidInput` error whose text is one line.
-    pub async fn bind(config: BrokerConfig) -> io::Result<RunningBroker> {
-        tls::check_no_tls_keys(&config)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let upstream = Upstream::from_config(&config.relay)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?
-            .map(Arc::new);
+    /// non-loopback address without `allow_anonymous` (safe defaults) is a
+    /// [`StartError`] of kind `InvalidInput` whose text is one line.
+    pub async fn bind(config: BrokerConfig) -> Result<RunningBroker, StartError> {
+        let setup = Setup::check(config).await?;
+        let bound = Bound::bind(&setup).await?;
+        // A relay forwarding each client's own credentials is no open broker:
+        // the upstream authenticates. With one shared upstream login it is one,
+        // unless the relay authenticates clients itself ([auth]).
+        if !setup.config.relay.forwards_credentials() {
+            setup
+                .auth
+                .check_listeners(&setup.config.auth, &bound.addrs)?;
+        }
+        Ok(start(setup, bound))
+    }
+}
+
+/// What is checked before anything is bound.
+struct Setup {
+    config: Arc<BrokerConfig>,
+    upstream: Option<Arc<Upstream>>,
+    auth: Authenticator,
+    specs: Vec<ListenSpec>,
+    acceptor: Option<tls::Acceptor>,
+}
+
+impl Setup {
+    /// Checks TLS keys, `[relay]`, `[auth]` (off the async threads: it hashes),
+    /// the listen entries and the TLS certificate, in that order.
+    async fn check(config: BrokerConfig) -> Result<Setup, StartError> {
+        tls::check_no_tls_keys(&config)?;
+        let upstream = Upstream::from_config(&config.relay)?.map(Arc::new);
         if let Some(upstream) = &upstream {
             tracing::info!(%upstream, "relay mode: every client session goes upstream");
         }
         let config = Arc::new(config);
-        let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
         let auth_config = config.auth.clone();
         let auth = tokio::task::spawn_blocking(move || Authenticator::new(&auth_config))
             .await
-            .map_err(|e| invalid(e.to_string()))?
-            .map_err(invalid)?;
-        let metrics = Arc::new(Metrics::default());
-        let (stop, shutdown) = watch::channel(false);
-        let (router_tx, router_rx) = mpsc::channel(CHANNEL);
-        let specs = config
-            .listen_specs()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            .map_err(StartError::AuthTask)??;
+        let specs = config.listen_specs()?;
         let acceptor = match specs.iter().any(|s| s.tls) {
-            true => Some(config.tls.acceptor().map_err(invalid)?),
+            true => Some(config.tls.acceptor()?),
             false => None,
         };
+        Ok(Setup {
+            config,
+            upstream,
+            auth,
+            specs,
+            acceptor,
+        })
+    }
+}
+
+/// The bound sockets.
+struct Bound {
+    listeners: Vec<TcpListener>,
+    addrs: Vec<SocketAddr>,
+    metrics: Option<TcpListener>,
+    metrics_addr: Option<SocketAddr>,
+}
+
+impl Bound {
+    /// Binds every listen address, then the metrics address.
+    async fn bind(setup: &Setup) -> io::Result<Bound> {
         let mut listeners = Vec::new();
-        for spec in &specs {
+        for spec in &setup.specs {
             listeners.push(TcpListener::bind(&spec.addr).await?);
         }
-        let metrics_listener = match config.server.metrics.as_str() {
+        let metrics = match setup.config.server.metrics.as_str() {
             "" => None,
             addr => Some(TcpListener::bind(addr).await?),
         };
@@ -134,58 +192,67 @@ impl Broker {
             .iter()
             .map(TcpListener::local_addr)
             .collect::<io::Result<Vec<_>>>()?;
-        // A relay forwarding each client's own credentials is no open broker:
-        // the upstream authenticates. With one shared upstream login it is one,
-        // unless the relay authenticates clients itself ([auth]).
-        if !config.relay.forwards_credentials() {
-            auth.check_listeners(&config.auth, &addrs)
-                .map_err(invalid)?;
-        }
-        let metrics_addr = metrics_listener
-            .as_ref()
-            .map(TcpListener::local_addr)
-            .transpose()?;
-        let router = Router::new(config.destinations.clone(), metrics.clone());
-        let shared = Arc::new(Shared {
-            config: config.clone(),
-            router: router_tx.clone(),
-            metrics: metrics.clone(),
-            auth: Arc::new(auth),
-            shutdown: shutdown.clone(),
-            upstream,
-            next_conn: AtomicU64::new(1),
-        });
-        let mut tasks = vec![tokio::spawn(run_router(router, router_rx))];
-        let mut bound = Vec::new();
-        for ((tcp, spec), addr) in listeners.into_iter().zip(&specs).zip(&addrs) {
-            let websocket = spec.websocket.then(|| ws_server_config(&config, *addr));
-            bound.push(BoundListener {
-                addr: *addr,
-                stomp: spec.stomp,
-                websocket: spec.websocket,
-                tls: spec.tls,
-            });
-            let listener = Arc::new(Listener::new(spec.stomp, websocket));
-            let tls = acceptor.clone().filter(|_| spec.tls);
-            tasks.push(tokio::spawn(accept_loop(
-                tcp,
-                listener,
-                tls,
-                shared.clone(),
-            )));
-        }
-        if let Some(listener) = metrics_listener {
-            tasks.push(tokio::spawn(metrics_loop(listener, shared.clone())));
-        }
-        Ok(RunningBroker {
+        let metrics_addr = metrics.as_ref().map(TcpListener::local_addr).transpose()?;
+        Ok(Bound {
+            listeners,
             addrs,
-            listeners: bound,
-            metrics_addr,
             metrics,
-            stop,
-            tasks,
-            shutdown_timeout: Duration::from_millis(config.server.shutdown_timeout_ms),
+            metrics_addr,
         })
+    }
+}
+
+/// Starts the router task, one accept loop per listener and the metrics endpoint.
+fn start(setup: Setup, bound: Bound) -> RunningBroker {
+    let Setup {
+        config,
+        upstream,
+        auth,
+        specs,
+        acceptor,
+    } = setup;
+    let metrics = Arc::new(Metrics::default());
+    let (stop, shutdown) = watch::channel(false);
+    let (router_tx, router_rx) = router_task::channel();
+    let router = Router::new(config.destinations.clone(), metrics.clone());
+    let shared = Arc::new(Shared::new(
+        config.clone(),
+        router_tx,
+        metrics.clone(),
+        Arc::new(auth),
+        shutdown,
+        upstream,
+    ));
+    let mut tasks = vec![tokio::spawn(router_task::run(router, router_rx))];
+    let mut listeners = Vec::new();
+    for ((tcp, spec), addr) in bound.listeners.into_iter().zip(&specs).zip(&bound.addrs) {
+        let websocket = spec.websocket.then(|| ws_server_config(&config, *addr));
+        listeners.push(BoundListener {
+            addr: *addr,
+            stomp: spec.stomp,
+            websocket: spec.websocket,
+            tls: spec.tls,
+        });
+        let listener = Arc::new(Listener::new(spec.stomp, websocket));
+        let tls = acceptor.clone().filter(|_| spec.tls);
+        tasks.push(tokio::spawn(accept_loop(
+            tcp,
+            listener,
+            tls,
+            shared.clone(),
+        )));
+    }
+    if let Some(listener) = bound.metrics {
+        tasks.push(tokio::spawn(serve_metrics(listener, shared.clone())));
+    }
+    RunningBroker {
+        addrs: bound.addrs,
+        listeners,
+        metrics_addr: bound.metrics_addr,
+        metrics,
+        stop,
+        tasks,
+        shutdown_timeout: Duration::from_millis(config.server.shutdown_timeout_ms),
     }
 }
 
@@ -214,6 +281,7 @@ impl RunningBroker {
     /// Graceful shutdown: stop accepting, ERROR `server shutting down` to every
     /// client, wait for connections to close (at most `shutdown_timeout_ms`).
     pub async fn shutdown(self) {
+        // Fails only when no task listens any more: nothing to stop then.
         let _ = self.stop.send(true);
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
         while Metrics::get(&self.metrics.connections) > 0 && tokio::time::Instant::now() < deadline
@@ -228,25 +296,11 @@ impl RunningBroker {
 
 impl Drop for RunningBroker {
     fn drop(&mut self) {
+        // Fails only when no task listens any more: nothing to stop then.
         let _ = self.stop.send(true);
         for task in &self.tasks {
             task.abort();
         }
-    }
-}
-
-async fn run_router(mut router: Router, mut rx: mpsc::Receiver<ToRouter>) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        for item in batch.drain(..) {
-            match item {
-                ToRouter::Command(cmd) => router.handle(cmd),
-                ToRouter::Stats(reply) => {
-                    let _ = reply.send(router.queue_stats());
-                }
-            }
-        }
-        router.flush_metrics();
     }
 }
 
@@ -261,112 +315,6 @@ fn ws_server_config(config: &BrokerConfig, addr: SocketAddr) -> WsServerConfig {
     server.allowed_origins = ws.allowed_origins.clone();
     server.handshake_timeout = config.login_timeout();
     server
-}
-
-async fn accept_loop(
-    tcp: TcpListener,
-    listener: Arc<Listener>,
-    tls: Option<tls::Acceptor>,
-    shared: Arc<Shared>,
-) {
-    let mut shutdown = shared.shutdown.clone();
-    loop {
-        let accepted = tokio::select! {
-            a = tcp.accept() => a,
-            _ = shutdown.changed() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let open = shared.metrics.connections.fetch_add(1, Ordering::Relaxed);
-        if open >= shared.config.limits.max_connections as u64 {
-            shared.metrics.connections.fetch_sub(1, Ordering::Relaxed);
-            tracing::warn!(%peer, "too many connections: refusing");
-            Metrics::add(&shared.metrics.errors, 1);
-            if tls.is_none() {
-                tokio::spawn(listener::refuse_busy(stream, listener.clone()));
-            } // A TLS peer could not read a plain answer: it is just closed.
-            continue;
-        }
-        Metrics::add(&shared.metrics.connections_total, 1);
-        let conn: ConnId = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-        let shared = shared.clone();
-        let listener = listener.clone();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            match tls {
-                None => listener::serve_tcp(stream, peer, conn, shared.clone(), listener).await,
-                // Boxed: the TLS state is large, and an unboxed await would make
-                // every plain connection's task that large too.
-                Some(acceptor) => {
-                    Box::pin(async {
-                        let _ = stream.set_nodelay(true);
-                        let timeout = shared.config.login_timeout();
-                        match tls::handshake(&acceptor, stream, timeout).await {
-                            Ok(stream) => {
-                                listener::serve_stream(stream, peer, conn, shared.clone(), listener)
-                                    .await
-                            }
-                            Err(e) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
-                        }
-                    })
-                    .await
-                }
-            }
-            shared.metrics.connections.fetch_sub(1, Ordering::Relaxed);
-        });
-    }
-}
-
-async fn metrics_loop(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(5), serve_metrics(stream, shared)).await;
-        });
-    }
-}
-
-/// A minimal HTTP/1.1 responder: `GET /metrics` → Prometheus text, else 404.
-async fn serve_metrics(mut stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
-    let mut request = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(&chunk[..n]);
-    }
-    let (status, body) =
-        if request.starts_with(b"GET /metrics ") || request.starts_with(b"GET /metrics?") {
-            let (tx, rx) = oneshot::channel();
-            let queues = match shared.router.send(ToRouter::Stats(tx)).await {
-                Ok(()) => rx.await.unwrap_or_default(),
-                Err(_) => Vec::new(),
-            };
-            ("200 OK", render(&shared.metrics, &queues))
-        } else {
-            ("404 Not Found", "not found\n".to_owned())
-        };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the new soft limit.

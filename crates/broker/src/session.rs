@@ -23,57 +23,91 @@
 //! an ERROR goes through the router ([`RouterCommand::Error`]) so it lands after
 //! the effects and receipts of every earlier frame. After an ERROR or DISCONNECT
 //! the session ignores all input. It owns no socket and reads no clock.
+//!
+//! The rules themselves (required headers, their wording, the ERROR builder, the
+//! heart-beat answer, permissions) live in `rules.rs`, shared with the relay; this
+//! module keeps the per-connection state they need and sends the failures as
+//! ERROR. Frame handling is split by command family: `connect.rs` (CONNECT/STOMP
+//! and the login verdict), `subscriptions.rs`, `acks.rs`, `transactions.rs`;
+//! here are the session, its states, the timers and the dispatch.
 
-use crate::auth::{AuthRequest, Principal, Verdict};
+mod acks;
+mod connect;
+mod subscriptions;
+mod transactions;
+
+use crate::auth::Principal;
 use crate::config::BrokerConfig;
 use crate::message::{frame_size, owned_frame};
-
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
-use crate::router::{AckRef, ConnId, RouterCommand, TxOp, is_valid_destination};
+use crate::router::{ConnId, RouterCommand, TxOp, is_valid_destination};
+use crate::rules::{self, ProtocolError, Request, error_frame, write_frame};
+use connect::PendingConnect;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-use std::time::Instant;
-use stompkit_frame::{Command, Frame, Version, names};
-use stompkit_negotiate::{
-    HeartBeat, HeartBeatAction, HeartBeatIntervals, HeartBeater, NegotiateError,
-    negotiate_heartbeat, negotiate_version,
-};
+use std::time::{Duration, Instant};
+use stompkit_frame::{Command, Frame, Version};
+use stompkit_negotiate::HeartBeater;
 use stompkit_wire::{Encoder, Event, ParseError};
+use transactions::Transaction;
+
+pub use crate::rules::{PREFETCH_COUNT, refusal};
 
 /// The `server` header value of CONNECTED.
 pub const SERVER: &str = concat!("stompkit/", env!("CARGO_PKG_VERSION"));
 
-/// The `prefetch-count` SUBSCRIBE header.
-pub const PREFETCH_COUNT: &str = "prefetch-count";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where the session is, with what each state needs.
+#[derive(Debug)]
 enum State {
-    /// Waiting for CONNECT since `since`.
-    Login { since: Instant },
+    /// Waiting for CONNECT since `since`; CONNECT may negotiate `versions`.
+    Login {
+        since: Instant,
+        versions: &'static [Version],
+    },
     /// CONNECT received (connection open since `since`), waiting for the verdict.
-    Authenticating { since: Instant },
-    /// Open with this version.
-    Open(Version),
+    Authenticating {
+        since: Instant,
+        pending: Box<PendingConnect>,
+    },
+    /// Open.
+    Open(Open),
     /// An ERROR was sent or DISCONNECT received: input is ignored.
     Closed,
 }
 
-/// A CONNECT the protocol accepted, held until the login verdict.
+/// An open session's state.
 #[derive(Debug)]
-struct PendingConnect {
+struct Open {
+    /// The negotiated version.
     version: Version,
-    intervals: Option<HeartBeatIntervals>,
-    connected: Frame,
-    request: Option<AuthRequest>,
+    /// The heart-beat timers, when either side beats.
+    heartbeat: Option<HeartBeater>,
+    /// The connection's subscription ids.
+    subscriptions: HashSet<String>,
+    /// The open transactions, by name (C6: aborted when the session ends).
+    transactions: HashMap<String, Transaction>,
 }
 
-#[derive(Debug, Default)]
-struct Transaction {
-    ops: Vec<TxOp>,
-    bytes: usize,
+/// Where one client frame's effects go: its connection, its `receipt` (taken
+/// once answered; what is left goes on the ERROR's `receipt-id`), the router.
+struct Effects<'a> {
+    conn: ConnId,
+    receipt: Option<String>,
+    out: &'a mut Vec<RouterCommand>,
+}
+
+impl Effects<'_> {
+    /// The frame's receipt goes to the router, after the effects pushed so far.
+    fn receipt(&mut self) {
+        if let Some(receipt) = self.receipt.take() {
+            self.out.push(RouterCommand::Receipt {
+                conn: self.conn,
+                receipt,
+            });
+        }
+    }
 }
 
 /// One connection's protocol state machine.
@@ -81,7 +115,8 @@ struct Transaction {
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Instant;
-/// use stompkit_broker::{BrokerConfig, Metrics, Outbox, RouterCommand, Session};
+/// use stompkit_broker::internals::{Outbox, RouterCommand, Session};
+/// use stompkit_broker::{BrokerConfig, Metrics};
 /// use stompkit_frame::{Frame, Version};
 /// use stompkit_wire::Event;
 ///
@@ -109,12 +144,9 @@ pub struct Session {
     outbox: Arc<Outbox>,
     metrics: Arc<Metrics>,
     state: State,
-    heartbeat: Option<HeartBeater>,
+    /// When the frame being read started (frame-completion timer).
     frame_started: Option<Instant>,
-    subscriptions: HashSet<String>,
-    transactions: HashMap<String, Transaction>,
-    versions: &'static [Version],
-    pending: Option<Box<PendingConnect>>,
+    /// Who the session is: set by the verdict that opens it, kept to the end.
     principal: Option<Principal>,
 }
 
@@ -134,20 +166,13 @@ impl Session {
             peer,
             outbox,
             metrics,
-            state: State::Login { since: now },
-            heartbeat: None,
+            state: State::Login {
+                since: now,
+                versions: &Version::ALL,
+            },
             frame_started: None,
-            subscriptions: HashSet::new(),
-            transactions: HashMap::new(),
-            versions: &Version::ALL,
-            pending: None,
             principal: None,
         }
-    }
-
-    /// The credentials of the CONNECT waiting for its verdict (once).
-    pub fn take_auth_request(&mut self) -> Option<AuthRequest> {
-        self.pending.as_mut().and_then(|p| p.request.take())
     }
 
     /// Whether a CONNECT waits for its login verdict: feed no events until
@@ -159,60 +184,6 @@ impl Session {
     /// Who the session is, once open.
     pub fn principal(&self) -> Option<&Principal> {
         self.principal.as_ref()
-    }
-
-    /// The login verdict for the pending CONNECT: CONNECTED (returns the version to
-    /// set on the parser) or ERROR `access refused` and close. Ignored when no
-    /// CONNECT is pending (the session timed out or shut down meanwhile).
-    pub fn handle_verdict(
-        &mut self,
-        verdict: Verdict,
-        now: Instant,
-        out: &mut Vec<RouterCommand>,
-    ) -> Option<Version> {
-        if !self.awaiting_verdict() {
-            return None;
-        }
-        let pending = self.pending.take()?;
-        let principal = match verdict {
-            Verdict::Accepted(principal) => principal,
-            Verdict::Refused => {
-                self.fail_with("access refused", None, None, out);
-                return None;
-            }
-        };
-        let PendingConnect {
-            version,
-            intervals,
-            connected,
-            ..
-        } = *pending;
-        if let Some(intervals) = intervals {
-            self.heartbeat = Some(HeartBeater::new(
-                intervals,
-                self.config.heartbeat.grace,
-                now,
-            ));
-        }
-        let encoder = Encoder::new(Some(version));
-        self.outbox.append(|buf| {
-            let _ = encoder.encode(&connected, buf);
-        });
-        tracing::info!(
-            peer = %self.peer,
-            conn = self.conn,
-            login = principal.login.as_deref().unwrap_or(""),
-            %version,
-            "session open"
-        );
-        self.principal = Some(principal);
-        self.state = State::Open(version);
-        out.push(RouterCommand::Connect {
-            conn: self.conn,
-            outbox: self.outbox.clone(),
-            version,
-        });
-        Some(version)
     }
 
     /// The login for logs ("" when anonymous or not yet known).
@@ -228,8 +199,8 @@ impl Session {
     /// `access refused`, not a timeout).
     fn login_deadline(&self) -> Option<Instant> {
         match self.state {
-            State::Login { since } => Some(since + self.config.login_timeout()),
-            State::Authenticating { since } => {
+            State::Login { since, .. } => Some(since + self.config.login_timeout()),
+            State::Authenticating { since, .. } => {
                 let delays = Duration::from_millis(self.config.auth.max_failure_delay_ms);
                 Some(since + self.config.login_timeout() + delays * 2)
             }
@@ -241,26 +212,30 @@ impl Session {
     /// a WebSocket sub-protocol caps them (`v10.stomp` → 1.0 only). A CONNECT
     /// that accepts none of them gets ERROR with the `version` header.
     pub fn limit_versions(&mut self, versions: &'static [Version]) {
-        self.versions = versions;
+        if let State::Login { versions: v, .. } = &mut self.state {
+            *v = versions;
+        }
     }
 
     /// The negotiated version, once connected.
     pub fn version(&self) -> Option<Version> {
-        match self.state {
-            State::Open(v) => Some(v),
+        match &self.state {
+            State::Open(open) => Some(open.version),
             _ => None,
         }
     }
 
     /// Whether the session is over (ERROR sent or DISCONNECT received).
     pub fn is_closed(&self) -> bool {
-        self.state == State::Closed
+        matches!(self.state, State::Closed)
     }
 
     /// Bytes arrived from the peer (any bytes prove it alive, H5). `in_frame` is
     /// whether the parser is now inside a frame (starts the frame-completion timer).
     pub fn on_bytes(&mut self, now: Instant, in_frame: bool) {
-        if let Some(hb) = &mut self.heartbeat {
+        if let State::Open(open) = &mut self.state
+            && let Some(hb) = &mut open.heartbeat
+        {
             hb.on_received(now);
         }
         self.set_in_frame(now, in_frame);
@@ -277,19 +252,13 @@ impl Session {
 
     /// The next instant [`handle_timeout`](Session::handle_timeout) must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        };
-        match self.state {
+        let state = match &self.state {
             State::Closed => return None,
-            State::Login { .. } | State::Authenticating { .. } => consider(self.login_deadline()),
-            State::Open(_) => consider(self.heartbeat.as_ref().and_then(HeartBeater::poll_timeout)),
-        }
-        consider(self.frame_started.map(|t| t + self.config.frame_timeout()));
-        next
+            State::Login { .. } | State::Authenticating { .. } => self.login_deadline(),
+            State::Open(open) => open.heartbeat.as_ref().and_then(HeartBeater::poll_timeout),
+        };
+        let frame = self.frame_started.map(|t| t + self.config.frame_timeout());
+        state.into_iter().chain(frame).min()
     }
 
     /// Timers: login timeout, frame-completion timeout, heart-beats.
@@ -297,43 +266,36 @@ impl Session {
         if let Some(deadline) = self.login_deadline()
             && now >= deadline
         {
-            let message = match self.state {
-                State::Login { .. } => "login timeout: no CONNECT frame received",
-                _ => "login timeout: login not verified in time",
+            let error = match self.state {
+                State::Login { .. } => ProtocolError::LoginTimeout,
+                _ => ProtocolError::LoginNotVerified,
             };
-            return self.fail(message, None, out);
+            return self.fail(error, None, out);
         }
         if let Some(started) = self.frame_started
             && now >= started + self.config.frame_timeout()
         {
-            return self.fail("frame not completed in time", None, out);
+            return self.fail(ProtocolError::FrameTimeout, None, out);
         }
-        if let Some(hb) = &mut self.heartbeat {
-            match hb.handle_timeout(now) {
-                Some(HeartBeatAction::SendBeat) => {
-                    self.outbox.append(|buf| buf.extend_from_slice(b"\n"));
-                    hb.on_sent(now);
-                }
-                Some(HeartBeatAction::PeerDead) => {
-                    self.fail("heart-beat timeout: no data from client", None, out);
-                }
-                None => {}
-            }
+        if let State::Open(open) = &mut self.state
+            && let Some(hb) = &mut open.heartbeat
+            && !rules::beat(hb, &self.outbox, now)
+        {
+            self.fail(ProtocolError::HeartBeatTimeout, None, out);
         }
     }
 
     /// The server is shutting down: ERROR `server shutting down`, then close.
     pub fn shutdown(&mut self, out: &mut Vec<RouterCommand>) {
-        if self.state != State::Closed {
-            self.fail("server shutting down", None, out);
+        if !self.is_closed() {
+            self.fail(ProtocolError::ShuttingDown, None, out);
         }
     }
 
     /// The connection is gone (read error, EOF, write error): open transactions are
     /// aborted (C6) and the router forgets the connection.
     pub fn on_closed(&mut self, out: &mut Vec<RouterCommand>) {
-        self.transactions.clear();
-        if self.state != State::Closed {
+        if !self.is_closed() {
             tracing::info!(peer = %self.peer, conn = self.conn, "connection lost");
         }
         self.state = State::Closed;
@@ -344,316 +306,95 @@ impl Session {
     /// [`handle_verdict`](Session::handle_verdict), which returns the version to
     /// set on the parser.
     pub fn handle_event(&mut self, event: Result<Event, ParseError>, out: &mut Vec<RouterCommand>) {
-        if self.state == State::Closed {
-            return;
-        }
         let frame = match event {
+            _ if self.is_closed() => return,
             Ok(Event::HeartBeat) => return,
             Ok(Event::Frame(frame)) => frame,
-            Err(e) => return self.fail(e.message(), None, out),
+            Err(e) => return self.fail(ProtocolError::Parse(e), None, out),
         };
-        match self.state {
-            State::Login { since } => self.connect(frame, since, out),
-            State::Authenticating { .. } => self.fail(
-                "frame received before login completed",
-                frame.receipt(),
-                out,
-            ),
-            State::Open(version) => self.frame(version, frame, out),
+        match &self.state {
+            State::Login { since, versions } => {
+                let (since, versions) = (*since, *versions);
+                self.connect(frame, since, versions, out);
+            }
+            State::Authenticating { .. } => {
+                self.fail(ProtocolError::FrameBeforeLogin, frame.receipt(), out);
+            }
+            State::Open(_) => self.frame(frame, out),
             State::Closed => {}
         }
     }
 
-    /// Checks CONNECT and negotiates; the session opens on the login verdict.
-    fn connect(&mut self, frame: Frame, since: Instant, out: &mut Vec<RouterCommand>) {
-        if !frame.command.is_connect() {
-            self.fail("expected CONNECT or STOMP frame", frame.receipt(), out);
+    /// A frame on the open session: the rules' checks, then its command's handler.
+    fn frame(&mut self, frame: Frame, out: &mut Vec<RouterCommand>) {
+        let State::Open(open) = &mut self.state else {
             return;
-        }
-        // V2: no accept-version means 1.0.
-        let version = match negotiate_version(frame.accept_version(), self.versions) {
-            Ok(v) => v,
-            Err(e) => {
-                let header = e.supported_versions_header();
-                let message = match e {
-                    NegotiateError::NoCommonVersion { .. } => "no supported protocol version",
-                    _ => "malformed accept-version header",
-                };
-                self.fail_with(message, None, header.as_deref(), out);
-                return;
-            }
         };
-        let mut connected = Frame::connected(version)
-            .header(names::SESSION, &format!("session-{}", self.conn))
-            .header(names::SERVER, SERVER);
-        let mut heartbeat = None;
-        if version >= Version::V1_1 {
-            let theirs = match HeartBeat::from_header(frame.heart_beat()) {
-                Ok(hb) => hb,
-                Err(_) => {
-                    self.fail("malformed heart-beat header", None, out);
-                    return;
-                }
-            };
-            // Answer what the client asked for, clamped to our bounds (RabbitMQ's way):
-            // we send as often as it wants to receive, and want what it offers to send.
-            let hb = &self.config.heartbeat;
-            let ours = HeartBeat {
-                cx: theirs.cy,
-                cy: theirs.cx,
-            }
-            .clamp(hb.min_ms, hb.max_ms);
-            let intervals = negotiate_heartbeat(ours, theirs);
-            if !intervals.is_off() {
-                heartbeat = Some(intervals);
-            }
-            connected = connected.header(names::HEART_BEAT, &ours.to_string());
-        }
-        let request = AuthRequest {
-            login: frame.login().map(str::to_owned),
-            passcode: frame.passcode().map(str::to_owned),
+        let principal = self.principal.as_ref();
+        let checked = rules::check(open.version, &frame, |command, destination| {
+            admit(principal, command, destination)
+        });
+        let request = match checked {
+            Ok(request) => request,
+            Err(error) => return self.refuse(error, &frame, out),
         };
-        self.pending = Some(Box::new(PendingConnect {
-            version,
-            intervals: heartbeat,
-            connected,
-            request: Some(request),
-        }));
-        self.state = State::Authenticating { since };
-    }
-
-    fn frame(&mut self, version: Version, frame: Frame, out: &mut Vec<RouterCommand>) {
-        let conn = self.conn;
-        let receipt = frame.receipt().map(str::to_owned);
-        match frame.command {
-            Command::Send => {
-                let Some(destination) = frame.destination() else {
-                    return self.fail("missing destination header", receipt.as_deref(), out);
-                };
-                if !is_valid_destination(destination) {
-                    return self.fail_body(
-                        "unsupported destination",
-                        "destinations are /topic/<name> and /queue/<name>",
-                        receipt.as_deref(),
-                        out,
-                    );
-                }
-                if !self.may(Command::Send, destination) {
-                    return self.forbid(Command::Send, destination, receipt.as_deref(), out);
-                }
-                match frame.transaction().map(str::to_owned) {
-                    Some(tx) => {
-                        let bytes = frame_size(&frame);
-                        // Held until COMMIT: keep only its own bytes, not the read buffer.
-                        let frame = owned_frame(frame);
-                        self.buffer(&tx, TxOp::Send(frame), bytes, receipt, out);
-                    }
-                    None => out.push(RouterCommand::Send { conn, frame }),
-                }
+        let mut fx = Effects {
+            conn: self.conn,
+            receipt: frame.receipt().map(str::to_owned),
+            out,
+        };
+        let limits = &self.config.limits;
+        let done = match request {
+            Request::Send { transaction, .. } => {
+                let transaction = transaction.map(str::to_owned);
+                open.send(frame, transaction, limits, &mut fx)
             }
-            Command::Subscribe => {
-                let Some(destination) = frame.destination() else {
-                    return self.fail("missing destination header", receipt.as_deref(), out);
-                };
-                if !is_valid_destination(destination) {
-                    return self.fail_body(
-                        "unsupported destination",
-                        "destinations are /topic/<name> and /queue/<name>",
-                        receipt.as_deref(),
-                        out,
-                    );
-                }
-                if !self.may(Command::Subscribe, destination) {
-                    return self.forbid(Command::Subscribe, destination, receipt.as_deref(), out);
-                }
-                // C2: `id` is required from 1.1; a 1.0 subscription without one is
-                // named by its destination.
-                let id = match (frame.id(), version) {
-                    (Some(id), _) => id,
-                    (None, Version::V1_0) => destination,
-                    (None, _) => return self.fail("missing id header", receipt.as_deref(), out),
-                };
-                let Ok(ack) = frame.ack_mode() else {
-                    return self.fail("invalid ack mode", receipt.as_deref(), out);
-                };
-                if self.subscriptions.contains(id) {
-                    return self.fail("duplicate subscription id", receipt.as_deref(), out);
-                }
-                if self.subscriptions.len() >= self.config.limits.max_subscriptions {
-                    return self.fail("too many subscriptions", receipt.as_deref(), out);
-                }
-                let prefetch = match frame.get(PREFETCH_COUNT) {
-                    None => 0,
-                    Some(v) => match v.parse::<u32>() {
-                        Ok(n) if n > 0 => n.min(self.config.destinations.max_prefetch),
-                        _ => {
-                            return self.fail(
-                                "invalid prefetch-count header",
-                                receipt.as_deref(),
-                                out,
-                            );
-                        }
-                    },
-                };
-                self.subscriptions.insert(id.to_owned());
-                out.push(RouterCommand::Subscribe {
-                    conn,
-                    id: id.to_owned(),
-                    destination: destination.to_owned(),
-                    ack,
-                    prefetch,
-                    receipt,
-                });
-            }
-            Command::Unsubscribe => {
-                // C5: `id`; 1.0 may name the destination instead.
-                let id = match (frame.id(), version) {
-                    (Some(id), _) => id,
-                    (None, Version::V1_0) => match frame.destination() {
-                        Some(d) => d,
-                        None => return self.fail("missing id header", receipt.as_deref(), out),
-                    },
-                    (None, _) => return self.fail("missing id header", receipt.as_deref(), out),
-                };
-                if !self.subscriptions.remove(id) {
-                    return self.fail("unknown subscription id", receipt.as_deref(), out);
-                }
-                out.push(RouterCommand::Unsubscribe {
-                    conn,
-                    id: id.to_owned(),
-                    receipt,
-                });
-            }
-            Command::Ack | Command::Nack => {
-                let nack = frame.command == Command::Nack;
-                if nack && version == Version::V1_0 {
-                    return self.fail(
-                        "NACK is not supported in STOMP 1.0",
-                        receipt.as_deref(),
-                        out,
-                    );
-                }
-                // C4: 1.2 names the MESSAGE's `ack` value in `id`; 1.1 `message-id` and
-                // `subscription`; 1.0 `message-id`.
-                let ack = match version {
-                    Version::V1_2 => match frame.id() {
-                        Some(id) => AckRef {
-                            id: id.to_owned(),
-                            subscription: None,
-                        },
-                        None => return self.fail("missing id header", receipt.as_deref(), out),
-                    },
-                    _ => {
-                        let Some(id) = frame.message_id() else {
-                            return self.fail("missing message-id header", receipt.as_deref(), out);
-                        };
-                        let subscription = frame.subscription().map(str::to_owned);
-                        if subscription.is_none() && version == Version::V1_1 {
-                            return self.fail(
-                                "missing subscription header",
-                                receipt.as_deref(),
-                                out,
-                            );
-                        }
-                        AckRef {
-                            id: id.to_owned(),
-                            subscription,
-                        }
-                    }
-                };
-                match frame.transaction() {
-                    Some(tx) => {
-                        let op = if nack {
-                            TxOp::Nack(ack)
-                        } else {
-                            TxOp::Ack(ack)
-                        };
-                        let tx = tx.to_owned();
-                        self.buffer(&tx, op, 0, receipt, out);
-                    }
-                    None if nack => out.push(RouterCommand::Nack { conn, ack, receipt }),
-                    None => out.push(RouterCommand::Ack { conn, ack, receipt }),
-                }
-            }
-            Command::Begin => {
-                let Some(tx) = frame.transaction() else {
-                    return self.fail("missing transaction header", receipt.as_deref(), out);
-                };
-                if self.transactions.contains_key(tx) {
-                    return self.fail("transaction already open", receipt.as_deref(), out);
-                }
-                if self.transactions.len() >= self.config.limits.max_transactions {
-                    return self.fail("too many open transactions", receipt.as_deref(), out);
-                }
-                self.transactions
-                    .insert(tx.to_owned(), Transaction::default());
-                self.receipt(receipt, out);
-            }
-            Command::Commit | Command::Abort => {
-                let Some(tx) = frame.transaction() else {
-                    return self.fail("missing transaction header", receipt.as_deref(), out);
-                };
-                let Some(t) = self.transactions.remove(tx) else {
-                    return self.fail("unknown transaction", receipt.as_deref(), out);
-                };
-                if frame.command == Command::Commit {
-                    out.push(RouterCommand::Commit {
-                        conn,
-                        ops: t.ops,
-                        receipt,
-                    });
-                } else {
-                    self.receipt(receipt, out);
-                }
-            }
-            Command::Disconnect => {
-                // C6: open transactions abort; C7: receipt answered, then close.
-                self.transactions.clear();
-                self.state = State::Closed;
-                tracing::info!(peer = %self.peer, conn, "DISCONNECT");
-                out.push(RouterCommand::Disconnect { conn, receipt });
-            }
-            Command::Connect | Command::Stomp => {
-                self.fail("already connected", receipt.as_deref(), out);
-            }
-            Command::Connected | Command::Message | Command::Receipt | Command::Error => {
-                self.fail(
-                    "unexpected server frame from client",
-                    receipt.as_deref(),
-                    out,
-                );
-            }
+            Request::Subscribe {
+                id,
+                destination,
+                ack,
+                prefetch,
+            } => open.subscribe(&self.config, id, destination, ack, prefetch, &mut fx),
+            Request::Unsubscribe { id } => open.unsubscribe(id, &mut fx),
+            Request::Ack {
+                target,
+                transaction,
+            } => open.ack(target, transaction, false, limits, &mut fx),
+            Request::Nack {
+                target,
+                transaction,
+            } => open.ack(target, transaction, true, limits, &mut fx),
+            Request::Begin { transaction } => open.begin(transaction, limits, &mut fx),
+            Request::Commit { transaction } => open.commit(transaction, &mut fx),
+            Request::Abort { transaction } => open.abort(transaction, &mut fx),
+            Request::Disconnect => return self.disconnect(fx.receipt, out),
+        };
+        if let Err(error) = done {
+            let receipt = fx.receipt;
+            self.fail(error, receipt.as_deref(), out);
         }
     }
 
-    /// Whether the principal may SEND to / SUBSCRIBE to `destination`.
-    fn may(&self, command: Command, destination: &str) -> bool {
-        let Some(principal) = &self.principal else {
-            return false;
-        };
-        match command {
-            Command::Send => principal.permissions.may_send(destination),
-            _ => principal.permissions.may_subscribe(destination),
-        }
+    /// DISCONNECT: open transactions abort (C6); the receipt is answered, then
+    /// the connection closes (C7).
+    fn disconnect(&mut self, receipt: Option<String>, out: &mut Vec<RouterCommand>) {
+        self.state = State::Closed;
+        tracing::info!(peer = %self.peer, conn = self.conn, "DISCONNECT");
+        out.push(RouterCommand::Disconnect {
+            conn: self.conn,
+            receipt,
+        });
     }
 
-    /// A SEND or SUBSCRIBE the principal has no right to: logged, ERROR, close.
-    fn forbid(
-        &mut self,
-        command: Command,
-        destination: &str,
-        receipt: Option<&str>,
-        out: &mut Vec<RouterCommand>,
-    ) {
-        let action = if command == Command::Send {
-            "send to"
-        } else {
-            "subscribe to"
-        };
-        let who = match self.login() {
-            "" => "anonymous clients".to_owned(),
-            login => login.to_owned(),
-        };
+    /// A frame the rules refused: ERROR for `error`; a `forbidden` one is
+    /// logged and says who may not do what.
+    fn refuse(&mut self, error: ProtocolError, frame: &Frame, out: &mut Vec<RouterCommand>) {
+        let receipt = frame.receipt();
+        let destination = frame.destination().unwrap_or("");
+        if error != ProtocolError::Forbidden {
+            return self.fail(error, receipt, out);
+        }
+        let command = frame.command;
         tracing::warn!(
             peer = %self.peer,
             conn = self.conn,
@@ -662,68 +403,21 @@ impl Session {
             destination,
             "forbidden"
         );
-        let body = format!("{who} may not {action} {destination}");
-        self.fail_body("forbidden", &body, receipt, out);
-    }
-
-    fn buffer(
-        &mut self,
-        tx: &str,
-        op: TxOp,
-        bytes: usize,
-        receipt: Option<String>,
-        out: &mut Vec<RouterCommand>,
-    ) {
-        let limits = &self.config.limits;
-        let (max_frames, max_bytes) = (limits.max_transaction_frames, limits.max_transaction_bytes);
-        let Some(t) = self.transactions.get_mut(tx) else {
-            return self.fail("unknown transaction", receipt.as_deref(), out);
-        };
-        if t.ops.len() >= max_frames || t.bytes + bytes > max_bytes {
-            return self.fail("transaction too large", receipt.as_deref(), out);
-        }
-        t.ops.push(op);
-        t.bytes += bytes;
-        self.receipt(receipt, out);
-    }
-
-    fn receipt(&self, receipt: Option<String>, out: &mut Vec<RouterCommand>) {
-        if let Some(receipt) = receipt {
-            out.push(RouterCommand::Receipt {
-                conn: self.conn,
-                receipt,
-            });
-        }
-    }
-
-    fn fail(&mut self, message: &str, receipt: Option<&str>, out: &mut Vec<RouterCommand>) {
-        self.fail_with(message, receipt, None, out);
-    }
-
-    fn fail_body(
-        &mut self,
-        message: &str,
-        body: &str,
-        receipt: Option<&str>,
-        out: &mut Vec<RouterCommand>,
-    ) {
-        let frame = error_frame(message, receipt, None, body);
+        let body = rules::forbidden_body(self.principal.as_ref(), command, destination);
+        let frame = error_frame(error.message(), receipt, None, &body);
         self.send_error(frame, out);
     }
 
-    /// S4/V4: ERROR with `message`, `receipt-id` when the frame had a receipt, a
-    /// short body (and `version` for V4), then close.
-    fn fail_with(
-        &mut self,
-        message: &str,
-        receipt: Option<&str>,
-        versions: Option<&str>,
-        out: &mut Vec<RouterCommand>,
-    ) {
-        let frame = error_frame(message, receipt, versions, message);
+    /// S4: ERROR for `error`, with `receipt-id` when the frame had a receipt,
+    /// then close.
+    fn fail(&mut self, error: ProtocolError, receipt: Option<&str>, out: &mut Vec<RouterCommand>) {
+        let body = error.body().unwrap_or(error.message());
+        let frame = error_frame(error.message(), receipt, None, body);
         self.send_error(frame, out);
     }
 
+    /// Sends an ERROR and closes: through the router once open (after the
+    /// effects of every earlier frame), else straight into the outbox.
     fn send_error(&mut self, frame: Frame, out: &mut Vec<RouterCommand>) {
         tracing::warn!(
             peer = %self.peer,
@@ -733,41 +427,72 @@ impl Session {
             "sending ERROR"
         );
         Metrics::add(&self.metrics.errors, 1);
-        self.transactions.clear();
-        self.pending = None;
         match self.state {
             State::Open(_) => out.push(RouterCommand::Error {
                 conn: self.conn,
                 frame,
             }),
             _ => {
-                let encoder = Encoder::new(self.version());
-                self.outbox.close_with(|buf| {
-                    let _ = encoder.encode(&frame, buf);
-                });
+                let encoder = Encoder::new(None);
+                self.outbox
+                    .close_with(|buf| write_frame(&encoder, &frame, buf));
             }
         }
         self.state = State::Closed;
     }
 }
 
-fn error_frame(message: &str, receipt: Option<&str>, versions: Option<&str>, body: &str) -> Frame {
-    let mut frame = Frame::error(message);
-    if let Some(r) = receipt {
-        frame = frame.header(names::RECEIPT_ID, r);
+/// The local broker's judgement of a destination: one it serves (`/topic/…`,
+/// `/queue/…`), that the principal may SEND to / SUBSCRIBE to.
+fn admit(
+    principal: Option<&Principal>,
+    command: Command,
+    destination: &str,
+) -> Result<(), ProtocolError> {
+    if !is_valid_destination(destination) {
+        return Err(ProtocolError::UnsupportedDestination);
     }
-    if let Some(v) = versions {
-        frame = frame.header(names::VERSION, v);
+    match principal {
+        Some(p) if rules::may(p, command, destination) => Ok(()),
+        _ => Err(ProtocolError::Forbidden),
     }
-    frame
-        .header(names::CONTENT_TYPE, "text/plain")
-        .with_body(format!("{body}\n"))
 }
 
-/// An ERROR frame for refusing a connection before any session exists (max
-/// connections, shutdown), encoded for an unknown version.
-pub fn refusal(message: &str) -> Frame {
-    error_frame(message, None, None, message)
+impl Open {
+    /// An open session of `version`, with its heart-beat timers.
+    fn new(version: Version, heartbeat: Option<HeartBeater>) -> Open {
+        Open {
+            version,
+            heartbeat,
+            subscriptions: HashSet::new(),
+            transactions: HashMap::new(),
+        }
+    }
+
+    /// SEND: to the router, or held in its transaction until COMMIT.
+    fn send(
+        &mut self,
+        frame: Frame,
+        transaction: Option<String>,
+        limits: &crate::config::LimitsConfig,
+        fx: &mut Effects<'_>,
+    ) -> Result<(), ProtocolError> {
+        match transaction {
+            Some(tx) => {
+                let bytes = frame_size(&frame);
+                // Held until COMMIT: keep only its own bytes, not the read buffer.
+                let frame = owned_frame(frame);
+                self.buffer(&tx, TxOp::Send(frame), bytes, limits, fx)
+            }
+            None => {
+                fx.out.push(RouterCommand::Send {
+                    conn: fx.conn,
+                    frame,
+                });
+                Ok(())
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,7 @@
 //! parses, so that a configured certificate is refused at start with one line
 //! ([`check_no_tls_keys`]) rather than ignored.
 
-use crate::config::{BrokerConfig, ConfigError};
-use serde::{Deserialize, Serialize};
+use crate::config::{BrokerConfig, ConfigError, TlsConfig};
 use std::io;
 #[cfg(feature = "tls")]
 use std::sync::Arc;
@@ -62,68 +61,116 @@ pub(crate) fn check_no_tls_keys(config: &BrokerConfig) -> Result<(), ConfigError
     }
 }
 
-/// `[tls]`: the certificate TLS listeners present.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TlsConfig {
-    /// PEM file with the certificate chain, leaf first (default none).
-    pub cert_file: String,
-    /// PEM file with the private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC) (default none).
-    pub key_file: String,
+/// Why TLS listeners cannot get their certificate: one line naming the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsSetupError {
+    /// This build has no TLS (the `tls` feature is off).
+    #[error(transparent)]
+    Unavailable(#[from] ConfigError),
+    /// `cert_file` or `key_file` is not set.
+    #[error("TLS listeners need [tls] cert_file and key_file (PEM files)")]
+    MissingFiles,
+    /// A file cannot be read.
+    #[error("cannot read TLS {what} file {path}: {error}")]
+    Unreadable {
+        /// `certificate` or `key`.
+        what: &'static str,
+        /// The configured path.
+        path: String,
+        /// Why it cannot be read.
+        error: io::Error,
+    },
+    /// The certificate file is not PEM.
+    #[error("TLS certificate file {path}: {error}")]
+    BadCertificate {
+        /// The configured path.
+        path: String,
+        /// The PEM error.
+        error: String,
+    },
+    /// The certificate file holds no certificate.
+    #[error("TLS certificate file {0} holds no PEM certificate")]
+    NoCertificate(String),
+    /// The key file holds no private key.
+    #[error("TLS key file {0} holds no PEM private key")]
+    NoKey(String),
+    /// The key file is not PEM.
+    #[error("TLS key file {path}: {error}")]
+    BadKey {
+        /// The configured path.
+        path: String,
+        /// The PEM error.
+        error: String,
+    },
+    /// rustls refused the protocol versions.
+    #[error("TLS: {0}")]
+    Protocols(String),
+    /// rustls refused the certificate with the key (they do not match, say).
+    #[error("TLS certificate {cert} and key {key}: {error}")]
+    Refused {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+        /// rustls's reason.
+        error: String,
+    },
 }
 
 impl TlsConfig {
-    /// Whether a certificate is configured.
-    pub fn is_configured(&self) -> bool {
-        !self.cert_file.is_empty() || !self.key_file.is_empty()
-    }
-
     /// The acceptor for TLS listeners: the ring provider, TLS 1.2 and 1.3, no
     /// client certificates. Errors are one line naming the file. Without the
     /// `tls` feature, always an error.
     #[cfg(not(feature = "tls"))]
-    pub(crate) fn acceptor(&self) -> Result<Acceptor, String> {
-        Err(unavailable("TLS listeners").to_string())
+    pub(crate) fn acceptor(&self) -> Result<Acceptor, TlsSetupError> {
+        Err(unavailable("TLS listeners").into())
     }
 
     /// The acceptor for TLS listeners: the ring provider, TLS 1.2 and 1.3, no
     /// client certificates. Errors are one line naming the file.
     #[cfg(feature = "tls")]
-    pub fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, String> {
+    pub fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, TlsSetupError> {
         if self.cert_file.is_empty() || self.key_file.is_empty() {
-            return Err("TLS listeners need [tls] cert_file and key_file (PEM files)".to_owned());
+            return Err(TlsSetupError::MissingFiles);
         }
-        let read = |path: &str, what: &str| {
-            std::fs::read(path).map_err(|e| format!("cannot read TLS {what} file {path}: {e}"))
+        let read = |path: &str, what: &'static str| {
+            std::fs::read(path).map_err(|error| TlsSetupError::Unreadable {
+                what,
+                path: path.to_owned(),
+                error,
+            })
         };
         let pem = read(&self.cert_file, "certificate")?;
         let certs = CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("TLS certificate file {}: {e}", self.cert_file))?;
+            .map_err(|e| TlsSetupError::BadCertificate {
+                path: self.cert_file.clone(),
+                error: e.to_string(),
+            })?;
         if certs.is_empty() {
-            return Err(format!(
-                "TLS certificate file {} holds no PEM certificate",
-                self.cert_file
-            ));
+            return Err(TlsSetupError::NoCertificate(self.cert_file.clone()));
         }
         let pem = read(&self.key_file, "key")?;
         let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
             rustls::pki_types::pem::Error::NoItemsFound => {
-                format!("TLS key file {} holds no PEM private key", self.key_file)
+                TlsSetupError::NoKey(self.key_file.clone())
             }
-            e => format!("TLS key file {}: {e}", self.key_file),
+            e => TlsSetupError::BadKey {
+                path: self.key_file.clone(),
+                error: e.to_string(),
+            },
         })?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?
+            .map_err(|e| TlsSetupError::Protocols(e.to_string()))?
             .with_no_client_auth()
             .with_single_cert(certs, key)
-            .map_err(|e| {
-                format!(
-                    "TLS certificate {} and key {}: {e}",
-                    self.cert_file, self.key_file
-                )
+            .map_err(|e| TlsSetupError::Refused {
+                cert: self.cert_file.clone(),
+                key: self.key_file.clone(),
+                error: e.to_string(),
             })?;
         Ok(Acceptor::from(Arc::new(config)))
     }
@@ -243,13 +290,20 @@ mod tests {
     fn missing_empty_and_mismatched_files_are_one_line_errors() {
         let unset = TlsConfig::default();
         assert!(!unset.is_configured());
-        assert!(unset.acceptor().err().unwrap().contains("cert_file"));
+        assert!(
+            unset
+                .acceptor()
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("cert_file")
+        );
         let f = files("errors");
         let missing = TlsConfig {
             cert_file: "/nonexistent/cert.pem".into(),
             ..f.config.clone()
         };
-        let e = missing.acceptor().err().unwrap();
+        let e = missing.acceptor().err().unwrap().to_string();
         assert!(
             e.contains("/nonexistent/cert.pem") && !e.contains('\n'),
             "{e}"
@@ -264,6 +318,7 @@ mod tests {
                 .acceptor()
                 .err()
                 .unwrap()
+                .to_string()
                 .contains("no PEM certificate")
         );
         // A key that does not belong to the certificate.

@@ -6,23 +6,21 @@
 //! implement them: a byte stream ([`StreamIn`]/[`StreamOut`]: a TCP socket's
 //! halves, or the halves of a TLS stream) and a WebSocket ([`WsIn`]/[`WsOut`]:
 //! each data message's payload is STOMP bytes; each outbox buffer leaves as one
-//! message; the close handshake carries a close code).
+//! message; the close handshake carries a close code). The WebSocket framing
+//! itself (messages ⇄ bytes, text or binary, ping, close handshake, draining a
+//! broken connection) is stompkit-ws's [`byte_halves`]; this module only maps
+//! the broker's [`CloseReason`]s to close codes and their reason texts.
 //!
 //! The connection loop says why a connection ends ([`CloseReason`]); only the
 //! WebSocket uses it (as the close code).
 
 use bytes::BytesMut;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use stompkit_ws::tokio_tungstenite::WebSocketStream;
 use stompkit_ws::tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use stompkit_ws::tokio_tungstenite::tungstenite::{self, Message};
-use stompkit_ws::{Incoming, OutgoingMode, PeerFraming, WsError, close_message, incoming};
+use stompkit_ws::{OutgoingMode, WsByteReader, WsByteWriter, byte_halves};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bytes reserved before each read from a byte stream.
@@ -137,62 +135,22 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Outbound for StreamOut<W> {
     }
 }
 
-/// The close code both halves of a WebSocket agree on (0 = not set: 1000).
-type CloseCell = Arc<AtomicU16>;
+/// The reading half of a WebSocket: each data message's payload is STOMP bytes
+/// (stompkit-ws's [`WsByteReader`]).
+pub(crate) struct WsIn<S>(WsByteReader<S>);
 
-/// The sending half, handed back by the writer once it sent its Close (so the
-/// reader can reach the socket under a broken WebSocket).
-type SinkSlot<S> = Arc<Mutex<Option<SplitSink<WebSocketStream<S>, Message>>>>;
-
-/// How long a broken connection's socket is drained before it is dropped, and
-/// how long it may stay silent meanwhile.
-const DRAIN_IDLE: Duration = Duration::from_millis(200);
-
-/// The reading half of a WebSocket: each data message's payload is STOMP bytes.
-pub(crate) struct WsIn<S> {
-    stream: SplitStream<WebSocketStream<S>>,
-    framing: PeerFraming,
-    close: CloseCell,
-    sink: SinkSlot<S>,
-    /// The WebSocket framing failed (bad frame, message too big): what follows
-    /// on the socket is not readable as WebSocket.
-    broken: bool,
-}
-
-/// The writing half of a WebSocket: each outbox buffer is one message.
-pub(crate) struct WsOut<S> {
-    sink: Option<SplitSink<WebSocketStream<S>, Message>>,
-    slot: SinkSlot<S>,
-    framing: PeerFraming,
-    mode: OutgoingMode,
-    close: CloseCell,
-}
+/// The writing half of a WebSocket: each outbox buffer is one message
+/// (stompkit-ws's [`WsByteWriter`]); the close carries the code of the
+/// [`CloseReason`] the reading half was given.
+pub(crate) struct WsOut<S>(WsByteWriter<S>);
 
 /// Splits an accepted WebSocket into the two ends of the STOMP loop.
 pub(crate) fn websocket<S>(ws: WebSocketStream<S>, mode: OutgoingMode) -> (WsIn<S>, WsOut<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sink, stream) = ws.split();
-    let framing = PeerFraming::new();
-    let close = CloseCell::default();
-    let slot = SinkSlot::default();
-    (
-        WsIn {
-            stream,
-            framing: framing.clone(),
-            close: close.clone(),
-            sink: slot.clone(),
-            broken: false,
-        },
-        WsOut {
-            sink: Some(sink),
-            slot,
-            framing,
-            mode,
-            close,
-        },
-    )
+    let (reader, writer) = byte_halves(ws, mode);
+    (WsIn(reader), WsOut(writer))
 }
 
 impl<S> Inbound for WsIn<S>
@@ -200,71 +158,16 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
-        loop {
-            let message = match self.stream.next().await {
-                None => return Ok(0),
-                Some(Ok(message)) => incoming(message),
-                Some(Err(
-                    tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed,
-                )) => return Ok(0),
-                Some(Err(e)) => {
-                    self.broken = true;
-                    let error = WsError::from(e);
-                    if let Some(code) = error.close_code() {
-                        self.close.store(u16::from(code), Ordering::Relaxed);
-                    }
-                    return Err(io::Error::other(error));
-                }
-            };
-            self.framing.observe(&message);
-            match message {
-                Incoming::Data { bytes, .. } if bytes.is_empty() => {}
-                Incoming::Data { bytes, .. } => {
-                    buf.extend_from_slice(&bytes);
-                    return Ok(bytes.len());
-                }
-                // tungstenite queued the Pong; the next read or write sends it.
-                Incoming::Control => {}
-                // tungstenite queued our Close reply; the writer's close flushes it.
-                Incoming::Close(_) => return Ok(0),
-            }
-        }
+        self.0.read(buf).await.map_err(io::Error::other)
     }
 
     fn set_close_reason(&mut self, reason: CloseReason) {
         // The first reason wins (a parse error before the shutdown, say).
-        let _ = self
-            .close
-            .compare_exchange(0, reason.code(), Ordering::Relaxed, Ordering::Relaxed);
+        self.0.set_close_code(CloseCode::from(reason.code()));
     }
 
-    async fn finish(mut self, timeout: Duration) {
-        if !self.broken {
-            // Read (and drop) until the peer's Close arrives or the stream ends.
-            let drain = async { while let Some(Ok(_)) = self.stream.next().await {} };
-            let _ = tokio::time::timeout(timeout, drain).await;
-            return;
-        }
-        // The framing is lost: half-close the socket and read raw bytes until the
-        // peer closes too (or goes quiet), so that unread bytes (the rest of an
-        // oversized message) do not turn our close into a reset that could destroy
-        // the Close frame in flight.
-        let sink = self.sink.lock().ok().and_then(|mut slot| slot.take());
-        let Some(Ok(mut ws)) = sink.map(|sink| self.stream.reunite(sink)) else {
-            return;
-        };
-        let socket = ws.get_mut();
-        let drain = async {
-            let _ = socket.shutdown().await;
-            let mut scratch = [0u8; 4096];
-            while let Ok(Ok(n)) = tokio::time::timeout(DRAIN_IDLE, socket.read(&mut scratch)).await
-            {
-                if n == 0 {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(timeout, drain).await;
+    async fn finish(self, timeout: Duration) {
+        self.0.finish(timeout).await;
     }
 }
 
@@ -273,35 +176,18 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     async fn write(&mut self, buf: &mut BytesMut) -> io::Result<()> {
-        let Some(sink) = &mut self.sink else {
-            return Err(io::ErrorKind::NotConnected.into());
-        };
         let bytes = buf.split().freeze();
-        let message = stompkit_ws::outgoing_message(bytes, self.mode, self.framing.sends_text());
-        sink.send(message).await.map_err(io::Error::other)
+        self.0.write(bytes).await.map_err(io::Error::other)
     }
 
     async fn close(&mut self) {
-        let code = match self.close.load(Ordering::Relaxed) {
-            0 => 1000,
-            code => code,
-        };
-        let reason = match code {
+        let reason = match u16::from(self.0.close_code()) {
             1001 => "server shutting down",
             1002 => "invalid STOMP frame",
             1008 => "STOMP session ended by the server",
             1009 => "message too big",
             _ => "",
         };
-        let Some(mut sink) = self.sink.take() else {
-            return;
-        };
-        // After the peer's Close this only flushes our queued reply.
-        let _ = sink
-            .send(close_message(CloseCode::from(code), reason))
-            .await;
-        if let Ok(mut slot) = self.slot.lock() {
-            *slot = Some(sink);
-        }
+        self.0.close(reason).await;
     }
 }

@@ -2,12 +2,12 @@
 //! modes, `name:value` headers.
 
 use crate::bench::proto::Credentials;
-use crate::target::Target;
 use crate::transport::{TlsConfig, tls_config};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use stompkit_frame::AckMode;
+use stompkit_tokio::StompUrl;
 
 /// Where the broker is and how to log in.
 #[derive(Args, Clone, Debug)]
@@ -36,8 +36,9 @@ pub struct BrokerArgs {
 impl BrokerArgs {
     /// The parsed `--url` and, for TLS URLs, the client configuration built from
     /// `--ca-file` (or the system's roots).
-    pub fn target(&self) -> Result<(Target, Option<TlsConfig>)> {
-        let target = Target::parse(&self.url)?;
+    /// A build without the `tls` feature refuses TLS URLs with one line.
+    pub fn target(&self) -> Result<(StompUrl, Option<TlsConfig>)> {
+        let target = StompUrl::parse(&self.url)?;
         let tls = tls_config(&target, self.ca_file.as_deref())?;
         Ok((target, tls))
     }
@@ -84,7 +85,62 @@ pub fn parse_header(text: &str) -> Result<(String, String), String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use stompkit_tokio::Scheme;
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_urls_are_refused_without_the_tls_feature() {
+        for url in [
+            "stomp+ssl://host:61614",
+            "stomp+tls://host",
+            "ssl://host:1",
+            "tls://host:1",
+            "wss://host/ws",
+        ] {
+            let e = anyhow::Error::from(StompUrl::parse(url).unwrap_err());
+            assert_eq!(
+                format!("{e:#}"),
+                format!(
+                    "{url}: this build of stompkit has no TLS support (built without the \"tls\" feature)"
+                )
+            );
+        }
+        assert!(StompUrl::parse("stomp://host").is_ok());
+        assert!(StompUrl::parse("ws://host/ws").is_ok());
+    }
+
+    #[test]
+    fn parses_the_schemes() {
+        let tcp = StompUrl::parse("stomp://127.0.0.1:1234").unwrap();
+        assert_eq!(
+            (tcp.scheme(), tcp.host(), tcp.port()),
+            (Scheme::Stomp, "127.0.0.1", 1234)
+        );
+        let tls = StompUrl::parse_any("stomp+ssl://broker.example").unwrap();
+        assert_eq!(
+            (tls.scheme(), tls.host(), tls.port()),
+            (Scheme::StompSsl, "broker.example", 61614)
+        );
+        assert_eq!(
+            StompUrl::parse("stomp://[::1]").unwrap().authority(),
+            "[::1]:61613"
+        );
+        let ws = StompUrl::parse("ws://h:15674/ws").unwrap();
+        assert_eq!(
+            (ws.scheme(), ws.as_str(), ws.is_tls()),
+            (Scheme::Ws, "ws://h:15674/ws", false)
+        );
+        // (`parse` refuses these two in a build without the `tls` feature.)
+        let wss = StompUrl::parse_any("wss://h/ws").unwrap();
+        assert!(wss.is_tls() && StompUrl::parse_any("stomp+ssl://h").unwrap().is_tls());
+        assert!(!StompUrl::parse("stomp://h").unwrap().is_tls());
+        assert_eq!(wss.to_string(), "wss://h/ws");
+        assert!(StompUrl::parse("http://h").is_err());
+        assert!(StompUrl::parse("stomp://h:x").is_err());
+        assert!(StompUrl::parse("localhost:61613").is_err());
+    }
 
     #[test]
     fn headers_split_at_the_first_colon() {

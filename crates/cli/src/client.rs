@@ -3,10 +3,11 @@
 //! [`crate::transport`]).
 
 use crate::args::BrokerArgs;
-use crate::transport::{WsFraming, open};
+use crate::transport::open;
 use anyhow::{Context, Result, bail};
 use std::time::Duration;
 use stompkit_tokio::{Client, ClientConfig};
+use stompkit_ws::OutgoingMode;
 
 /// Connects and logs in; gives up after `timeout`.
 pub async fn connect(broker: &BrokerArgs, timeout: Duration) -> Result<Client> {
@@ -19,10 +20,10 @@ pub async fn connect(broker: &BrokerArgs, timeout: Duration) -> Result<Client> {
     }
     let (target, tls) = broker.target()?;
     let connecting = async {
-        let conn = open(&target, tls.as_ref(), WsFraming::Text).await?;
+        let conn = open(&target, tls.as_ref(), OutgoingMode::Text).await?;
         Client::connect(conn.into_transport(), config)
             .await
-            .with_context(|| format!("cannot connect to {}", target.url()))
+            .with_context(|| format!("cannot connect to {target}"))
     };
     match tokio::time::timeout(timeout, connecting).await {
         Ok(client) => client,

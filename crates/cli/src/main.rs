@@ -17,7 +17,6 @@ mod bench;
 mod client;
 mod send;
 mod sub;
-mod target;
 mod transport;
 
 use clap::{Parser, Subcommand};

@@ -8,6 +8,9 @@
 //!   transactions, receipts as futures, graceful disconnect. Heart-beats are sent
 //!   and checked automatically; a dead server or an ERROR frame ends every stream
 //!   with the error. Optional reconnect re-subscribes live subscriptions.
+//! - [`StompUrl`]: the one reader of broker addresses (`stomp://`,
+//!   `stomp+ssl://`, `ws://`, `wss://`): [`Scheme`], host, port, path, TLS or
+//!   not, with one-line [`UrlError`]s.
 //! - `tls` (with the `tls` cargo feature, on by default): `stomp+ssl://` with
 //!   `tokio-rustls` (ring), trusting a CA file or the system's root
 //!   certificates. Without the feature, rustls and ring are not compiled and
@@ -97,6 +100,7 @@ pub use client::connector::{Address, Connector, TlsClientConfig, Transport};
 pub use client::error::{ClientError, SubscriptionError};
 pub use client::receipt::Receipt;
 pub use client::subscription::{Message, PREFETCH_COUNT, SubscribeOptions, Subscription};
+pub use client::url::{Scheme, StompUrl, UrlError};
 pub use codec::{CodecError, Outgoing, StompCodec};
 pub use stompkit_frame::{AckMode, Command, Frame, Headers, Version};
 pub use stompkit_negotiate::HeartBeatIntervals;

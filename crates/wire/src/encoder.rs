@@ -4,6 +4,8 @@
 //! command (E1–E5), `content-length` per a [`ContentLength`] policy (F8, F9), no
 //! body on frames that must not have one (F7). A header the target version cannot
 //! carry is an [`EncodeError`], and nothing is written for that frame.
+//! [`put_decimal`] (a number's digits, without allocating) is public for other
+//! encoders of STOMP bytes (the broker's pre-encoded MESSAGE heads).
 
 use crate::error::EncodeError;
 use bytes::BufMut;
@@ -96,7 +98,7 @@ impl Encoder {
         }
         if add_length {
             dst.put_slice(b"content-length:");
-            put_decimal(body.len(), dst);
+            put_decimal(body.len() as u64, dst);
             dst.put_u8(b'\n');
         }
         dst.put_u8(b'\n');
@@ -177,9 +179,18 @@ fn unrepresentable(e: stompkit_escape::EscapeError) -> EncodeError {
     }
 }
 
-/// Writes `n` in decimal without allocating.
+/// Writes `n` in decimal (ASCII digits, no sign, no leading zeros) without
+/// allocating: what a `content-length` value, a message id or an ack id needs.
+///
+/// ```
+/// let mut buf = Vec::new();
+/// stompkit_wire::put_decimal(0, &mut buf);
+/// buf.push(b' ');
+/// stompkit_wire::put_decimal(u64::MAX, &mut buf);
+/// assert_eq!(buf, b"0 18446744073709551615");
+/// ```
 #[inline]
-fn put_decimal<B: BufMut>(mut n: usize, dst: &mut B) {
+pub fn put_decimal(mut n: u64, dst: &mut impl BufMut) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {

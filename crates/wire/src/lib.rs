@@ -25,7 +25,7 @@ mod error;
 mod parser;
 mod specials;
 
-pub use encoder::{ContentLength, Encoder};
+pub use encoder::{ContentLength, Encoder, put_decimal};
 pub use error::{EncodeError, ParseError};
 pub use parser::{Event, Parser, ParserConfig};
 pub use stompkit_frame::{Command, Frame, Headers, Version};

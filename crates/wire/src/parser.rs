@@ -325,35 +325,41 @@ impl Scan {
                     None => return Ok(None),
                 },
                 Phase::Body { start } => {
-                    let end = match self.content_length {
-                        Some(len) => {
-                            let nul = start + len;
-                            match buf.get(nul) {
-                                None => return Ok(None),
-                                Some(0) => nul,
-                                Some(_) => return Err(ParseError::MissingNul),
-                            }
-                        }
-                        None => match memchr::memchr(0, &buf[self.pos..]) {
-                            // The limit holds whether or not the NUL came in the same chunk.
-                            Some(i) if self.pos + i - start > self.config.max_body => {
-                                return Err(ParseError::BodyTooLarge);
-                            }
-                            Some(i) => self.pos + i,
-                            None => {
-                                self.pos = buf.len();
-                                if buf.len() - start > self.config.max_body {
-                                    return Err(ParseError::BodyTooLarge);
-                                }
-                                return Ok(None);
-                            }
-                        },
+                    let Some(end) = self.body_end(buf, start)? else {
+                        return Ok(None);
                     };
                     if end > start && !self.command.allows_body() {
                         return Err(ParseError::BodyNotAllowed);
                     }
                     return self.finish(buf, start, end);
                 }
+            }
+        }
+    }
+
+    /// Where the body that starts at `start` ends (its NUL), or `None` (state
+    /// saved) when the buffered bytes end first: `content-length` octets then a
+    /// NUL (F8), or the first NUL (F10), within `max_body` either way.
+    #[inline(always)]
+    fn body_end(&mut self, buf: &BytesMut, start: usize) -> Result<Option<usize>, ParseError> {
+        if let Some(len) = self.content_length {
+            let nul = start + len;
+            return match buf.get(nul) {
+                None => Ok(None),
+                Some(0) => Ok(Some(nul)),
+                Some(_) => Err(ParseError::MissingNul),
+            };
+        }
+        match memchr::memchr(0, &buf[self.pos..]) {
+            // The limit holds whether or not the NUL came in the same chunk.
+            Some(i) if self.pos + i - start > self.config.max_body => Err(ParseError::BodyTooLarge),
+            Some(i) => Ok(Some(self.pos + i)),
+            None => {
+                self.pos = buf.len();
+                if buf.len() - start > self.config.max_body {
+                    return Err(ParseError::BodyTooLarge);
+                }
+                Ok(None)
             }
         }
     }

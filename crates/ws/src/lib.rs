@@ -10,6 +10,13 @@
 //!   frames in one message and one frame split over several messages both work (the
 //!   partial frame is buffered only up to the parser's limits); a bare EOL message
 //!   is a heart-beat ([`Event::HeartBeat`]).
+//! - A WebSocket as a byte stream of STOMP, for callers with their own parser or
+//!   codec (one adapter, which [`StompWebSocket`] uses too): [`byte_halves`]
+//!   ([`WsByteReader`] appends each data message's payload to a parser buffer,
+//!   [`WsByteWriter`] sends each buffer of encoded frames as one message, and the
+//!   halves agree on the close code), and [`WsByteStream`], an
+//!   `AsyncRead + AsyncWrite` stream sending one message per flush
+//!   ([`StompWebSocket::into_byte_stream`]).
 //! - Server side, transport-neutral pieces for a broker's own loop:
 //!   [`server_accept`] → `(WebSocketStream<S>, `[`Negotiated`]`)`, [`incoming`]
 //!   (message → STOMP bytes / control / close), [`outgoing_message`] (encoded
@@ -122,9 +129,12 @@
 //! [`parse_request_head`] to route its own HTTP (`/`, `/metrics`); for a WebSocket
 //! path hand the **untouched** `TcpStream` to [`server_accept`] (it reads the
 //! request itself). If bytes were already read instead of peeked, pass them to
-//! [`server_accept_with_prefix`]. Then, in its own loop: [`incoming`] for each
-//! message (push `Data` bytes into its parser, [`PeerFraming::observe`]), and
-//! [`outgoing_message`] for each batch of encoded frames from its outbox.
+//! [`server_accept_with_prefix`]. Then, in its own loop: [`byte_halves`], reading
+//! each message's bytes into its parser ([`WsByteReader::read`]) and sending each
+//! batch of encoded frames from its outbox as one message
+//! ([`WsByteWriter::write`]); or, lower still, [`incoming`] for each message
+//! (push `Data` bytes into its parser, [`PeerFraming::observe`]) and
+//! [`outgoing_message`] for each batch.
 //!
 //! # Memory
 //!
@@ -143,6 +153,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod byte_stream;
 mod client;
 mod config;
 mod error;
@@ -152,6 +163,7 @@ mod origin;
 mod stream;
 mod subprotocol;
 
+pub use byte_stream::{WsByteReader, WsByteStream, WsByteWriter, byte_halves};
 pub use client::{ClientOptions, ClientTransport, connect, connect_with_stream};
 pub use config::{
     DEFAULT_PATHS, DEFAULT_READ_BUFFER, MESSAGE_SLACK, OriginPolicy, OutgoingMode, WsServerConfig,

@@ -2,9 +2,11 @@
 //!
 //! Owns the transport-neutral pieces: what an incoming [`Message`] means for the
 //! STOMP parser ([`incoming`]), and which kind of message carries outgoing STOMP
-//! bytes ([`outgoing_message`], text or binary, never invalid text). The broker
-//! uses these with its own connection loop; [`StompWebSocket`](crate::StompWebSocket)
-//! uses them too.
+//! bytes ([`outgoing_message`], text or binary, never invalid text). The byte
+//! stream adapter (`byte_stream`: [`byte_halves`](crate::byte_halves),
+//! [`WsByteStream`](crate::WsByteStream)) and through it
+//! [`StompWebSocket`](crate::StompWebSocket) are built on them; callers with a
+//! loop of their own may use them directly.
 //!
 //! Control messages need nothing from the caller: tungstenite queues the answer
 //! to a Ping (a Pong) and to a Close (a Close) itself and writes it on the next

@@ -4,12 +4,15 @@
 //! one `stompkit_wire::Parser` per connection fed with every data message, so
 //! frames may be coalesced in one message or split over several; an `Encoder` for
 //! outgoing frames, wrapped into text or binary messages by
-//! [`outgoing_message`](crate::outgoing_message); the close handshake.
+//! [`outgoing_message`](crate::outgoing_message); the close handshake. Turning
+//! messages into bytes is the byte-stream adapter's (`byte_stream`), shared
+//! with [`WsByteStream`](crate::WsByteStream) and the broker.
 
+use crate::byte_stream::{Received, WsByteStream, poll_received, send_close};
 use crate::config::{OutgoingMode, WsServerConfig};
 use crate::error::WsError;
 use crate::handshake::server_accept;
-use crate::message::{Incoming, PeerFraming, close_message, incoming, outgoing_message};
+use crate::message::{PeerFraming, close_message, outgoing_message};
 use crate::subprotocol::{Negotiated, SubProtocol};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -65,28 +68,18 @@ impl ReadState {
                     return Poll::Ready(Some(Err(e.into())));
                 }
             }
-            match ready!(ws.poll_next_unpin(cx)) {
-                None => {
+            match ready!(poll_received(ws, &self.framing, cx)) {
+                Received::Bytes(bytes) => self.buf.extend_from_slice(&bytes),
+                // Polling on after the peer's Close writes our queued reply;
+                // the stream then ends.
+                Received::Closed => {}
+                Received::Ended => {
                     self.done = true;
                     return Poll::Ready(None);
                 }
-                Some(Err(e)) => {
+                Received::Failed(e) => {
                     self.done = true;
-                    return Poll::Ready(match e {
-                        tungstenite::Error::ConnectionClosed
-                        | tungstenite::Error::AlreadyClosed => None,
-                        e => Some(Err(e.into())),
-                    });
-                }
-                Some(Ok(message)) => {
-                    let message = incoming(message);
-                    self.framing.observe(&message);
-                    match message {
-                        Incoming::Data { bytes, .. } => self.buf.extend_from_slice(&bytes),
-                        // Pong and Close replies are queued by tungstenite and
-                        // written by the next poll of the stream.
-                        Incoming::Control | Incoming::Close(_) => {}
-                    }
+                    return Poll::Ready(Some(Err(e.into())));
                 }
             }
         }
@@ -245,17 +238,11 @@ where
     /// (discarding) until the peer's Close arrives or [`CLOSE_TIMEOUT`] passes.
     /// Use [`CloseCode::Normal`] (1000) for an orderly end.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), WsError> {
-        match self.ws.send(close_message(code, reason)).await {
-            Ok(()) => {}
-            Err(
-                tungstenite::Error::ConnectionClosed
-                | tungstenite::Error::AlreadyClosed
-                | tungstenite::Error::Protocol(tungstenite::error::ProtocolError::SendAfterClosing),
-            ) => return Ok(()),
-            Err(e) => return Err(e.into()),
+        if !send_close(&mut self.ws, close_message(code, reason)).await? {
+            return Ok(());
         }
         let drain = async { while let Some(Ok(_)) = self.ws.next().await {} };
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
+        let _timed_out = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
         self.read.done = true;
         Ok(())
     }
@@ -270,16 +257,8 @@ where
         let Some(code) = error.close_code() else {
             return Ok(());
         };
-        match self.ws.send(close_message(code, &error.to_string())).await {
-            Ok(())
-            | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                Ok(())
-            }
-            Err(tungstenite::Error::Protocol(
-                tungstenite::error::ProtocolError::SendAfterClosing,
-            )) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        send_close(&mut self.ws, close_message(code, &error.to_string())).await?;
+        Ok(())
     }
 
     /// The WebSocket.
@@ -290,6 +269,13 @@ where
     /// Gives back the WebSocket (bytes already received but not parsed are lost).
     pub fn into_inner(self) -> WebSocketStream<S> {
         self.ws
+    }
+
+    /// The WebSocket as a byte stream of STOMP ([`WsByteStream`]), for a codec
+    /// of the caller's own, keeping the outgoing mode (bytes already received
+    /// but not parsed are lost).
+    pub fn into_byte_stream(self) -> WsByteStream<S> {
+        WsByteStream::with_framing(self.ws, self.write.mode, self.write.framing)
     }
 
     /// Splits into a writer and a reader usable from different tasks. Each half
@@ -433,15 +419,8 @@ where
     /// Sends Close with `code` and `reason`. The reader half sees the peer's
     /// reply and then ends.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), WsError> {
-        match self.ws.send(close_message(code, reason)).await {
-            Ok(())
-            | Err(
-                tungstenite::Error::ConnectionClosed
-                | tungstenite::Error::AlreadyClosed
-                | tungstenite::Error::Protocol(tungstenite::error::ProtocolError::SendAfterClosing),
-            ) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        send_close(&mut self.ws, close_message(code, reason)).await?;
+        Ok(())
     }
 }
 

@@ -7,7 +7,8 @@
 use super::rows::Sample;
 use super::table::{Results, figure, si};
 use anyhow::{Result, anyhow};
-use plotters::coord::ranged1d::SegmentValue;
+use plotters::coord::ranged1d::{SegmentValue, SegmentedCoord};
+use plotters::coord::types::RangedCoordusize;
 use plotters::prelude::*;
 
 /// Bar colours, one per broker column (stompkit first).
@@ -18,27 +19,53 @@ const COLOURS: [RGBColor; 4] = [
     RGBColor(0x88, 0x88, 0x88),
 ];
 
+/// The chart's coordinates: rows, slots per row and the log-scale x range.
+type Coords = Cartesian2d<LogCoord<f64>, SegmentedCoord<RangedCoordusize>>;
+
+/// What the chart shows: which rows, how many slots each, the x range.
+struct Layout {
+    /// Indexes of the throughput rows.
+    rows: Vec<usize>,
+    /// Broker columns (at least one).
+    brokers: usize,
+    /// One slot per broker and a gap slot per row.
+    slots: usize,
+    x_min: f64,
+    x_max: f64,
+}
+
+impl Layout {
+    fn of(results: &Results) -> Layout {
+        let rows: Vec<usize> = (0..results.rows.len())
+            .filter(|&i| results.rows[i].is_throughput())
+            .collect();
+        let brokers = results.columns.len().max(1);
+        let values: Vec<f64> = rows
+            .iter()
+            .flat_map(|&r| (0..brokers).filter_map(move |c| bar_value(results, r, c)))
+            .collect();
+        let top = values.iter().copied().fold(1e4, f64::max);
+        let low = values.iter().copied().fold(top, f64::min);
+        Layout {
+            rows,
+            brokers,
+            slots: brokers + 1,
+            x_max: 10f64.powf(top.log10().ceil() + 0.3),
+            x_min: 10f64.powf(low.log10().floor().min(3.0)),
+        }
+    }
+}
+
+/// The figure of row `row` for broker `col`, if it ran and delivered anything.
+fn bar_value(results: &Results, row: usize, col: usize) -> Option<f64> {
+    let samples: &[Sample] = results.samples[row].get(col)?;
+    figure(samples, results.rows[row].kind).filter(|v| *v > 0.0)
+}
+
 /// The chart as SVG text.
 pub fn svg(results: &Results) -> Result<String> {
-    let rows: Vec<usize> = (0..results.rows.len())
-        .filter(|&i| results.rows[i].is_throughput())
-        .collect();
-    let brokers = results.columns.len().max(1);
-    // One slot per broker and a gap slot per row.
-    let slots = brokers + 1;
-    let value = |row: usize, col: usize| -> Option<f64> {
-        let samples: &[Sample] = results.samples[row].get(col)?;
-        figure(samples, results.rows[row].kind).filter(|v| *v > 0.0)
-    };
-    let values: Vec<f64> = rows
-        .iter()
-        .flat_map(|&r| (0..brokers).filter_map(move |c| value(r, c)))
-        .collect();
-    let top = values.iter().copied().fold(1e4, f64::max);
-    let low = values.iter().copied().fold(top, f64::min);
-    let x_max = 10f64.powf(top.log10().ceil() + 0.3);
-    let x_min = 10f64.powf(low.log10().floor().min(3.0));
-
+    let layout = Layout::of(results);
+    let (rows, brokers, slots) = (&layout.rows, layout.brokers, layout.slots);
     let height = 60 + rows.len() as u32 * (brokers as u32 * 14 + 10);
     let mut text = String::new();
     {
@@ -53,7 +80,7 @@ pub fn svg(results: &Results) -> Result<String> {
             .x_label_area_size(30)
             .y_label_area_size(230)
             .build_cartesian_2d(
-                (x_min..x_max).log_scale(),
+                (layout.x_min..layout.x_max).log_scale(),
                 (0..rows.len() * slots).into_segmented(),
             )
             .map_err(err)?;
@@ -76,38 +103,8 @@ pub fn svg(results: &Results) -> Result<String> {
             .label_style(("sans-serif", 12))
             .draw()
             .map_err(err)?;
-        for (col, column) in results.columns.iter().enumerate() {
-            let colour = COLOURS[col % COLOURS.len()];
-            let bars = rows.iter().enumerate().filter_map(|(i, &r)| {
-                let v = value(r, col)?;
-                let slot = i * slots + col;
-                Some((v, slot))
-            });
-            let bars: Vec<(f64, usize)> = bars.collect();
-            chart
-                .draw_series(bars.iter().map(|&(v, slot)| {
-                    Rectangle::new(
-                        [
-                            (x_min, SegmentValue::Exact(slot)),
-                            (v, SegmentValue::Exact(slot + 1)),
-                        ],
-                        colour.filled(),
-                    )
-                }))
-                .map_err(err)?
-                .label(format!("{} {}", column.name, column.version))
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
-                });
-            chart
-                .draw_series(bars.iter().map(|&(v, slot)| {
-                    Text::new(
-                        format!(" {}", si(v)),
-                        (v, SegmentValue::Exact(slot)),
-                        ("sans-serif", 11).into_font(),
-                    )
-                }))
-                .map_err(err)?;
+        for col in 0..results.columns.len() {
+            draw_column(&mut chart, results, &layout, col)?;
         }
         chart
             .configure_series_labels()
@@ -120,6 +117,47 @@ pub fn svg(results: &Results) -> Result<String> {
         area.present().map_err(err)?;
     }
     Ok(text)
+}
+
+/// Broker `col`'s bars, their values and its legend entry.
+fn draw_column<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Coords>,
+    results: &Results,
+    layout: &Layout,
+    col: usize,
+) -> Result<()> {
+    let column = &results.columns[col];
+    let colour = COLOURS[col % COLOURS.len()];
+    let bars: Vec<(f64, usize)> = layout
+        .rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &r)| Some((bar_value(results, r, col)?, i * layout.slots + col)))
+        .collect();
+    let x_min = layout.x_min;
+    chart
+        .draw_series(bars.iter().map(|&(v, slot)| {
+            Rectangle::new(
+                [
+                    (x_min, SegmentValue::Exact(slot)),
+                    (v, SegmentValue::Exact(slot + 1)),
+                ],
+                colour.filled(),
+            )
+        }))
+        .map_err(err)?
+        .label(format!("{} {}", column.name, column.version))
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
+    chart
+        .draw_series(bars.iter().map(|&(v, slot)| {
+            Text::new(
+                format!(" {}", si(v)),
+                (v, SegmentValue::Exact(slot)),
+                ("sans-serif", 11).into_font(),
+            )
+        }))
+        .map_err(err)?;
+    Ok(())
 }
 
 fn err(e: impl std::fmt::Display) -> anyhow::Error {

@@ -16,12 +16,14 @@
 //! - which [`Permissions`] each principal gets.
 
 pub mod config;
+mod error;
 pub mod failures;
 pub mod password;
 pub mod token;
 
 use crate::authz::Permissions;
 use config::{AuthConfig, UserConfig, UsersFile};
+pub use error::AuthSetupError;
 use failures::Failures;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -109,60 +111,18 @@ impl Authenticator {
     /// Checks the `[auth]` config (reading `users_file`) and builds the
     /// authenticator. Slow once: it hashes the dummy password (call it off the
     /// async threads). Errors are one readable line.
-    pub fn new(config: &AuthConfig) -> Result<Authenticator, String> {
-        let mut all = config.users.clone();
-        if !config.users_file.is_empty() {
-            let path = &config.users_file;
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read users file {path}: {e}"))?;
-            let file: UsersFile =
-                toml::from_str(&text).map_err(|e| format!("users file {path}: {e}"))?;
-            all.extend(file.users);
-        }
+    pub fn new(config: &AuthConfig) -> Result<Authenticator, AuthSetupError> {
         let default_permissions = Arc::new(Permissions::new(
             &config.default_send,
             &config.default_subscribe,
         ));
-        let mut users = HashMap::new();
-        for UserConfig {
-            login,
-            password_hash,
-            send,
-            subscribe,
-        } in all
-        {
-            if login.is_empty() {
-                return Err("a user has an empty login".to_owned());
-            }
-            if !password_hash.is_empty() {
-                password::check(&password_hash)
-                    .map_err(|e| format!("user {login:?}: password_hash: {e}"))?;
-            }
-            let permissions = if send.is_none() && subscribe.is_none() {
-                default_permissions.clone()
-            } else {
-                Arc::new(Permissions::new(
-                    send.as_deref().unwrap_or(&config.default_send),
-                    subscribe.as_deref().unwrap_or(&config.default_subscribe),
-                ))
-            };
-            let user = User {
-                hash: (!password_hash.is_empty()).then_some(password_hash),
-                permissions,
-            };
-            if users.insert(login.clone(), user).is_some() {
-                return Err(format!("user {login:?} is configured twice"));
-            }
-        }
+        let users = users(config, &default_permissions)?;
         let secret = config.token_secret.expose();
         if !secret.is_empty() && secret.len() < MIN_SECRET_LEN {
-            return Err(format!(
-                "token_secret is {} bytes; use at least {MIN_SECRET_LEN} (32 random bytes, e.g. `openssl rand -base64 32`)",
-                secret.len()
-            ));
+            return Err(AuthSetupError::ShortSecret(secret.len()));
         }
         if config.verify_concurrency == 0 {
-            return Err("verify_concurrency must be at least 1".to_owned());
+            return Err(AuthSetupError::NoVerifyConcurrency);
         }
         let open = users.is_empty() && secret.is_empty();
         let anonymous = (open || config.allow_anonymous).then(|| {
@@ -173,7 +133,7 @@ impl Authenticator {
         });
         // Same cost as the first configured hash, so unknown logins take as long.
         let like = users.values().find_map(|u| u.hash.as_deref());
-        let dummy_hash = password::dummy(like).map_err(|e| format!("dummy hash: {e}"))?;
+        let dummy_hash = password::dummy(like).map_err(AuthSetupError::DummyHash)?;
         let base = Duration::from_millis(config.failure_delay_ms);
         Ok(Authenticator {
             users,
@@ -204,14 +164,16 @@ impl Authenticator {
     /// Safe defaults: a broker where every client is anonymous (no users, no token
     /// secret) may listen on loopback addresses only, unless `allow_anonymous`.
     /// The error is the one line the broker prints before exiting.
-    pub fn check_listeners(&self, config: &AuthConfig, addrs: &[SocketAddr]) -> Result<(), String> {
+    pub fn check_listeners(
+        &self,
+        config: &AuthConfig,
+        addrs: &[SocketAddr],
+    ) -> Result<(), AuthSetupError> {
         if !self.open || config.allow_anonymous {
             return Ok(());
         }
         match addrs.iter().find(|a| !a.ip().is_loopback()) {
-            Some(addr) => Err(format!(
-                "refusing to listen on {addr} without authentication: configure [auth] users or token_secret, or set allow_anonymous = true"
-            )),
+            Some(addr) => Err(AuthSetupError::AnonymousOnPublicAddress(*addr)),
             None => Ok(()),
         }
     }
@@ -361,6 +323,64 @@ impl Drop for Attempt<'_> {
             self.auth.failures_mut().cancel(self.ip);
         }
     }
+}
+
+/// Every configured user (`[[auth.users]]`, then `users_file`), checked, by login.
+fn users(
+    config: &AuthConfig,
+    default_permissions: &Arc<Permissions>,
+) -> Result<HashMap<String, User>, AuthSetupError> {
+    let mut all = config.users.clone();
+    if !config.users_file.is_empty() {
+        all.extend(users_file(&config.users_file)?.users);
+    }
+    let mut users = HashMap::new();
+    for UserConfig {
+        login,
+        password_hash,
+        send,
+        subscribe,
+    } in all
+    {
+        if login.is_empty() {
+            return Err(AuthSetupError::EmptyLogin);
+        }
+        if !password_hash.is_empty() {
+            password::check(&password_hash).map_err(|error| AuthSetupError::PasswordHash {
+                login: login.clone(),
+                error,
+            })?;
+        }
+        let permissions = if send.is_none() && subscribe.is_none() {
+            default_permissions.clone()
+        } else {
+            Arc::new(Permissions::new(
+                send.as_deref().unwrap_or(&config.default_send),
+                subscribe.as_deref().unwrap_or(&config.default_subscribe),
+            ))
+        };
+        let user = User {
+            hash: (!password_hash.is_empty()).then_some(password_hash),
+            permissions,
+        };
+        if users.insert(login.clone(), user).is_some() {
+            return Err(AuthSetupError::DuplicateUser(login));
+        }
+    }
+    Ok(users)
+}
+
+/// Reads the users file at `path`.
+fn users_file(path: &str) -> Result<UsersFile, AuthSetupError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| AuthSetupError::UsersFileUnreadable {
+            path: path.to_owned(),
+            error,
+        })?;
+    toml::from_str(&text).map_err(|e| AuthSetupError::UsersFileInvalid {
+        path: path.to_owned(),
+        error: e.to_string(),
+    })
 }
 
 #[cfg(test)]

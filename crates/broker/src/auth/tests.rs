@@ -239,14 +239,20 @@ fn bad_configs_are_one_line_errors() {
         token_secret: config::Secret::new("short"),
         ..AuthConfig::default()
     };
-    let e = Authenticator::new(&short).err().unwrap();
+    let e = Authenticator::new(&short).err().unwrap().to_string();
     assert!(e.contains("token_secret") && !e.contains('\n'), "{e}");
     let mut dup = config();
     dup.users.push(user("alice", "again"));
-    assert!(Authenticator::new(&dup).err().unwrap().contains("twice"));
+    assert!(
+        Authenticator::new(&dup)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("twice")
+    );
     let mut plain = config();
     plain.users[0].password_hash = "wonderland".to_owned();
-    let e = Authenticator::new(&plain).err().unwrap();
+    let e = Authenticator::new(&plain).err().unwrap().to_string();
     assert!(e.contains("alice") && e.contains("password_hash"), "{e}");
     let missing = AuthConfig {
         users_file: "/nonexistent/users.toml".to_owned(),
@@ -256,6 +262,7 @@ fn bad_configs_are_one_line_errors() {
         Authenticator::new(&missing)
             .err()
             .unwrap()
+            .to_string()
             .contains("users file")
     );
     let zero = AuthConfig {
@@ -308,7 +315,8 @@ fn safe_defaults_refuse_anonymous_off_loopback() {
     );
     let e = auth
         .check_listeners(&open, &addrs(&["127.0.0.1:1", "0.0.0.0:61613"]))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("0.0.0.0:61613") && e.contains("allow_anonymous"),
         "{e}"

@@ -1,72 +1,142 @@
-//! The network loop of one relayed client: client transport ↔ [`RelaySession`]
-//! ↔ upstream byte stream.
+//! A relayed session on the connection driver: client transport ↔
+//! [`RelaySession`] ↔ upstream byte stream.
 //!
-//! Owns one task per client that reads both peers, feeds both parsers (the
-//! broker's parser and `[limits]`, both ways) and the session, and drives its
-//! timers, and (with a configured upstream login) the relay's own login check;
-//! plus one writer task per peer (the broker's `write_loop`) that drains that
-//! peer's [`Outbox`] a whole buffer per write. The client side is any
-//! [`Inbound`]/[`Outbound`] pair (TCP, WebSocket), the upstream side a TCP or
-//! TLS stream. Back-pressure: the loop reads a peer only while the outbox
-//! toward the other peer is below `max_outbox_bytes` (then waits for
-//! [`Outbox::room`]), so at most that plus one frame is held per direction. It
-//! decides nothing about STOMP.
+//! Owns the [`Wiring`] of relay mode: the client side is the driver's (reading,
+//! parsing, timers, login, linger); this wiring adds the upstream peer: it
+//! connects when the session wants it (the broker's shutdown still heard), reads
+//! and parses the upstream's bytes (the broker's parser and `[limits]`), runs its
+//! writer task (the driver's `write_loop`, draining the [`Outbox`] toward the
+//! upstream a whole buffer per write), and hands the driver that task to linger
+//! for at the end. Back-pressure both ways: the client is not read while the
+//! outbox toward the upstream is full ([`Wiring::pushback`]), the upstream not
+//! while the one toward the client is, so at most `max_outbox_bytes` plus one
+//! frame is held per direction. It decides nothing about STOMP.
 
-use super::Upstream;
 use super::session::{RelaySession, Side};
-use crate::connection::{PendingVerdict, StompTransport, close_reason, wait, write_loop};
-use crate::metrics::Metrics;
+use crate::auth::{AuthRequest, Verdict};
+use crate::connection::{Hold, Prepared, StompTransport, Wiring, drive, write_loop};
 use crate::outbox::Outbox;
-use crate::server::Shared;
+use crate::router::ConnId;
+use crate::shared::{Shared, ToRouter};
 use crate::transport::{CloseReason, Inbound, Outbound, StreamIn, StreamOut};
+use crate::upstream::Upstream;
 use bytes::BytesMut;
+use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 use stompkit_frame::Version;
-use stompkit_wire::Parser;
+use stompkit_wire::{Event, ParseError, Parser};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
-/// One peer's read side: its buffer and parser.
-struct Reading {
-    buf: BytesMut,
-    parser: Parser,
+/// The upstream connection once open: its reading half.
+type UpstreamIn = StreamIn<tokio::io::ReadHalf<Box<dyn stompkit_tokio::Transport>>>;
+
+/// Relays one client session over `transport` until both sides are closed.
+pub(crate) fn serve<I: Inbound, O: Outbound>(
+    transport: StompTransport<I, O>,
+    upstream: Arc<Upstream>,
+    shared: Arc<Shared>,
+) -> impl Future<Output = ()> + Send {
+    let config = shared.config.clone();
+    let bound = config.limits.max_outbox_bytes;
+    let (to_client, to_upstream) = (Arc::new(Outbox::new(bound)), Arc::new(Outbox::new(bound)));
+    let session = RelaySession::new(
+        config.clone(),
+        transport.peer,
+        transport.versions.to_vec(),
+        to_client.clone(),
+        to_upstream.clone(),
+        shared.metrics.clone(),
+        transport.accepted.into_std(),
+    );
+    let wiring = Relay {
+        session,
+        upstream,
+        to_client,
+        to_upstream,
+        reader: None,
+        writer: None,
+        buf: BytesMut::new(),
+        parser: Parser::with_config(config.parser_config()),
+        held: false,
+    };
+    drive(wiring, transport, shared)
 }
 
-impl Reading {
-    fn new(shared: &Shared, buf: BytesMut) -> Reading {
-        Reading {
-            buf,
-            parser: Parser::with_config(shared.config.parser_config()),
+/// A relayed session and its upstream peer.
+struct Relay {
+    session: RelaySession,
+    upstream: Arc<Upstream>,
+    to_client: Arc<Outbox>,
+    to_upstream: Arc<Outbox>,
+    /// The upstream's reading half, once connected.
+    reader: Option<UpstreamIn>,
+    /// The upstream's writer task, once connected.
+    writer: Option<JoinHandle<()>>,
+    /// Bytes read from the upstream, not yet parsed.
+    buf: BytesMut,
+    /// The upstream's parser.
+    parser: Parser,
+    /// This round, the upstream is not read: the outbox toward the client is full.
+    held: bool,
+}
+
+/// What happened on the upstream side.
+pub(crate) enum UpstreamEvent {
+    /// A read from the upstream.
+    Read(io::Result<usize>),
+    /// The outbox toward the client has room again.
+    Room,
+    /// The outbox toward the upstream closed (its writer failed).
+    Closed,
+}
+
+impl Relay {
+    /// Connects to the upstream (the broker's shutdown is still heard meanwhile).
+    async fn connect(&mut self, shutdown: &mut watch::Receiver<bool>) -> Prepared {
+        tokio::select! {
+            connected = self.upstream.connect() => match connected {
+                Ok(stream) => {
+                    let (reader, writer) = tokio::io::split(stream);
+                    self.reader = Some(StreamIn::new(reader));
+                    self.writer = Some(tokio::spawn(write_loop(
+                        StreamOut(writer),
+                        self.to_upstream.clone(),
+                        None,
+                        None,
+                    )));
+                    Prepared::Again
+                }
+                Err(reason) => {
+                    self.session.upstream_unavailable(&reason);
+                    Prepared::Again
+                }
+            },
+            _ = shutdown.changed() => Prepared::ShuttingDown,
         }
     }
 
-    /// Feeds every complete event to the session while it takes input from
-    /// `side`. Returns the version when the session opened, and the client's
-    /// parse error (which decides a WebSocket's close code).
-    fn feed(
-        &mut self,
-        session: &mut RelaySession,
-        side: Side,
-        now: Instant,
-    ) -> (Option<Version>, Option<CloseReason>) {
-        let (mut opened, mut reason) = (None, None);
-        while side == Side::Upstream || session.reads_client() {
+    /// Bytes arrived from the upstream: every complete frame goes to the
+    /// session. Returns the version when the session opened.
+    fn upstream_bytes(&mut self) -> Option<Version> {
+        let now = Instant::now();
+        self.session.on_bytes(Side::Upstream, now, false);
+        let mut opened = None;
+        loop {
             let event = match self.parser.parse(&mut self.buf) {
                 Ok(None) => break,
                 Ok(Some(event)) => Ok(event),
-                Err(e) => {
-                    reason = Some(close_reason(&e));
-                    Err(e)
-                }
+                Err(e) => Err(e),
             };
             let failed = event.is_err();
-            if let Some(version) = session.handle_event(side, event, now.into_std()) {
+            if let Some(version) = self.session.handle_event(Side::Upstream, event, now) {
                 self.parser.set_version(version);
                 opened = Some(version);
             }
-            if failed || session.is_closed() {
+            if failed || self.session.is_closed() {
                 break;
             }
         }
@@ -74,189 +144,159 @@ impl Reading {
             // Frames keep their own references; an idle peer holds no buffer.
             self.buf = BytesMut::new();
         }
-        (opened, reason)
+        opened
     }
 }
 
-/// The upstream connection once open: its reading half.
-type UpstreamIn = StreamIn<tokio::io::ReadHalf<Box<dyn stompkit_tokio::Transport>>>;
+impl Wiring for Relay {
+    type Event = UpstreamEvent;
+    /// A login refused at the relay ends the client's transport normally.
+    const REFUSAL_CLOSE: Option<CloseReason> = None;
 
-/// Relays one client session over `transport` until both sides are closed.
-pub(crate) async fn serve<I: Inbound, O: Outbound>(
-    transport: StompTransport<I, O>,
-    upstream: Arc<Upstream>,
-    shared: Arc<Shared>,
-) {
-    let StompTransport {
-        mut inbound,
-        outbound,
-        prefix,
-        versions,
-        peer,
-        accepted,
-    } = transport;
-    let config = shared.config.clone();
-    let bound = config.limits.max_outbox_bytes;
-    let (to_client, to_upstream) = (Arc::new(Outbox::new(bound)), Arc::new(Outbox::new(bound)));
-    let client_task = tokio::spawn(write_loop(
-        outbound,
-        to_client.clone(),
-        None,
-        Some(shared.metrics.clone()),
-    ));
-    let mut upstream_task: Option<JoinHandle<()>> = None;
-    let mut upstream_in: Option<UpstreamIn> = None;
-    let mut session = RelaySession::new(
-        config.clone(),
-        peer,
-        versions.to_vec(),
-        to_client.clone(),
-        to_upstream.clone(),
-        shared.metrics.clone(),
-        accepted.into_std(),
-    );
-    let mut from_client = Reading::new(&shared, prefix);
-    let mut from_upstream = Reading::new(&shared, BytesMut::new());
-    let mut shutdown = shared.shutdown.clone();
-    let mut verdict: PendingVerdict = None;
-    tracing::info!(%peer, %upstream, "relay: connection accepted");
-    if !from_client.buf.is_empty() {
-        // The bytes read while telling TCP STOMP from HTTP.
-        Metrics::add(&shared.metrics.bytes_in, from_client.buf.len() as u64);
-        client_bytes(&mut session, &mut from_client, &mut inbound);
+    fn outbox(&self) -> &Arc<Outbox> {
+        &self.to_client
     }
-    while !session.is_closed() {
-        if verdict.is_none()
-            && let Some(request) = session.take_auth_request()
-        {
-            verdict = Some(Box::pin(shared.auth.authenticate(peer, request)));
+
+    fn pushback(&self) -> &Arc<Outbox> {
+        &self.to_upstream
+    }
+
+    fn drained_to(&self) -> Option<(mpsc::Sender<ToRouter>, ConnId)> {
+        None
+    }
+
+    fn log_accepted(&self, peer: SocketAddr) {
+        let upstream = &self.upstream;
+        tracing::info!(%peer, %upstream, "relay: connection accepted");
+    }
+
+    fn log_closed(&self, peer: SocketAddr) {
+        tracing::info!(%peer, "relay: connection closed");
+    }
+
+    #[inline]
+    fn is_over(&self) -> bool {
+        self.session.is_closed()
+    }
+
+    #[inline]
+    fn is_closed(&self) -> bool {
+        self.session.is_closed()
+    }
+
+    #[inline]
+    fn reads_client(&self) -> bool {
+        self.session.reads_client()
+    }
+
+    #[inline]
+    fn takes_frames(&self) -> bool {
+        self.session.reads_client()
+    }
+
+    #[inline]
+    fn bytes_read(&mut self, _now: Instant) {}
+
+    #[inline]
+    fn client_event(&mut self, event: Result<Event, ParseError>, now: Instant) -> Option<Version> {
+        self.session.handle_event(Side::Client, event, now)
+    }
+
+    #[inline]
+    fn parsed(&mut self, now: Instant, in_frame: bool) {
+        self.session.on_bytes(Side::Client, now, in_frame);
+    }
+
+    fn not_reading(&mut self, now: Instant) {
+        self.session.not_reading(Side::Client, now);
+    }
+
+    fn heard(&mut self, now: Instant, in_frame: bool) {
+        self.session.on_bytes(Side::Client, now, in_frame);
+    }
+
+    fn room(&mut self, _now: Instant, _in_frame: bool) {
+        // The next read restarts the frame timer as needed.
+    }
+
+    fn take_auth_request(&mut self) -> Option<AuthRequest> {
+        self.session.take_auth_request()
+    }
+
+    fn on_verdict(&mut self, verdict: Verdict, now: Instant) -> Option<Version> {
+        self.session.handle_verdict(verdict, now);
+        None
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.session.poll_timeout()
+    }
+
+    fn on_timer(&mut self, now: Instant, hold: Hold) {
+        if hold.full {
+            self.session.not_reading(Side::Client, now);
         }
-        if session.wants_upstream() && upstream_in.is_none() {
-            tokio::select! {
-                connected = upstream.connect() => match connected {
-                    Ok(stream) => {
-                        let (reader, writer) = tokio::io::split(stream);
-                        upstream_in = Some(StreamIn::new(reader));
-                        upstream_task = Some(tokio::spawn(write_loop(
-                            StreamOut(writer),
-                            to_upstream.clone(),
-                            None,
-                            None,
-                        )));
-                    }
-                    Err(reason) => session.upstream_unavailable(&reason),
-                },
-                _ = shutdown.changed() => {
-                    inbound.set_close_reason(CloseReason::GoingAway);
-                    session.shutdown();
-                }
-            }
-            continue;
+        if self.held {
+            self.session.not_reading(Side::Upstream, now);
         }
-        // Back-pressure: a side is not read while the outbox toward the other is full.
-        let paused = [
-            (
-                Side::Client,
-                session.reads_client() && to_upstream.is_full(),
-            ),
-            (Side::Upstream, upstream_in.is_some() && to_client.is_full()),
-        ];
-        let read_client = session.reads_client() && !paused[0].1;
-        let read_upstream = upstream_in.is_some() && !paused[1].1;
-        let not_reading = |session: &mut RelaySession| {
-            let now = Instant::now().into_std();
-            for (side, _) in paused.iter().filter(|(_, paused)| *paused) {
-                session.not_reading(*side, now);
-            }
-        };
-        not_reading(&mut session);
-        let deadline = session.poll_timeout();
-        let timer = async move {
-            match deadline {
-                Some(t) => tokio::time::sleep_until(Instant::from_std(t)).await,
-                None => std::future::pending().await,
-            }
-        };
+        self.session.handle_timeout(now);
+    }
+
+    fn shutdown(&mut self) {
+        self.session.shutdown();
+    }
+
+    fn client_gone(&mut self) {
+        self.session.client_closed();
+    }
+
+    fn client_outbox_closed(&mut self) {
+        self.session.client_closed();
+    }
+
+    async fn prepare(&mut self, shutdown: &mut watch::Receiver<bool>) -> Prepared {
+        if self.session.wants_upstream() && self.reader.is_none() {
+            return self.connect(shutdown).await;
+        }
+        // Back-pressure: the upstream is not read while the outbox toward the client is full.
+        self.held = self.reader.is_some() && self.to_client.is_full();
+        if self.held {
+            self.session.not_reading(Side::Upstream, Instant::now());
+        }
+        Prepared::Ready
+    }
+
+    async fn next(&mut self) -> UpstreamEvent {
+        let connected = self.reader.is_some();
+        let read = connected && !self.held;
         tokio::select! {
-            read = inbound.read(&mut from_client.buf), if read_client => match read {
-                Ok(0) | Err(_) => session.client_closed(),
-                Ok(n) => {
-                    Metrics::add(&shared.metrics.bytes_in, n as u64);
-                    client_bytes(&mut session, &mut from_client, &mut inbound);
-                }
-            },
-            read = read_upstream_once(upstream_in.as_mut(), &mut from_upstream.buf), if read_upstream => match read {
-                Ok(0) | Err(_) => session.upstream_closed(),
-                Ok(_) => {
-                    let now = Instant::now();
-                    session.on_bytes(Side::Upstream, now.into_std(), false);
-                    if let (Some(version), _) = from_upstream.feed(&mut session, Side::Upstream, now) {
-                        // Open: the client's frames after its CONNECT can be parsed now.
-                        from_client.parser.set_version(version);
-                        client_bytes(&mut session, &mut from_client, &mut inbound);
-                    }
-                }
-            },
-            _ = timer => {
-                not_reading(&mut session);
-                session.handle_timeout(Instant::now().into_std());
-                if session.is_closed() {
-                    inbound.set_close_reason(CloseReason::Policy);
-                }
-            }
-            _ = shutdown.changed() => {
-                inbound.set_close_reason(CloseReason::GoingAway);
-                session.shutdown();
-            }
-            _ = to_upstream.room(), if paused[0].1 => {}
-            _ = to_client.room(), if paused[1].1 => {}
-            v = wait(&mut verdict) => {
-                verdict = None;
-                session.handle_verdict(v, Instant::now().into_std());
-            }
-            _ = to_client.closed() => session.client_closed(),
-            _ = to_upstream.closed(), if upstream_in.is_some() => session.upstream_closed(),
+            read = read_upstream(self.reader.as_mut(), &mut self.buf), if read => UpstreamEvent::Read(read),
+            _ = self.to_client.room(), if self.held => UpstreamEvent::Room,
+            _ = self.to_upstream.closed(), if connected => UpstreamEvent::Closed,
+            else => std::future::pending().await,
         }
     }
-    // Give both writers a bounded time to flush their last frames (ERROR,
-    // RECEIPT, DISCONNECT), then the client's transport its closing handshake.
-    let until = Instant::now() + Duration::from_millis(config.server.close_linger_ms);
-    let mut flushed = true;
-    for task in [Some(client_task), upstream_task].into_iter().flatten() {
-        let abort = task.abort_handle();
-        if tokio::time::timeout_at(until, task).await.is_err() {
-            abort.abort();
-            flushed = false;
-        }
-    }
-    if flushed {
-        inbound
-            .finish(until.saturating_duration_since(Instant::now()))
-            .await;
-    }
-    tracing::info!(%peer, "relay: connection closed");
-}
 
-/// Hands what the client's buffer holds to the session (also when the
-/// session has just opened and bytes after CONNECT were waiting).
-fn client_bytes<I: Inbound>(
-    session: &mut RelaySession,
-    from_client: &mut Reading,
-    inbound: &mut I,
-) {
-    let now = Instant::now();
-    let (_, reason) = from_client.feed(session, Side::Client, now);
-    if let Some(reason) = reason {
-        inbound.set_close_reason(reason);
+    fn on_event(&mut self, event: UpstreamEvent) -> Option<Version> {
+        match event {
+            UpstreamEvent::Read(Ok(0) | Err(_)) | UpstreamEvent::Closed => {
+                self.session.upstream_closed();
+                None
+            }
+            UpstreamEvent::Read(Ok(_)) => self.upstream_bytes(),
+            UpstreamEvent::Room => None,
+        }
     }
-    session.on_bytes(Side::Client, now.into_std(), from_client.parser.in_frame());
+
+    async fn flush(&mut self) {}
+
+    async fn finish(&mut self) -> Option<JoinHandle<()>> {
+        self.writer.take()
+    }
 }
 
 /// Reads from the upstream once it is connected (pending until then).
-async fn read_upstream_once(
-    reader: Option<&mut UpstreamIn>,
-    buf: &mut BytesMut,
-) -> io::Result<usize> {
+async fn read_upstream(reader: Option<&mut UpstreamIn>, buf: &mut BytesMut) -> io::Result<usize> {
     match reader {
         Some(reader) => reader.read(buf).await,
         None => std::future::pending().await,

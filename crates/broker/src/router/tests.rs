@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::config::{QueueOverflow, SlowConsumer};
 use stompkit_frame::Command;
 use stompkit_wire::{Event, Parser};
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::auth::{AuthRequest, Verdict};
 use crate::router::Router;
 use std::time::Duration;
 use stompkit_wire::Parser;

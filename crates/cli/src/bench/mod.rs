@@ -200,6 +200,27 @@ async fn connect_many(endpoint: &Endpoint, n: usize) -> Result<Vec<Session>> {
     Ok(sessions)
 }
 
+/// What a run's tasks count together, shared with the progress bar.
+struct Shared {
+    /// Measured messages published so far.
+    published: Arc<AtomicU64>,
+    /// Messages delivered so far (all subscribers).
+    delivered: Arc<AtomicU64>,
+    /// Deliveries outstanding, bounded by `--window`.
+    window: Arc<flow::Window>,
+    /// Deliveries per published message (0 without subscribers).
+    fan_out: u64,
+}
+
+/// What the publishers and subscribers reported, and what went wrong.
+#[derive(Default)]
+struct Outcome {
+    pub_stats: Vec<publisher::PublisherStats>,
+    sub_stats: Vec<subscriber::SubscriberStats>,
+    errors: Vec<String>,
+}
+
+/// One load run: subscribers, then publishers, then the drain, then the report.
 async fn run_load(a: &LoadArgs) -> Result<Report> {
     let endpoint = endpoint(&a.broker)?;
     if a.publishers == 0 {
@@ -215,27 +236,79 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
     }
     clock::init();
     let cpu_before = report::process_cpu_seconds();
-
+    let shared = shared_counters(a, size);
     // Subscribers first, each confirmed by a receipt, so nothing is published to
     // a destination before every subscription exists.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut subscribers = start_subscribers(a, &endpoint, &destination, &shared, stop_rx).await?;
+    let (start_tx, start_rx) = watch::channel(false);
+    let mut publishers =
+        start_publishers(a, &endpoint, &destination, size, &shared, start_rx).await?;
+    let progress = Progress::new(a, shared.fan_out);
+    let _ = start_tx.send(true);
+    let mut outcome = Outcome::default();
+    join_publishers(&mut publishers, &mut outcome, &progress, &shared).await;
+    let published_n: u64 = outcome.pub_stats.iter().map(|s| s.published).sum();
+    let expected = published_n * shared.fan_out;
+    drain(
+        a,
+        &mut subscribers,
+        expected,
+        &mut outcome,
+        &progress,
+        &shared,
+    )
+    .await;
+    let _ = stop_tx.send(true);
+    while let Some(joined) = subscribers.join_next().await {
+        outcome.subscriber_joined(joined);
+    }
+    progress.update(&shared.published, &shared.delivered);
+    progress.finish();
+    let run = Run {
+        destination,
+        size,
+        window: shared.window.limit(),
+        expected,
+        cpu_before,
+    };
+    report(a, run, outcome)
+}
+
+/// The counters of a run: the window is `--window`, or 8 MiB worth of messages.
+fn shared_counters(a: &LoadArgs, size: usize) -> Shared {
     let fan_out = match (a.mode, a.subscribers) {
         (_, 0) => 0,
         (Mode::Topic, m) => m as u64,
         (Mode::Queue, _) => 1,
     };
-    let window = Arc::new(flow::Window::new(
+    let window = flow::Window::new(
         a.window
             .unwrap_or(DEFAULT_WINDOW_BYTES / (size as u64 + 128)),
         Duration::from_secs_f64(a.drain_timeout.max(0.1)),
-    ));
-    let delivered = Arc::new(AtomicU64::new(0));
-    let (stop_tx, stop_rx) = watch::channel(false);
+    );
+    Shared {
+        published: Arc::new(AtomicU64::new(0)),
+        delivered: Arc::new(AtomicU64::new(0)),
+        window: Arc::new(window),
+        fan_out,
+    }
+}
+
+/// Connects the subscribers, SUBSCRIBEs each with a receipt and starts them.
+async fn start_subscribers(
+    a: &LoadArgs,
+    endpoint: &Endpoint,
+    destination: &str,
+    shared: &Shared,
+    stop: watch::Receiver<bool>,
+) -> Result<JoinSet<(subscriber::SubscriberStats, Option<anyhow::Error>)>> {
     let mut subscribers = JoinSet::new();
-    for mut session in connect_many(&endpoint, a.subscribers)
+    for mut session in connect_many(endpoint, a.subscribers)
         .await
         .context("connecting subscribers")?
     {
-        let mut subscribe = Frame::subscribe(&destination, "0", a.ack.mode());
+        let mut subscribe = Frame::subscribe(destination, "0", a.ack.mode());
         for (name, value) in &a.sub_headers {
             subscribe = subscribe.header(name, value);
         }
@@ -246,21 +319,30 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
         subscribers.spawn(subscriber::run(
             session,
             a.ack.mode(),
-            delivered.clone(),
-            window.clone(),
-            stop_rx.clone(),
+            shared.delivered.clone(),
+            shared.window.clone(),
+            stop.clone(),
         ));
     }
+    Ok(subscribers)
+}
 
-    let published = Arc::new(AtomicU64::new(0));
-    let (start_tx, start_rx) = watch::channel(false);
+/// Connects the publishers and starts them; they wait for `start`.
+async fn start_publishers(
+    a: &LoadArgs,
+    endpoint: &Endpoint,
+    destination: &str,
+    size: usize,
+    shared: &Shared,
+    start: watch::Receiver<bool>,
+) -> Result<JoinSet<Result<publisher::PublisherStats>>> {
     let duration = Duration::from_secs_f64(a.duration.unwrap_or(10.0).max(0.0));
     let mut publishers = JoinSet::new();
-    let sessions = connect_many(&endpoint, a.publishers)
+    let sessions = connect_many(endpoint, a.publishers)
         .await
         .context("connecting publishers")?;
     for (i, session) in sessions.into_iter().enumerate() {
-        let template = SendTemplate::new(session.version, &destination, &a.headers, size)?;
+        let template = SendTemplate::new(session.version, destination, &a.headers, size)?;
         let batch = a
             .batch
             .unwrap_or_else(|| (64 * 1024 / template.bytes.len()).clamp(1, 256));
@@ -282,79 +364,112 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
             template,
             plan,
             publisher::Counters {
-                published: published.clone(),
-                window: window.clone(),
-                fan_out,
+                published: shared.published.clone(),
+                window: shared.window.clone(),
+                fan_out: shared.fan_out,
             },
-            start_rx.clone(),
+            start.clone(),
         ));
     }
+    Ok(publishers)
+}
 
-    let progress = Progress::new(a, fan_out);
-    let _ = start_tx.send(true);
-    let mut errors = Vec::new();
-    let mut pub_stats = Vec::new();
+/// Waits for every publisher, updating the progress bar meanwhile.
+async fn join_publishers(
+    publishers: &mut JoinSet<Result<publisher::PublisherStats>>,
+    outcome: &mut Outcome,
+    progress: &Progress,
+    shared: &Shared,
+) {
     loop {
         tokio::select! {
             joined = publishers.join_next() => match joined {
                 None => break,
-                Some(Ok(Ok(stats))) => pub_stats.push(stats),
-                Some(Ok(Err(e))) => errors.push(format!("{e:#}")),
-                Some(Err(e)) => errors.push(format!("publisher task failed: {e}")),
+                Some(Ok(Ok(stats))) => outcome.pub_stats.push(stats),
+                Some(Ok(Err(e))) => outcome.errors.push(format!("{e:#}")),
+                Some(Err(e)) => outcome.errors.push(format!("publisher task failed: {e}")),
             },
             () = tokio::time::sleep(Duration::from_millis(100)) => {
-                progress.update(&published, &delivered);
+                progress.update(&shared.published, &shared.delivered);
             }
         }
     }
-    let published_n: u64 = pub_stats.iter().map(|s| s.published).sum();
-    let expected = published_n * fan_out;
+}
 
-    // Drain: wait for every expected delivery, or until deliveries stop coming.
+/// Drain: waits for every expected delivery, or until deliveries stop coming
+/// for `--drain-timeout` (or an error).
+async fn drain(
+    a: &LoadArgs,
+    subscribers: &mut JoinSet<(subscriber::SubscriberStats, Option<anyhow::Error>)>,
+    expected: u64,
+    outcome: &mut Outcome,
+    progress: &Progress,
+    shared: &Shared,
+) {
     let drain_timeout = Duration::from_secs_f64(a.drain_timeout.max(0.0));
-    let mut last = delivered.load(Ordering::Relaxed);
+    let mut last = shared.delivered.load(Ordering::Relaxed);
     let mut last_change = Instant::now();
-    let mut sub_stats = Vec::new();
-    while last < expected && errors.is_empty() {
+    while last < expected && outcome.errors.is_empty() {
         tokio::select! {
             joined = subscribers.join_next() => match joined {
                 None => break,
-                Some(Ok((stats, error))) => {
-                    sub_stats.push(stats);
-                    errors.extend(error.map(|e| format!("{e:#}")));
-                }
-                Some(Err(e)) => errors.push(format!("subscriber task failed: {e}")),
+                Some(joined) => outcome.subscriber_joined(joined),
             },
             () = tokio::time::sleep(Duration::from_millis(2)) => {}
         }
-        let now_delivered = delivered.load(Ordering::Relaxed);
+        let now_delivered = shared.delivered.load(Ordering::Relaxed);
         if now_delivered != last {
             last = now_delivered;
             last_change = Instant::now();
         } else if last_change.elapsed() >= drain_timeout {
             break;
         }
-        progress.update(&published, &delivered);
+        progress.update(&shared.published, &shared.delivered);
     }
-    let _ = stop_tx.send(true);
-    while let Some(joined) = subscribers.join_next().await {
+}
+
+impl Outcome {
+    /// Records what a finished subscriber task reported.
+    fn subscriber_joined(
+        &mut self,
+        joined: Result<
+            (subscriber::SubscriberStats, Option<anyhow::Error>),
+            tokio::task::JoinError,
+        >,
+    ) {
         match joined {
             Ok((stats, error)) => {
-                sub_stats.push(stats);
-                errors.extend(error.map(|e| format!("{e:#}")));
+                self.sub_stats.push(stats);
+                self.errors.extend(error.map(|e| format!("{e:#}")));
             }
-            Err(e) => errors.push(format!("subscriber task failed: {e}")),
+            Err(e) => self.errors.push(format!("subscriber task failed: {e}")),
         }
     }
-    progress.update(&published, &delivered);
-    progress.finish();
+}
 
+/// What the report needs of the run besides the tasks' outcome.
+struct Run {
+    destination: String,
+    size: usize,
+    window: u64,
+    expected: u64,
+    cpu_before: Option<f64>,
+}
+
+/// Rates, durations and latencies from the tasks' statistics.
+fn report(a: &LoadArgs, run: Run, outcome: Outcome) -> Result<Report> {
+    let Outcome {
+        pub_stats,
+        sub_stats,
+        errors,
+    } = outcome;
     let mut latency = subscriber::new_histogram();
     for s in &sub_stats {
         latency
             .add(&s.latency)
             .context("merging latency histograms")?;
     }
+    let published_n: u64 = pub_stats.iter().map(|s| s.published).sum();
     let delivered_n: u64 = sub_stats.iter().map(|s| s.delivered).sum();
     let measured_start = pub_stats.iter().map(|s| s.measured_start).min();
     let publish_end = pub_stats.iter().map(|s| s.end).max();
@@ -364,28 +479,24 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
         _ => 0.0,
     };
     let publish_duration_s = span(measured_start, publish_end);
-    let duration_s = if a.subscribers == 0 {
-        publish_duration_s
+    let (duration_s, counted) = if a.subscribers == 0 {
+        (publish_duration_s, published_n)
     } else {
-        span(measured_start, last_delivery)
-    };
-    let counted = if a.subscribers == 0 {
-        published_n
-    } else {
-        delivered_n
+        (span(measured_start, last_delivery), delivered_n)
     };
     let per_sec = |n: u64, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
     let msgs_per_sec = per_sec(counted, duration_s);
     let [p50_us, p99_us, p999_us, max_us, min_us, mean_us] = report::latency_us(&latency);
+    let expected = run.expected;
     Ok(Report {
         mode: a.mode.as_str().to_string(),
-        destination,
+        destination: run.destination,
         url: a.broker.url.clone(),
         publishers: a.publishers,
         subscribers: a.subscribers,
-        size,
+        size: run.size,
         ack: a.ack.mode().as_str().to_string(),
-        window: window.limit(),
+        window: run.window,
         published: published_n,
         delivered: delivered_n,
         expected,
@@ -396,7 +507,7 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
         duration_s,
         publish_duration_s,
         msgs_per_sec,
-        mb_per_sec: msgs_per_sec * size as f64 / 1e6,
+        mb_per_sec: msgs_per_sec * run.size as f64 / 1e6,
         publish_msgs_per_sec: per_sec(published_n, publish_duration_s),
         publish_lag_max_ms: pub_stats
             .iter()
@@ -409,7 +520,7 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
         min_us,
         mean_us,
         client_cpu_s: report::process_cpu_seconds()
-            .zip(cpu_before)
+            .zip(run.cpu_before)
             .map(|(after, before)| after - before),
         errors,
     })

@@ -7,12 +7,13 @@
 //! bytes that arrive after the awaited frame stay in that buffer for the hot loop.
 //! It owns no timing and no statistics.
 
-use crate::target::Target;
-use crate::transport::{Conn, TlsConfig, WsFraming, open};
+use crate::transport::{Conn, TlsConfig, open};
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::BytesMut;
 use stompkit_frame::{Command, Frame, Version, names};
+use stompkit_tokio::StompUrl;
 use stompkit_wire::{Encoder, Event, Parser};
+use stompkit_ws::OutgoingMode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// What goes into every CONNECT.
@@ -30,7 +31,7 @@ pub struct Credentials {
 #[derive(Clone)]
 pub struct Endpoint {
     /// The parsed `--url`.
-    pub target: Target,
+    pub target: StompUrl,
     /// TLS settings for `stomp+ssl://` and `wss://`.
     pub tls: Option<TlsConfig>,
     /// CONNECT's headers.
@@ -53,7 +54,12 @@ impl Session {
     /// heart-beats) and waits for CONNECTED. An ERROR becomes an error with the
     /// broker's message.
     pub async fn connect(endpoint: &Endpoint) -> Result<Session> {
-        let stream = open(&endpoint.target, endpoint.tls.as_ref(), WsFraming::Binary).await?;
+        let stream = open(
+            &endpoint.target,
+            endpoint.tls.as_ref(),
+            OutgoingMode::Binary,
+        )
+        .await?;
         let credentials = &endpoint.credentials;
         let mut connect =
             Frame::connect(&credentials.vhost, "1.0,1.1,1.2").header(names::HEART_BEAT, "0,0");

@@ -34,24 +34,15 @@ pub struct Scanned {
 }
 
 /// The peer sent something that is not a frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ScanError {
     /// `content-length` was not a decimal number.
+    #[error("bad content-length header from the broker")]
     BadContentLength,
     /// The byte after a `content-length` body was not NUL.
+    #[error("frame from the broker not terminated by NUL")]
     MissingNul,
 }
-
-impl std::fmt::Display for ScanError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ScanError::BadContentLength => "bad content-length header from the broker",
-            ScanError::MissingNul => "frame from the broker not terminated by NUL",
-        })
-    }
-}
-
-impl std::error::Error for ScanError {}
 
 /// Resumable frame finder (see the module docs).
 #[derive(Debug, Default)]

@@ -11,7 +11,7 @@ use super::flow::Window;
 use super::proto::{Session, put_ack, read_stamp};
 use super::scan::Scanner;
 use anyhow::{Result, bail};
-use bytes::Buf;
+use bytes::{Buf, BytesMut};
 use hdrhistogram::Histogram;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,6 +62,7 @@ pub async fn run(
     (stats, error)
 }
 
+/// The reading loop behind [`run`].
 async fn receive(
     session: Session,
     ack: AckMode,
@@ -78,9 +79,7 @@ async fn receive(
     } = session;
     let (mut rd, mut wr) = stream.into_split();
     let mut scanner = Scanner::default();
-    let mut acks: Vec<u8> = Vec::new();
-    let mut last_ack: Vec<u8> = Vec::new();
-    let mut last_message_id: Vec<u8> = Vec::new();
+    let mut acks = Acks::new(ack, version);
     buf.reserve(256 * 1024);
     loop {
         if buf.capacity() - buf.len() < 64 * 1024 {
@@ -98,61 +97,127 @@ async fn receive(
             bail!("broker closed a subscriber connection");
         }
         let now = Instant::now();
-        let now_ns = clock::nanos_at(now);
-        let mut measured = 0u64;
-        let mut messages = 0u64;
-        let mut to_ack = false;
-        while let Some(frame) = scanner.next(&buf)? {
-            let command = &buf[frame.command.clone()];
-            if command == b"MESSAGE" {
-                messages += 1;
-                match read_stamp(&buf[frame.body.clone()]) {
-                    Some((b'M', sent)) => {
-                        measured += 1;
-                        let _ = stats.latency.record(now_ns.saturating_sub(sent).max(1));
-                    }
-                    Some(_) => stats.warmup += 1,
-                    None => stats.foreign += 1,
-                }
-                if ack != AckMode::Auto {
-                    let ack_id = frame.ack.clone().map(|r| &buf[r]);
-                    let message_id = frame.message_id.clone().map_or(&b""[..], |r| &buf[r]);
-                    if ack == AckMode::ClientIndividual {
-                        put_ack(&mut acks, version, ack_id, message_id);
-                    } else {
-                        // Cumulative: one ACK for the last message of this read.
-                        last_ack.clear();
-                        if let Some(id) = ack_id {
-                            last_ack.extend_from_slice(id);
-                        }
-                        last_message_id.clear();
-                        last_message_id.extend_from_slice(message_id);
-                        to_ack = true;
-                    }
-                }
-            } else if command == b"ERROR" {
-                let message = frame.message.clone().map_or_else(String::new, |r| {
-                    String::from_utf8_lossy(&buf[r]).into_owned()
-                });
-                bail!("broker sent ERROR to a subscriber: {message}");
-            }
-            buf.advance(frame.consumed);
-        }
-        window.received(messages);
-        if to_ack {
-            let id = (version == Version::V1_2 && !last_ack.is_empty()).then_some(&last_ack[..]);
-            put_ack(&mut acks, version, id, &last_message_id);
-        }
-        if !acks.is_empty() {
-            wr.write_all(&acks).await?;
+        let counts = take_frames(
+            &mut scanner,
+            &mut buf,
+            clock::nanos_at(now),
+            stats,
+            &mut acks,
+        )?;
+        window.received(counts.messages);
+        acks.end_of_read();
+        if !acks.out.is_empty() {
+            wr.write_all(&acks.out).await?;
             wr.flush().await?;
-            acks.clear();
+            acks.out.clear();
         }
-        if measured > 0 {
-            stats.delivered += measured;
+        if counts.measured > 0 {
+            stats.delivered += counts.measured;
             stats.last_delivery = Some(now);
-            delivered_total.fetch_add(measured, Ordering::Relaxed);
+            delivered_total.fetch_add(counts.measured, Ordering::Relaxed);
         }
     }
     Ok(())
+}
+
+/// What one read held.
+struct ReadCounts {
+    /// MESSAGEs of the measured phase.
+    measured: u64,
+    /// Every MESSAGE.
+    messages: u64,
+}
+
+/// Takes every complete frame out of `buf`: MESSAGEs are timed against
+/// `now_ns` and acknowledged into `acks`; an ERROR ends the subscriber.
+fn take_frames(
+    scanner: &mut Scanner,
+    buf: &mut BytesMut,
+    now_ns: u64,
+    stats: &mut SubscriberStats,
+    acks: &mut Acks,
+) -> Result<ReadCounts> {
+    let mut counts = ReadCounts {
+        measured: 0,
+        messages: 0,
+    };
+    while let Some(frame) = scanner.next(buf)? {
+        let command = &buf[frame.command.clone()];
+        if command == b"MESSAGE" {
+            counts.messages += 1;
+            match read_stamp(&buf[frame.body.clone()]) {
+                Some((b'M', sent)) => {
+                    counts.measured += 1;
+                    // A value out of the histogram's range (an hour) is not recorded.
+                    let _out_of_range = stats.latency.record(now_ns.saturating_sub(sent).max(1));
+                }
+                Some(_) => stats.warmup += 1,
+                None => stats.foreign += 1,
+            }
+            if acks.mode != AckMode::Auto {
+                let ack_id = frame.ack.clone().map(|r| &buf[r]);
+                let message_id = frame.message_id.clone().map_or(&b""[..], |r| &buf[r]);
+                acks.message(ack_id, message_id);
+            }
+        } else if command == b"ERROR" {
+            let message = frame.message.clone().map_or_else(String::new, |r| {
+                String::from_utf8_lossy(&buf[r]).into_owned()
+            });
+            bail!("broker sent ERROR to a subscriber: {message}");
+        }
+        buf.advance(frame.consumed);
+    }
+    Ok(counts)
+}
+
+/// The ACKs a subscriber owes, written once per read.
+struct Acks {
+    mode: AckMode,
+    version: Version,
+    /// Encoded ACK frames to write.
+    out: Vec<u8>,
+    /// Cumulative mode: the last message's `ack` and `message-id`, and whether
+    /// this read had one.
+    last_ack: Vec<u8>,
+    last_message_id: Vec<u8>,
+    due: bool,
+}
+
+impl Acks {
+    fn new(mode: AckMode, version: Version) -> Acks {
+        Acks {
+            mode,
+            version,
+            out: Vec::new(),
+            last_ack: Vec::new(),
+            last_message_id: Vec::new(),
+            due: false,
+        }
+    }
+
+    /// A MESSAGE to acknowledge (not in auto mode).
+    fn message(&mut self, ack_id: Option<&[u8]>, message_id: &[u8]) {
+        if self.mode == AckMode::ClientIndividual {
+            put_ack(&mut self.out, self.version, ack_id, message_id);
+            return;
+        }
+        // Cumulative: one ACK for the last message of this read.
+        self.last_ack.clear();
+        if let Some(id) = ack_id {
+            self.last_ack.extend_from_slice(id);
+        }
+        self.last_message_id.clear();
+        self.last_message_id.extend_from_slice(message_id);
+        self.due = true;
+    }
+
+    /// After a read's frames: the cumulative ACK, if one is due.
+    fn end_of_read(&mut self) {
+        if !std::mem::take(&mut self.due) {
+            return;
+        }
+        let id = (self.version == Version::V1_2 && !self.last_ack.is_empty())
+            .then_some(&self.last_ack[..]);
+        put_ack(&mut self.out, self.version, id, &self.last_message_id);
+    }
 }

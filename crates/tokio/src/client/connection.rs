@@ -560,7 +560,9 @@ async fn write_loop(
             request = requests.recv(), if disconnect_deadline.is_none() => {
                 let Some(request) = request else {
                     // Every handle is gone: say goodbye without waiting.
-                    let _ = writer.send(Frame::disconnect()).await;
+                    if let Err(e) = writer.send(Frame::disconnect()).await {
+                        tracing::debug!(error = %e, "DISCONNECT not sent");
+                    }
                     return SessionEnd::Abandoned;
                 };
                 let mut next = Some(request);

@@ -3,9 +3,10 @@
 //! Owns how a byte stream to the server is obtained, once or again on
 //! reconnect: plain TCP, TLS (through `crate::tls`, with the `tls` feature) or
 //! any closure returning an `AsyncRead + AsyncWrite` stream. It does not speak
-//! STOMP.
+//! STOMP, and it does not read URLs itself: [`StompUrl`] does.
 
 use crate::client::error::ClientError;
+use crate::client::url::StompUrl;
 use futures_util::future::BoxFuture;
 use std::fmt;
 use std::future::Future;
@@ -151,7 +152,8 @@ impl Connector {
     }
 }
 
-/// A parsed `stomp://` or `stomp+ssl://` address.
+/// A parsed `stomp://` or `stomp+ssl://` address (what a [`Connector`] dials;
+/// [`StompUrl`] reads every scheme, WebSocket too).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Address {
     /// Host name or IP address (without brackets for IPv6).
@@ -174,35 +176,14 @@ impl Address {
     /// ```
     pub fn parse(url: &str) -> Result<Address, ClientError> {
         let bad = || ClientError::InvalidAddress(url.to_string());
-        let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
-        let tls = match scheme {
-            "stomp" | "tcp" => false,
-            "stomp+ssl" | "stomp+tls" | "ssl" | "tls" => true,
-            _ => return Err(bad()),
-        };
-        let rest = rest.trim_end_matches('/');
-        let default_port = if tls { 61614 } else { 61613 };
-        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or_else(bad)?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => p.parse().map_err(|_| bad())?,
-                None if after.is_empty() => default_port,
-                None => return Err(bad()),
-            };
-            (host, port)
-        } else {
-            match rest.rsplit_once(':') {
-                Some((h, p)) => (h, p.parse().map_err(|_| bad())?),
-                None => (rest, default_port),
-            }
-        };
-        if host.is_empty() || host.contains('/') {
+        let parsed = StompUrl::parse_any(url).map_err(|_| bad())?;
+        if parsed.is_websocket() {
             return Err(bad());
         }
         Ok(Address {
-            host: host.to_string(),
-            port,
-            tls,
+            host: parsed.host().to_string(),
+            port: parsed.port(),
+            tls: parsed.is_tls(),
         })
     }
 

@@ -12,6 +12,7 @@ pub(crate) mod connector;
 pub(crate) mod error;
 pub(crate) mod receipt;
 pub(crate) mod subscription;
+pub(crate) mod url;
 
 use crate::client::config::ClientConfig;
 use crate::client::connection::{Request, SessionInfo};
@@ -318,11 +319,20 @@ impl Client {
     }
 
     fn abort_on_drop(&self, id: &str) {
-        if let Ok(bytes) = self.encode(&Frame::abort(id)) {
-            let _ = self.inner.requests.try_send(Request::Frame {
-                bytes,
-                receipt: None,
-            });
+        let bytes = match self.encode(&Frame::abort(id)) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!(transaction = id, error = %e, "cannot encode ABORT");
+                return;
+            }
+        };
+        // A full or closed queue: the server aborts the transaction when the
+        // session ends.
+        if let Err(e) = self.inner.requests.try_send(Request::Frame {
+            bytes,
+            receipt: None,
+        }) {
+            tracing::debug!(transaction = id, error = %e, "ABORT not queued");
         }
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::auth::Verdict;
 use bytes::BytesMut;
 use std::time::Duration;
 use stompkit_wire::Parser;
@@ -424,4 +425,49 @@ fn a_configured_login_waits_for_the_relays_own_login_check() {
     assert_eq!(error[0].message(), Some("forbidden"));
     assert_eq!(error[0].receipt_id(), Some("r"));
     assert_eq!(error[0].body(), b"alice may not send to /queue/no\n");
+}
+
+#[test]
+fn relay_errors_keep_their_wording() {
+    let cases = [
+        (
+            RelayError::ConnectTimeout,
+            "upstream did not answer CONNECT in time",
+        ),
+        (
+            RelayError::HeartBeatTimeout,
+            "upstream heart-beat timeout: no data from upstream",
+        ),
+        (
+            RelayError::InvalidFrame(ParseError::BareCr),
+            "invalid frame from upstream: bare CR not followed by LF",
+        ),
+        (RelayError::Unavailable, "upstream unavailable"),
+        (RelayError::Closed, "upstream closed the connection"),
+        (RelayError::Lost, "upstream connection lost"),
+        (
+            RelayError::UnexpectedFrame(Command::Connected),
+            "unexpected CONNECTED frame from upstream",
+        ),
+        (
+            RelayError::NotConnected(Command::Message),
+            "upstream sent MESSAGE instead of CONNECTED",
+        ),
+        (
+            RelayError::VersionNotOffered,
+            "upstream chose a version the client did not offer",
+        ),
+        (
+            RelayError::MalformedHeartBeat,
+            "malformed heart-beat header from upstream",
+        ),
+        (RelayError::NotRelayable, "frame cannot be relayed"),
+        (
+            RelayError::Client(ProtocolError::MissingId),
+            "missing id header",
+        ),
+    ];
+    for (error, message) in cases {
+        assert_eq!(error.to_string(), message);
+    }
 }

@@ -8,8 +8,7 @@
 //! `ca_file` when set (only it), else the system's root certificates; a build
 //! without the `tls` feature refuses it.
 
-use super::RelayConfig;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, RelayConfig};
 use std::time::Duration;
 use stompkit_tokio::{Address, Connector, Transport};
 

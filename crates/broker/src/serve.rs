@@ -1,4 +1,4 @@
-//! One accepted connection: what it speaks, and who serves it.
+//! Serving one accepted connection: what it speaks, and who serves it.
 //!
 //! Owns the path from an accepted stream to a STOMP session: read the first
 //! bytes (within `login_timeout_ms`), [`sniff`] them, then
@@ -10,25 +10,25 @@
 //!
 //! Entry points: [`serve_tcp`] for a plain TCP connection (split into owned
 //! halves: the hot path) and [`serve_stream`] for any other stream (a TLS
-//! stream wrapping the TCP one). Both end in `connection::serve_stomp`, or in
-//! relay mode (`--upstream`) in `relay::serve`.
+//! stream wrapping the TCP one). Both end in `connection::serve_local`, or in
+//! relay mode (`--upstream`) in `relay::serve`. Accepting connections, and
+//! refusing those over `max_connections`, is `accept.rs`'s.
 
-use crate::connection::{StompTransport, serve_stomp};
+use crate::connection::{StompTransport, serve_local};
+use crate::http;
+use crate::metrics::Metrics;
 use crate::relay;
 use crate::router::ConnId;
-use crate::server::Shared;
 use crate::session::refusal;
+use crate::shared::Shared;
 use crate::transport::{Inbound, Outbound, StreamIn, StreamOut, websocket};
-use crate::{http, metrics::Metrics};
 use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use stompkit_frame::Version;
 use stompkit_wire::Encoder;
-use stompkit_ws::{
-    Sniff, WsError, WsServerConfig, parse_request_head, server_accept_with_prefix, sniff,
-};
+use stompkit_ws::{Sniff, WsError, WsServerConfig, server_accept_with_prefix, sniff};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -36,6 +36,13 @@ use tokio::time::Instant;
 
 /// Bytes reserved for the first read.
 const FIRST_READ: usize = 8 * 1024;
+
+/// The log target of these lines, as it was before this module was named for
+/// what it does (log filters and lines stay as they were).
+const LOG_TARGET: &str = "stompkit_broker::listener";
+
+/// Refused connections per listener that may wait for their first bytes at once.
+const SNIFFING_REFUSALS: usize = 64;
 
 /// What one listener serves.
 #[derive(Debug)]
@@ -45,7 +52,7 @@ pub(crate) struct Listener {
     /// WebSocket and the demo page, with these settings.
     pub(crate) websocket: Option<WsServerConfig>,
     /// Refused connections (over `max_connections`) that may wait to show
-    /// whether they speak HTTP ([`refuse_busy`]).
+    /// whether they speak HTTP (`accept.rs`).
     pub(crate) sniffing_refusals: Semaphore,
 }
 
@@ -60,36 +67,16 @@ impl Listener {
     }
 }
 
-/// Refused connections per listener that may wait for their first bytes at once.
-const SNIFFING_REFUSALS: usize = 64;
-
-/// How long a refused connection may take to show whether it speaks HTTP.
-const REFUSAL_SNIFF: Duration = Duration::from_secs(1);
-
-/// Answers a connection over `max_connections` (the caller has not counted it):
-/// on a listener that serves WebSocket, a peer whose first bytes are HTTP gets
-/// `503 Service Unavailable` with `Retry-After` (what a browser's WebSocket can
-/// report), anyone else a STOMP ERROR. At most [`SNIFFING_REFUSALS`] wait up to
-/// [`REFUSAL_SNIFF`] for those bytes at a time; beyond that the ERROR goes at once.
-pub(crate) async fn refuse_busy(mut stream: TcpStream, listener: Arc<Listener>) {
-    const MESSAGE: &str = "too many connections";
-    let permit = match listener.websocket {
-        Some(_) => listener.sniffing_refusals.try_acquire().ok(),
-        None => None,
-    };
-    if permit.is_some() {
-        let mut buf = BytesMut::new();
-        match read_first(&mut stream, &mut buf, Instant::now() + REFUSAL_SNIFF).await {
-            First::Gone => return,
-            First::Http => {
-                let answer = http::error(&mut stream, 503, MESSAGE);
-                let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
-                return;
-            }
-            First::Stomp => {}
-        }
-    }
-    refuse(stream, MESSAGE).await;
+/// One accepted connection, before it is known what it speaks.
+struct Accepted {
+    peer: SocketAddr,
+    conn: ConnId,
+    shared: Arc<Shared>,
+    /// When it was accepted (starts the login timeout).
+    at: Instant,
+    /// The login timeout: the first bytes, an HTTP head, a WebSocket handshake
+    /// must come by then.
+    deadline: Instant,
 }
 
 /// Serves a plain TCP connection (the fast path: owned socket halves).
@@ -100,7 +87,9 @@ pub(crate) async fn serve_tcp(
     shared: Arc<Shared>,
     listener: Arc<Listener>,
 ) {
-    let _ = stream.set_nodelay(true);
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::trace!(target: LOG_TARGET, %peer, error = %e, "TCP_NODELAY not set");
+    }
     serve_split(stream, TcpStream::into_split, peer, conn, shared, listener).await;
 }
 
@@ -120,8 +109,10 @@ pub(crate) async fn serve_stream<S>(
 }
 
 /// What the first bytes said.
-enum First {
+pub(crate) enum First {
+    /// STOMP (or silence until the deadline).
     Stomp,
+    /// An HTTP request.
     Http,
     /// The peer closed (or failed) before saying anything decisive.
     Gone,
@@ -139,33 +130,28 @@ async fn serve_split<S, R, W>(
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let accepted = Instant::now();
-    let deadline = accepted + shared.config.login_timeout();
+    let at = Instant::now();
+    let deadline = at + shared.config.login_timeout();
     let mut buf = BytesMut::new();
     let first = match &listener.websocket {
         // Nothing to tell apart: the session reads the first bytes itself.
         None => First::Stomp,
         Some(_) => read_first(&mut stream, &mut buf, deadline).await,
     };
+    let accepted = Accepted {
+        peer,
+        conn,
+        shared,
+        at,
+        deadline,
+    };
     match (first, &listener.websocket) {
         (First::Gone, _) => {}
         // Boxed: a WebSocket session's future is much larger than a TCP one's,
         // and an unboxed await would make every TCP connection's task that large.
-        (First::Http, Some(ws)) => {
-            Box::pin(serve_http(
-                stream,
-                buf,
-                ws,
-                peer,
-                conn,
-                shared.clone(),
-                accepted,
-                deadline,
-            ))
-            .await
-        }
+        (First::Http, Some(ws)) => Box::pin(serve_http(stream, buf, ws, accepted)).await,
         (_, _) if !listener.stomp => {
-            Metrics::add(&shared.metrics.errors, 1);
+            Metrics::add(&accepted.shared.metrics.errors, 1);
             refuse(
                 stream,
                 "TCP STOMP is disabled on this listener: use WebSocket",
@@ -180,16 +166,16 @@ async fn serve_split<S, R, W>(
                 prefix: buf,
                 versions: &Version::ALL,
                 peer,
-                accepted,
+                accepted: at,
             };
-            serve_session(transport, conn, shared).await;
+            serve_session(transport, accepted.conn, accepted.shared).await;
         }
     }
 }
 
 /// Reads until [`sniff`] decides. A peer that stays silent until `deadline` is
 /// taken for STOMP (its session then fails the login timeout at once).
-async fn read_first<S>(stream: &mut S, buf: &mut BytesMut, deadline: Instant) -> First
+pub(crate) async fn read_first<S>(stream: &mut S, buf: &mut BytesMut, deadline: Instant) -> First
 where
     S: AsyncRead + Unpin,
 {
@@ -213,55 +199,38 @@ where
 }
 
 /// An HTTP request: WebSocket upgrade → STOMP session; otherwise our pages.
-#[allow(clippy::too_many_arguments)]
-async fn serve_http<S>(
-    mut stream: S,
-    mut buf: BytesMut,
-    ws: &WsServerConfig,
-    peer: SocketAddr,
-    conn: ConnId,
-    shared: Arc<Shared>,
-    accepted: Instant,
-    deadline: Instant,
-) where
+async fn serve_http<S>(mut stream: S, mut buf: BytesMut, ws: &WsServerConfig, accepted: Accepted)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let read_head = async {
-        loop {
-            match parse_request_head(&buf) {
-                Ok(Some(head)) => return Ok(Some(head)),
-                Ok(None) => {}
-                Err(e) => return Err(e),
-            }
-            buf.reserve(1024);
-            match stream.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => return Ok(None),
-                Ok(_) => {}
-            }
-        }
-    };
-    let head = match tokio::time::timeout_at(deadline, read_head).await {
+    let peer = accepted.peer;
+    let read_head = http::read_head(&mut stream, &mut buf);
+    let head = match tokio::time::timeout_at(accepted.deadline, read_head).await {
         Ok(Ok(Some(head))) => head,
         Ok(Err(WsError::Refused { status, reason })) => {
-            let _ = http::error(&mut stream, status, reason).await;
+            if let Err(e) = http::error(&mut stream, status, reason).await {
+                tracing::trace!(target: LOG_TARGET, %peer, error = %e, "HTTP error answer not sent");
+            }
             return;
         }
         Ok(_) | Err(_) => return,
     };
     if !head.websocket {
-        tracing::debug!(%peer, method = %head.method, target = %head.target, "HTTP request");
+        tracing::debug!(target: LOG_TARGET, %peer, method = %head.method, target = %head.target, "HTTP request");
         let ws_path = ws.path_allowed(&head.target);
         let respond = http::respond(&mut stream, &head, ws_path);
-        let _ = tokio::time::timeout(Duration::from_secs(10), respond).await;
+        if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(10), respond).await {
+            tracing::trace!(target: LOG_TARGET, %peer, error = %e, "HTTP answer not sent");
+        }
         return;
     }
     // The sniffing buffer (8 KiB reserved) must not live as long as the connection.
     let prefix = buf.to_vec();
     drop(buf);
     let (ws_stream, negotiated) = match server_accept_with_prefix(stream, prefix, ws).await {
-        Ok(accepted) => accepted,
+        Ok(upgraded) => upgraded,
         Err(e) => {
-            tracing::debug!(%peer, error = %e, "WebSocket upgrade refused");
+            tracing::debug!(target: LOG_TARGET, %peer, error = %e, "WebSocket upgrade refused");
             return;
         }
     };
@@ -272,9 +241,9 @@ async fn serve_http<S>(
         prefix: BytesMut::new(),
         versions: negotiated.allowed_versions(),
         peer,
-        accepted,
+        accepted: accepted.at,
     };
-    serve_session(transport, conn, shared).await;
+    serve_session(transport, accepted.conn, accepted.shared).await;
 }
 
 /// The session over a settled transport: the broker's own, or in relay mode
@@ -287,17 +256,26 @@ async fn serve_session<I: Inbound, O: Outbound>(
     match shared.upstream.clone() {
         // Boxed for the same reason: relay sessions are rare and large.
         Some(upstream) => Box::pin(relay::serve(transport, upstream, shared)).await,
-        None => serve_stomp(transport, conn, shared).await,
+        None => serve_local(transport, conn, shared).await,
     }
 }
 
-/// Answers a connection we will not serve with one ERROR frame, then closes.
+/// Answers a connection we will not serve with one ERROR frame, then closes
+/// (within 2 s: the peer may not read).
 pub(crate) async fn refuse<S: AsyncWrite + Unpin>(mut stream: S, message: &str) {
     let mut bytes = Vec::new();
-    let _ = Encoder::new(None).encode(&refusal(message), &mut bytes);
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        let _ = stream.write_all(&bytes).await;
-        let _ = stream.shutdown().await;
-    })
-    .await;
+    if let Err(e) = Encoder::new(None).encode(&refusal(message), &mut bytes) {
+        tracing::debug!(target: LOG_TARGET, error = %e, "refusal not encoded");
+        return;
+    }
+    let answer = async {
+        let written = stream.write_all(&bytes).await;
+        let shut = stream.shutdown().await;
+        written.and(shut)
+    };
+    match tokio::time::timeout(Duration::from_secs(2), answer).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::trace!(target: LOG_TARGET, error = %e, "refusal not sent"),
+        Err(_) => tracing::trace!(target: LOG_TARGET, "refusal not sent in time"),
+    }
 }

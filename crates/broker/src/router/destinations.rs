@@ -1,0 +1,108 @@
+//! The destination table: which destinations exist, of which kind.
+//!
+//! Owns [`Destination`] (its name, kind, pre-encoded `destination:` lines, its
+//! subscribers and, for a queue, its held messages), creation on first use
+//! within `max_destinations`, removal once unused, and which names are
+//! destinations at all. It does not route: topics and queues do that.
+
+use super::queues::QueueMessages;
+use super::subscriptions::SubKey;
+use super::{Refusal, Router};
+use crate::message::header_line;
+use std::sync::Arc;
+use stompkit_frame::{Version, names};
+
+/// A destination's slot in the router.
+pub(super) type DestKey = usize;
+
+/// What a destination does with a message.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Kind {
+    /// Every subscriber gets every message; nothing is held.
+    Topic,
+    /// Each message goes to one subscriber; held while none can take it.
+    Queue,
+}
+
+/// One destination.
+pub(super) struct Destination {
+    /// Its name (shared with the router's name table).
+    pub(super) name: Arc<str>,
+    /// Topic or queue.
+    pub(super) kind: Kind,
+    /// `destination:...\n` per version.
+    pub(super) lines: [Box<[u8]>; 3],
+    /// Its subscriptions, in subscription order.
+    pub(super) subs: Vec<SubKey>,
+    /// Messages held (queues only; always empty for a topic).
+    pub(super) messages: QueueMessages,
+    /// Queues: where the next round-robin turn starts in `subs`.
+    pub(super) next: usize,
+}
+
+impl Router {
+    /// The destination named `name`, created if it does not exist yet.
+    pub(super) fn destination(&mut self, name: &str) -> Result<DestKey, Refusal> {
+        if let Some(&k) = self.names.get(name) {
+            return Ok(k);
+        }
+        let kind = destination_kind(name).ok_or(Refusal::BadDestination)?;
+        self.may_create(self.names.len())?;
+        let name: Arc<str> = Arc::from(name);
+        let lines = Version::ALL.map(|v| header_line(names::DESTINATION, &name, v));
+        let dest = Destination {
+            name: name.clone(),
+            kind,
+            lines,
+            subs: Vec::new(),
+            messages: QueueMessages::new(),
+            next: 0,
+        };
+        let key = match self.free_dests.pop() {
+            Some(k) => {
+                self.dests[k] = Some(dest);
+                k
+            }
+            None => {
+                self.dests.push(Some(dest));
+                self.dests.len() - 1
+            }
+        };
+        self.names.insert(name, key);
+        Ok(key)
+    }
+
+    /// Whether one more destination may be created while `count` exist.
+    pub(super) fn may_create(&self, count: usize) -> Result<(), Refusal> {
+        if count >= self.config.max_destinations {
+            return Err(Refusal::TooManyDestinations);
+        }
+        Ok(())
+    }
+
+    /// Removes a destination that has no subscribers and holds nothing.
+    pub(super) fn collect(&mut self, key: DestKey) {
+        let unused =
+            matches!(&self.dests[key], Some(d) if d.subs.is_empty() && d.messages.is_empty());
+        if unused && let Some(d) = self.dests[key].take() {
+            self.names.remove(&d.name);
+            self.free_dests.push(key);
+        }
+    }
+}
+
+/// `/topic/<name>` or `/queue/<name>` with a non-empty name; anything else is `None`.
+pub(super) fn destination_kind(name: &str) -> Option<Kind> {
+    if name.strip_prefix("/topic/").is_some_and(|n| !n.is_empty()) {
+        Some(Kind::Topic)
+    } else if name.strip_prefix("/queue/").is_some_and(|n| !n.is_empty()) {
+        Some(Kind::Queue)
+    } else {
+        None
+    }
+}
+
+/// Whether `name` is a destination the broker serves.
+pub fn is_valid_destination(name: &str) -> bool {
+    destination_kind(name).is_some()
+}

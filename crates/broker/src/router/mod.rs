@@ -1,0 +1,531 @@
+//! The router: destinations, subscriptions, queues and acknowledgements, sans-IO.
+//!
+//! Owns all routing state and is driven by [`RouterCommand`]s, one at a time, in the
+//! order connections sent them (in the server, one task owns the router and drains
+//! a channel; no lock anywhere). Deliveries are encoded straight into each receiving
+//! connection's [`Outbox`]; a RECEIPT is written after its frame's effect, so it
+//! follows every MESSAGE that effect produced (S3). It owns no socket and no
+//! clock; when a publisher pauses and what a full outbox means is `flow.rs`'s.
+//!
+//! Destinations (created on first use, removed when unused):
+//! - `/topic/<name>`: every current subscriber gets every message, in publish order
+//!   per publisher. Nothing is held. A client-ack topic subscriber with no credit,
+//!   or a subscriber whose outbox is full, misses the message (counted as dropped),
+//!   or with `slow_consumer = disconnect` (default) is closed with an ERROR.
+//! - `/queue/<name>`: each message goes to exactly one subscriber, round-robin among
+//!   those with free credit and room in their outbox; messages are held while none
+//!   can take them, up to the queue limits.
+//! - Any other destination is refused by the session with an ERROR.
+//!
+//! Acknowledgement (C3, C4, S2): `auto` messages are done once written; `client` ACKs
+//! are cumulative over the subscription's delivery order; `client-individual` ACKs
+//! one message. NACK (same scope rules) puts queue messages back at the head of the
+//! queue marked `redelivered:true`; so do a subscription's unacked queue messages
+//! when it is unsubscribed or its connection closes. The 1.2 `ack` header value is
+//! `<message-id>.<subscription key>`; 1.0/1.1 ACKs name `message-id` (and 1.1 the
+//! `subscription`).
+//!
+//! Files, one concern each:
+//! - `mod.rs` (here): the commands, the [`Router`], dispatch of one command to
+//!   its effect, then its RECEIPT or its ERROR (one close-with-error for every
+//!   connection the router drops: refusals, protocol errors, slow consumers).
+//! - `destinations.rs`: the destination table (kinds, creation within
+//!   `max_destinations`, removal when unused).
+//! - `subscriptions.rs`: subscriptions and the one `deliver` (a MESSAGE into a
+//!   subscriber's outbox, its ack bookkeeping and publisher flow control).
+//! - `topics.rs`: topic fan-out and the slow-consumer policy.
+//! - `queues.rs`: where a queue's messages live (`QueueMessages`, the seam for a
+//!   store), the one admission decision (limits, refuse or drop-oldest),
+//!   round-robin dispatch and the one `requeue`.
+//! - `acks.rs`: which delivery an ACK/NACK names, and settling it.
+//! - `transactions.rs`: COMMIT, applied whole or refused whole.
+
+mod acks;
+mod destinations;
+mod queues;
+mod subscriptions;
+mod topics;
+mod transactions;
+
+use crate::config::DestinationsConfig;
+use crate::message::Message;
+use crate::metrics::{Metrics, QueueStat};
+use crate::outbox::Outbox;
+use destinations::{DestKey, Destination, Kind};
+use std::collections::HashMap;
+use std::sync::Arc;
+use stompkit_frame::{AckMode, Frame, Version, names};
+use stompkit_wire::Encoder;
+use subscriptions::{SubKey, Subscription};
+
+pub use destinations::is_valid_destination;
+
+/// Identifies a connection (unique for the broker's lifetime).
+pub type ConnId = u64;
+
+/// Which message an ACK or NACK names, as the client spelled it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AckRef {
+    /// 1.2: the MESSAGE's `ack` value; 1.0/1.1: its `message-id`.
+    pub id: String,
+    /// 1.1: the `subscription` header.
+    pub subscription: Option<String>,
+}
+
+/// One operation buffered in a transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TxOp {
+    /// A SEND (its `receipt` was already answered).
+    Send(Frame),
+    /// An ACK.
+    Ack(AckRef),
+    /// A NACK.
+    Nack(AckRef),
+}
+
+/// What a session asks of the router. `receipt` fields are answered with a RECEIPT
+/// after the effect (S3).
+#[derive(Clone, Debug)]
+pub enum RouterCommand {
+    /// The session is open: deliveries go to `outbox`, encoded for `version`.
+    Connect {
+        /// The connection.
+        conn: ConnId,
+        /// Its outbox.
+        outbox: Arc<Outbox>,
+        /// Its negotiated version.
+        version: Version,
+    },
+    /// Publish a SEND frame (destination already validated; its own `receipt` is honoured).
+    Send {
+        /// The publisher.
+        conn: ConnId,
+        /// The SEND frame.
+        frame: Frame,
+    },
+    /// Add a subscription.
+    Subscribe {
+        /// The connection.
+        conn: ConnId,
+        /// Its `id` (unique on the connection; the session checked).
+        id: String,
+        /// The destination.
+        destination: String,
+        /// The ack mode.
+        ack: AckMode,
+        /// Most unacked messages (client modes).
+        prefetch: u32,
+        /// Receipt to answer.
+        receipt: Option<String>,
+    },
+    /// Remove a subscription; its unacked queue messages are redelivered.
+    Unsubscribe {
+        /// The connection.
+        conn: ConnId,
+        /// The subscription `id`.
+        id: String,
+        /// Receipt to answer.
+        receipt: Option<String>,
+    },
+    /// Acknowledge.
+    Ack {
+        /// The connection.
+        conn: ConnId,
+        /// Which message.
+        ack: AckRef,
+        /// Receipt to answer.
+        receipt: Option<String>,
+    },
+    /// Refuse (requeue on queues).
+    Nack {
+        /// The connection.
+        conn: ConnId,
+        /// Which message.
+        ack: AckRef,
+        /// Receipt to answer.
+        receipt: Option<String>,
+    },
+    /// Apply a transaction's operations atomically, in order.
+    Commit {
+        /// The connection.
+        conn: ConnId,
+        /// The buffered operations.
+        ops: Vec<TxOp>,
+        /// Receipt to answer.
+        receipt: Option<String>,
+    },
+    /// Just answer a receipt (for frames whose effect is in the session, e.g. BEGIN).
+    Receipt {
+        /// The connection.
+        conn: ConnId,
+        /// The receipt id.
+        receipt: String,
+    },
+    /// A protocol error found by the session: write this ERROR after everything
+    /// routed before it, then close.
+    Error {
+        /// The connection.
+        conn: ConnId,
+        /// The ERROR frame.
+        frame: Frame,
+    },
+    /// DISCONNECT: answer the receipt, then close the connection.
+    Disconnect {
+        /// The connection.
+        conn: ConnId,
+        /// Receipt to answer.
+        receipt: Option<String>,
+    },
+    /// The connection is gone (or closing): forget it, redeliver its unacked messages.
+    Closed {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// The connection's outbox drained below its bound: resume queue dispatch to it.
+    Drained {
+        /// The connection.
+        conn: ConnId,
+    },
+}
+
+/// Router limits and policies (the `[destinations]` config section).
+pub type RouterConfig = DestinationsConfig;
+
+struct Conn {
+    outbox: Arc<Outbox>,
+    version: Version,
+    encoder: Encoder,
+    subs: HashMap<String, SubKey>,
+}
+
+/// Why the router refused something (becomes an ERROR `message`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    UnknownAck,
+    QueueFull,
+    TooManyDestinations,
+    BadDestination,
+}
+
+impl Refusal {
+    fn message(self) -> &'static str {
+        match self {
+            Refusal::UnknownAck => "ACK/NACK of an unknown message",
+            Refusal::QueueFull => "queue is full",
+            Refusal::TooManyDestinations => "too many destinations",
+            Refusal::BadDestination => "unsupported destination",
+        }
+    }
+}
+
+/// What the router counts: batched counts flushed to the shared metrics by
+/// [`Router::flush_metrics`], and the metrics it updates directly.
+struct Counters {
+    metrics: Arc<Metrics>,
+    /// MESSAGE frames written since the last flush.
+    delivered: u64,
+    /// Messages dropped (missed by a topic subscriber, or the oldest of a full
+    /// queue) since the last flush.
+    dropped: u64,
+}
+
+/// The sans-IO router.
+///
+/// ```
+/// use std::sync::Arc;
+/// use stompkit_broker::Metrics;
+/// use stompkit_broker::internals::{Outbox, Router, RouterCommand, RouterConfig};
+/// use stompkit_frame::{AckMode, Frame, Version};
+///
+/// let mut router = Router::new(RouterConfig::default(), Arc::new(Metrics::default()));
+/// let outbox = Arc::new(Outbox::new(1 << 20));
+/// router.handle(RouterCommand::Connect { conn: 1, outbox: outbox.clone(), version: Version::V1_2 });
+/// router.handle(RouterCommand::Subscribe { conn: 1, id: "s".into(),
+///     destination: "/topic/a".into(), ack: AckMode::Auto, prefetch: 0, receipt: None });
+/// router.handle(RouterCommand::Send { conn: 1, frame: Frame::send("/topic/a").with_body("hi") });
+/// assert!(outbox.drain().starts_with(b"MESSAGE\ndestination:/topic/a\n"));
+/// ```
+pub struct Router {
+    config: RouterConfig,
+    counters: Counters,
+    conns: HashMap<ConnId, Conn>,
+    subs: Vec<Option<Subscription>>,
+    free_subs: Vec<SubKey>,
+    dests: Vec<Option<Destination>>,
+    free_dests: Vec<DestKey>,
+    names: HashMap<Arc<str>, DestKey>,
+    next_message: u64,
+    to_close: Vec<ConnId>,
+}
+
+impl Router {
+    /// An empty router.
+    pub fn new(config: RouterConfig, metrics: Arc<Metrics>) -> Router {
+        Router {
+            config,
+            counters: Counters {
+                metrics,
+                delivered: 0,
+                dropped: 0,
+            },
+            conns: HashMap::new(),
+            subs: Vec::new(),
+            free_subs: Vec::new(),
+            dests: Vec::new(),
+            free_dests: Vec::new(),
+            names: HashMap::new(),
+            next_message: 1,
+            to_close: Vec::new(),
+        }
+    }
+
+    /// Processes one command.
+    pub fn handle(&mut self, command: RouterCommand) {
+        match command {
+            RouterCommand::Connect {
+                conn,
+                outbox,
+                version,
+            } => self.connect(conn, outbox, version),
+            RouterCommand::Send { conn, frame } => self.send(conn, frame),
+            RouterCommand::Subscribe {
+                conn,
+                id,
+                destination,
+                ack,
+                prefetch,
+                receipt,
+            } => self.routed(conn, receipt.as_deref(), |r| {
+                r.subscribe(conn, id, &destination, ack, prefetch)
+            }),
+            RouterCommand::Unsubscribe { conn, id, receipt } => {
+                self.unsubscribe(conn, &id, receipt.as_deref());
+            }
+            RouterCommand::Ack { conn, ack, receipt } => {
+                self.routed(conn, receipt.as_deref(), |r| r.ack(conn, &ack, false));
+            }
+            RouterCommand::Nack { conn, ack, receipt } => {
+                self.routed(conn, receipt.as_deref(), |r| r.ack(conn, &ack, true));
+            }
+            RouterCommand::Commit { conn, ops, receipt } => {
+                self.routed(conn, receipt.as_deref(), |r| r.commit(conn, ops));
+            }
+            RouterCommand::Receipt { conn, receipt } => self.receipt(conn, Some(&receipt)),
+            RouterCommand::Error { conn, frame } => self.close_with_error(conn, &frame),
+            RouterCommand::Disconnect { conn, receipt } => {
+                self.disconnect(conn, receipt.as_deref())
+            }
+            RouterCommand::Closed { conn } => self.drop_conn(conn),
+            RouterCommand::Drained { conn } => self.drained(conn),
+        }
+        self.close_slow_consumers();
+    }
+
+    /// Adds the counts gathered since the last call to the shared metrics.
+    pub fn flush_metrics(&mut self) {
+        let c = &mut self.counters;
+        Metrics::add(&c.metrics.messages_out, std::mem::take(&mut c.delivered));
+        Metrics::add(&c.metrics.dropped, std::mem::take(&mut c.dropped));
+    }
+
+    /// Every queue's depth.
+    pub fn queue_stats(&self) -> Vec<QueueStat> {
+        self.dests
+            .iter()
+            .flatten()
+            .filter(|d| d.kind == Kind::Queue)
+            .map(|d| QueueStat {
+                name: d.name.to_string(),
+                depth: d.messages.len(),
+                bytes: d.messages.bytes(),
+                subscribers: d.subs.len(),
+            })
+            .collect()
+    }
+
+    /// Destinations alive now.
+    pub fn destination_count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Connections the router knows.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// CONNECT accepted: deliveries to `conn` go to `outbox`.
+    fn connect(&mut self, conn: ConnId, outbox: Arc<Outbox>, version: Version) {
+        let encoder = Encoder::new(Some(version));
+        let subs = HashMap::new();
+        self.conns.insert(
+            conn,
+            Conn {
+                outbox,
+                version,
+                encoder,
+                subs,
+            },
+        );
+    }
+
+    /// SEND: publish, then RECEIPT or ERROR.
+    #[inline]
+    fn send(&mut self, conn: ConnId, frame: Frame) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        let receipt = frame.receipt().map(str::to_owned);
+        let result = self.publish(conn, frame);
+        self.answer(conn, receipt.as_deref(), result);
+    }
+
+    /// Routes a SEND from `conn`, pausing `conn` where a receiver is congested
+    /// (see `flow.rs`).
+    fn publish(&mut self, conn: ConnId, frame: Frame) -> Result<(), Refusal> {
+        let Some(name) = frame.destination() else {
+            return Err(Refusal::BadDestination);
+        };
+        let publisher = self.conns.get(&conn).map(|c| c.outbox.clone());
+        let key = self.destination(name)?;
+        let num = self.next_message;
+        self.next_message += 1;
+        Metrics::add(&self.counters.metrics.messages_in, 1);
+        let message = Message::from_send(num, frame);
+        let kind = self.dests[key].as_ref().map(|d| d.kind);
+        match kind {
+            Some(Kind::Topic) => {
+                self.fan_out(key, message, publisher.as_ref());
+                self.collect(key);
+                Ok(())
+            }
+            Some(Kind::Queue) => self.enqueue(key, message, publisher.as_ref()),
+            None => Ok(()),
+        }
+    }
+
+    /// UNSUBSCRIBE: its unacked queue messages go back; then RECEIPT.
+    fn unsubscribe(&mut self, conn: ConnId, id: &str, receipt: Option<&str>) {
+        let key = self.conns.get_mut(&conn).and_then(|c| c.subs.remove(id));
+        if let Some(key) = key {
+            self.remove_subscription(key);
+        }
+        self.receipt(conn, receipt);
+    }
+
+    /// DISCONNECT: RECEIPT, then close.
+    fn disconnect(&mut self, conn: ConnId, receipt: Option<&str>) {
+        self.receipt(conn, receipt);
+        if let Some(c) = self.conns.get(&conn) {
+            c.outbox.close();
+        }
+        self.drop_conn(conn);
+    }
+
+    /// `conn`'s outbox drained below its bound: resume queue dispatch to it.
+    fn drained(&mut self, conn: ConnId) {
+        let dests: Vec<DestKey> = match self.conns.get(&conn) {
+            Some(c) => c
+                .subs
+                .values()
+                .filter_map(|&k| self.subs[k].as_ref())
+                .map(|s| s.dest)
+                .collect(),
+            None => return,
+        };
+        for d in dests {
+            self.pump(d);
+        }
+    }
+
+    /// Applies a frame's `effect` if `conn` is known, then answers it.
+    fn routed(
+        &mut self,
+        conn: ConnId,
+        receipt: Option<&str>,
+        effect: impl FnOnce(&mut Router) -> Result<(), Refusal>,
+    ) {
+        if self.conns.contains_key(&conn) {
+            let result = effect(self);
+            self.answer(conn, receipt, result);
+        }
+    }
+
+    /// A frame's effect is done: its RECEIPT, or ERROR (and close) on refusal.
+    #[inline]
+    fn answer(&mut self, conn: ConnId, receipt: Option<&str>, result: Result<(), Refusal>) {
+        match result {
+            Ok(()) => self.receipt(conn, receipt),
+            Err(refusal) => self.refuse(conn, refusal, receipt),
+        }
+    }
+
+    fn receipt(&self, conn: ConnId, receipt: Option<&str>) {
+        let (Some(receipt), Some(c)) = (receipt, self.conns.get(&conn)) else {
+            return;
+        };
+        let encoder = c.encoder;
+        c.outbox
+            .append(|buf| encode_or_log(&encoder, &Frame::receipt_for(receipt), buf, conn));
+    }
+
+    /// Refuses a frame: ERROR naming its receipt, then close.
+    fn refuse(&mut self, conn: ConnId, refusal: Refusal, receipt: Option<&str>) {
+        if self.conns.contains_key(&conn) {
+            let mut frame = Frame::error(refusal.message());
+            if let Some(r) = receipt {
+                frame = frame.header(names::RECEIPT_ID, r);
+            }
+            let frame = frame.with_body(refusal.message().to_owned() + "\n");
+            tracing::warn!(conn, message = refusal.message(), "sending ERROR");
+            Metrics::add(&self.counters.metrics.errors, 1);
+            self.close_with_error(conn, &frame);
+        }
+    }
+
+    /// The one way the router drops a connection with an ERROR (refusals,
+    /// protocol errors found by the session, slow consumers): `frame` is the
+    /// last thing written to it, after everything routed to it before.
+    fn close_with_error(&mut self, conn: ConnId, frame: &Frame) {
+        if let Some(c) = self.conns.get(&conn) {
+            let encoder = c.encoder;
+            c.outbox
+                .close_with(|buf| encode_or_log(&encoder, frame, buf, conn));
+        }
+        self.drop_conn(conn);
+    }
+
+    fn drop_conn(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            let mut keys: Vec<SubKey> = c.subs.into_values().collect();
+            keys.sort_unstable();
+            for k in keys {
+                self.remove_subscription(k);
+            }
+        }
+    }
+
+    /// Closes the topic subscribers found too slow while routing (see
+    /// `topics.rs`), with ERROR `slow consumer`.
+    fn close_slow_consumers(&mut self) {
+        while let Some(conn) = self.to_close.pop() {
+            if self.conns.contains_key(&conn) {
+                tracing::warn!(conn, "slow consumer: closing with ERROR");
+                Metrics::add(&self.counters.metrics.errors, 1);
+                let frame = Frame::error("slow consumer")
+                    .with_body("the connection did not read its messages fast enough\n");
+                self.close_with_error(conn, &frame);
+            }
+        }
+    }
+}
+
+/// Encodes a frame the router made (or the session's ERROR) into `buf`,
+/// logging the frame it could not encode (nothing is written then).
+fn encode_or_log(encoder: &Encoder, frame: &Frame, buf: &mut bytes::BytesMut, conn: ConnId) {
+    if let Err(error) = encoder.encode(frame, buf) {
+        tracing::warn!(conn, command = %frame.command, %error, "frame not encoded");
+    }
+}
+
+#[cfg(test)]
+mod tests;

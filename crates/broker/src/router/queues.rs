@@ -1,0 +1,239 @@
+//! Queues: where held messages live, whether a queue admits one more, and
+//! round-robin dispatch.
+//!
+//! Owns [`QueueMessages`] (a queue's held messages and their bytes: the one
+//! place a queue's storage lives, so a durable store can go behind it),
+//! [`admission`] (the queue limits and the overflow policy, used by SEND and by
+//! COMMIT's check alike), enqueueing a SEND, dispatch to subscribers with credit
+//! and room, and the one [`requeue`](Router::requeue) (NACK, UNSUBSCRIBE and a
+//! closed connection put messages back through it). Writing a MESSAGE is
+//! `subscriptions.rs`'s.
+
+use super::acks::Unacked;
+use super::destinations::{DestKey, Destination, Kind};
+use super::subscriptions::{Payload, SubKey, Subscription};
+use super::{Refusal, Router, RouterConfig};
+use crate::config::QueueOverflow;
+use crate::message::Message;
+use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// A queue's held messages, oldest first, and the bytes they hold (headers and
+/// bodies, [`Message::len`]).
+#[derive(Debug, Default)]
+pub(super) struct QueueMessages {
+    messages: VecDeque<Message>,
+    bytes: usize,
+}
+
+impl QueueMessages {
+    /// No messages.
+    pub(super) fn new() -> QueueMessages {
+        QueueMessages::default()
+    }
+
+    /// Messages held.
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether none is held.
+    #[inline]
+    pub(super) fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Bytes held.
+    #[inline]
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Holds a new message, last.
+    #[inline]
+    pub(super) fn push_back(&mut self, message: Message) {
+        self.bytes += message.len();
+        self.messages.push_back(message);
+    }
+
+    /// Puts a message back first (requeued, or not taken after all).
+    #[inline]
+    pub(super) fn push_front(&mut self, message: Message) {
+        self.bytes += message.len();
+        self.messages.push_front(message);
+    }
+
+    /// Takes the oldest message (to deliver it, or to drop it).
+    #[inline]
+    pub(super) fn pop_front(&mut self) -> Option<Message> {
+        let message = self.messages.pop_front()?;
+        self.bytes -= message.len();
+        Some(message)
+    }
+
+    /// Takes the newest message (a refused SEND's).
+    pub(super) fn pop_back(&mut self) -> Option<Message> {
+        let message = self.messages.pop_back()?;
+        self.bytes -= message.len();
+        Some(message)
+    }
+
+    /// The newest message.
+    pub(super) fn back_mut(&mut self) -> Option<&mut Message> {
+        self.messages.back_mut()
+    }
+}
+
+/// Whether a queue admits a message that takes it to `messages` held and
+/// `bytes`, by the queue limits and the overflow policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Admission {
+    /// Within the limits.
+    Fits,
+    /// Over them; the message is refused (`queue_overflow = refuse`).
+    Refuse,
+    /// Over them; the oldest messages are dropped until it fits
+    /// (`queue_overflow = drop-oldest`).
+    DropOldest,
+}
+
+/// The one place a queue's limits are compared (see [`Admission`]).
+#[inline]
+pub(super) fn admission(config: &RouterConfig, messages: usize, bytes: usize) -> Admission {
+    if messages <= config.queue_max_messages && bytes <= config.queue_max_bytes {
+        return Admission::Fits;
+    }
+    match config.queue_overflow {
+        QueueOverflow::Refuse => Admission::Refuse,
+        QueueOverflow::DropOldest => Admission::DropOldest,
+    }
+}
+
+impl Router {
+    /// A SEND to a queue: offered to its subscribers first, then held if the
+    /// queue admits it (see [`admission`]).
+    pub(super) fn enqueue(
+        &mut self,
+        key: DestKey,
+        message: Message,
+        publisher: Option<&Arc<Outbox>>,
+    ) -> Result<(), Refusal> {
+        let Some(dest) = self.dests[key].as_mut() else {
+            return Ok(());
+        };
+        let num = message.num;
+        dest.messages.push_back(message);
+        self.pump_from(key, publisher);
+        let Some(dest) = self.dests[key].as_mut() else {
+            return Ok(());
+        };
+        let held = &mut dest.messages;
+        let result = match admission(&self.config, held.len(), held.bytes()) {
+            Admission::Fits => Ok(()),
+            Admission::Refuse => {
+                // Nobody could take it: the new message is the last one held.
+                drop(held.pop_back());
+                Err(Refusal::QueueFull)
+            }
+            Admission::DropOldest => {
+                while admission(&self.config, held.len(), held.bytes()) != Admission::Fits
+                    && held.pop_front().is_some()
+                {
+                    self.counters.dropped += 1;
+                }
+                Ok(())
+            }
+        };
+        // Held (nobody could take it): keep only its own bytes.
+        if let Some(m) = held.back_mut()
+            && m.num == num
+        {
+            m.compact();
+        }
+        // Refusing or dropping its only message may leave the queue unused.
+        self.collect(key);
+        result
+    }
+
+    /// Queue dispatch: hand held messages round-robin to subscribers with credit.
+    pub(super) fn pump(&mut self, key: DestKey) {
+        self.pump_from(key, None);
+    }
+
+    /// [`pump`](Router::pump) on behalf of a publisher, who is paused if a
+    /// receiving outbox is congested.
+    fn pump_from(&mut self, key: DestKey, publisher: Option<&Arc<Outbox>>) {
+        let Some(dest) = self.dests[key].as_mut() else {
+            return;
+        };
+        if dest.kind != Kind::Queue {
+            return;
+        }
+        while !dest.messages.is_empty() && !dest.subs.is_empty() {
+            let Some((idx, sk)) = next_subscriber(dest, &self.subs) else {
+                break;
+            };
+            dest.next = idx + 1;
+            let Some(sub) = self.subs[sk].as_mut() else {
+                break;
+            };
+            let Some(message) = dest.messages.pop_front() else {
+                break;
+            };
+            let payload = Payload::Held(message);
+            if let Some(message) =
+                sub.deliver(sk, &dest.lines, payload, publisher, &mut self.counters)
+            {
+                dest.messages.push_front(message);
+            }
+        }
+    }
+
+    /// The one requeue: puts `returned` deliveries' queue messages back at the
+    /// head of `dest`'s queue, in their order, marked `redelivered`, and counts
+    /// them (topic deliveries hold no message and are just settled).
+    pub(super) fn requeue(
+        &mut self,
+        dest: DestKey,
+        returned: impl DoubleEndedIterator<Item = Unacked>,
+    ) {
+        let Some(d) = self.dests[dest].as_mut() else {
+            return;
+        };
+        let mut requeued = 0;
+        for u in returned.rev() {
+            if let Some(mut m) = u.message {
+                m.redelivered = true;
+                d.messages.push_front(m);
+                requeued += 1;
+            }
+        }
+        Metrics::add(&self.counters.metrics.redelivered, requeued);
+    }
+}
+
+/// The next subscriber in round-robin order with credit and room in its
+/// outbox (index in `dest.subs`, key). A full outbox is skipped and marked
+/// blocked: its writer reports when it drained (`flow.rs`).
+#[inline]
+fn next_subscriber(dest: &Destination, subs: &[Option<Subscription>]) -> Option<(usize, SubKey)> {
+    let n = dest.subs.len();
+    for i in 0..n {
+        let idx = (dest.next + i) % n;
+        let sk = dest.subs[idx];
+        if let Some(sub) = subs[sk].as_ref()
+            && sub.has_credit()
+            && !sub.outbox.is_closing()
+        {
+            if sub.outbox.is_full() {
+                sub.outbox.mark_blocked();
+                continue;
+            }
+            return Some((idx, sk));
+        }
+    }
+    None
+}

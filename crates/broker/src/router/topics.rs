@@ -1,0 +1,49 @@
+//! Topics: fan-out of one message to every subscriber.
+//!
+//! Owns topic delivery: every current subscriber with credit gets the message,
+//! written through the one [`deliver`](super::subscriptions::Subscription::deliver);
+//! one with no credit, or whose outbox is full, misses it, and a full one is
+//! closed too under `slow_consumer = disconnect` (the policy is `flow.rs`'s;
+//! the router closes it after the command). Nothing is held.
+
+use super::Router;
+use super::destinations::DestKey;
+use super::subscriptions::Payload;
+use crate::flow::{self, SlowAction};
+use crate::message::Message;
+use crate::outbox::Outbox;
+use std::sync::Arc;
+
+impl Router {
+    /// Topic delivery: one encode per subscriber, straight into its outbox.
+    pub(super) fn fan_out(
+        &mut self,
+        key: DestKey,
+        mut message: Message,
+        publisher: Option<&Arc<Outbox>>,
+    ) {
+        let Some(dest) = self.dests[key].as_ref() else {
+            return;
+        };
+        let slow = self.config.slow_consumer;
+        for &sk in &dest.subs {
+            let Some(sub) = self.subs[sk].as_mut() else {
+                continue;
+            };
+            if !sub.has_credit() {
+                self.counters.dropped += 1;
+                continue;
+            }
+            if sub.outbox.is_full() {
+                self.counters.dropped += 1;
+                if flow::slow_topic_subscriber(slow) == SlowAction::Close {
+                    self.to_close.push(sub.conn);
+                }
+                continue;
+            }
+            // A topic's message is never handed back: nothing to requeue.
+            let payload = Payload::Shared(&mut message);
+            sub.deliver(sk, &dest.lines, payload, publisher, &mut self.counters);
+        }
+    }
+}
