@@ -64,6 +64,9 @@ pub struct QueueStat {
     pub subscribers: usize,
 }
 
+/// A per-queue gauge: metric name, help text, and its value for one queue.
+type QueueGauge = (&'static str, &'static str, fn(&QueueStat) -> usize);
+
 /// Renders the metrics and queue stats in the Prometheus text format (version 0.0.4).
 pub fn render(m: &Metrics, queues: &[QueueStat]) -> String {
     let mut out = String::with_capacity(2048);
@@ -76,32 +79,33 @@ pub fn render(m: &Metrics, queues: &[QueueStat]) -> String {
             ),
         );
     }
-    out.push_str("# HELP stompkit_queue_depth Messages held by a queue.\n# TYPE stompkit_queue_depth gauge\n");
-    for q in queues {
-        let name = label(&q.name);
+    let gauges: [QueueGauge; 3] = [
+        ("stompkit_queue_depth", "Messages held by a queue.", |q| {
+            q.depth
+        }),
+        (
+            "stompkit_queue_bytes",
+            "Bytes (headers and bodies) held by a queue.",
+            |q| q.bytes,
+        ),
+        (
+            "stompkit_queue_subscribers",
+            "Subscribers of a queue.",
+            |q| q.subscribers,
+        ),
+    ];
+    for (metric, help, value) in gauges {
         put(
             &mut out,
-            format_args!("stompkit_queue_depth{{queue=\"{name}\"}} {}\n", q.depth),
+            format_args!("# HELP {metric} {help}\n# TYPE {metric} gauge\n"),
         );
-    }
-    out.push_str("# HELP stompkit_queue_bytes Bytes (headers and bodies) held by a queue.\n# TYPE stompkit_queue_bytes gauge\n");
-    for q in queues {
-        let name = label(&q.name);
-        put(
-            &mut out,
-            format_args!("stompkit_queue_bytes{{queue=\"{name}\"}} {}\n", q.bytes),
-        );
-    }
-    out.push_str("# HELP stompkit_queue_subscribers Subscribers of a queue.\n# TYPE stompkit_queue_subscribers gauge\n");
-    for q in queues {
-        let name = label(&q.name);
-        put(
-            &mut out,
-            format_args!(
-                "stompkit_queue_subscribers{{queue=\"{name}\"}} {}\n",
-                q.subscribers
-            ),
-        );
+        for q in queues {
+            let name = label(&q.name);
+            put(
+                &mut out,
+                format_args!("{metric}{{queue=\"{name}\"}} {}\n", value(q)),
+            );
+        }
     }
     out
 }
@@ -211,5 +215,15 @@ mod tests {
         assert!(text.contains("stompkit_messages_in_total 3\n"));
         assert!(text.contains("stompkit_queue_depth{queue=\"/queue/a\\\"b\"} 2\n"));
         assert!(text.contains("# TYPE stompkit_connections gauge\n"));
+        let queues = "# HELP stompkit_queue_depth Messages held by a queue.\n\
+            # TYPE stompkit_queue_depth gauge\n\
+            stompkit_queue_depth{queue=\"/queue/a\\\"b\"} 2\n\
+            # HELP stompkit_queue_bytes Bytes (headers and bodies) held by a queue.\n\
+            # TYPE stompkit_queue_bytes gauge\n\
+            stompkit_queue_bytes{queue=\"/queue/a\\\"b\"} 10\n\
+            # HELP stompkit_queue_subscribers Subscribers of a queue.\n\
+            # TYPE stompkit_queue_subscribers gauge\n\
+            stompkit_queue_subscribers{queue=\"/queue/a\\\"b\"} 0\n";
+        assert!(text.ends_with(queues), "{text}");
     }
 }
