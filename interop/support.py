@@ -227,12 +227,13 @@ class Client:
             self.wait_receipt(rid)
         return sub_id
 
-    def unsubscribe(self, sub_id, wait=True):
+    def unsubscribe(self, sub_id, wait=True, **headers):
         rid = self.receipt()
+        headers["receipt"] = rid
         if self.version == "1.0":
-            self.conn.unsubscribe(id=sub_id, headers={"receipt": rid})
+            self.conn.unsubscribe(id=sub_id, headers=headers)
         else:
-            self.conn.unsubscribe(sub_id, headers={"receipt": rid})
+            self.conn.unsubscribe(sub_id, headers=headers)
         if wait:
             self.wait_receipt(rid)
 
@@ -259,14 +260,14 @@ class Client:
         if wait:
             self.wait_receipt(rid)
 
-    def nack(self, message, transaction=None, wait=True):
+    def nack(self, message, transaction=None, wait=True, **headers):
         assert self.version != "1.0", "NACK does not exist in STOMP 1.0"
         rid = self.receipt() if wait else None
         h = message.headers
         if self.version == "1.1":
-            self.conn.nack(h["message-id"], h["subscription"], transaction=transaction, receipt=rid)
+            self.conn.nack(h["message-id"], h["subscription"], transaction=transaction, receipt=rid, **headers)
         else:
-            self.conn.nack(h["ack"], transaction=transaction, receipt=rid)
+            self.conn.nack(h["ack"], transaction=transaction, receipt=rid, **headers)
         if wait:
             self.wait_receipt(rid)
 

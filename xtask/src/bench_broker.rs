@@ -11,27 +11,39 @@
 //! results: `target/bench-broker.md` always; with a full run also the README
 //! block and `docs/bench-broker.svg` ([`chart`]).
 //!
+//! The durable table (`--sections durable`) runs on another fresh start of each
+//! broker, with its store on: stompkit with a data directory of its own (every
+//! stompkit start has one, [`stompkit`]), RabbitMQ's durable queues, ActiveMQ
+//! with KahaDB. Its publish, drain and RECEIPT latency rows run `--repeat` times
+//! like the load rows; the recovery row ([`recovery`]) once per broker, each on
+//! a broker of its own. The machine's fsync latency ([`fsync`]) is measured
+//! first and shown with it.
+//!
 //! `--with-peers` installs missing peers with apt. `--quick` is CI's smoke test:
-//! stompkit alone, short runs, 1,000 connections, only
-//! `target/bench-broker-quick.md`, and it fails when any row failed or lost
-//! messages. (Release builds even then: a dev build's broker is too slow to
-//! keep up with its own load generator, so the runs would test the debug build.)
+//! stompkit alone, short runs, 1,000 connections, a small durable drain and no
+//! recovery row, only `target/bench-broker-quick.md`, and it fails when any row
+//! failed or lost messages. (Release builds even then: a dev build's broker is
+//! too slow to keep up with its own load generator, so the runs would test the
+//! debug build.)
 
 mod chart;
+mod fsync;
 mod procfs;
+mod recovery;
 mod rows;
+mod stompkit;
 mod table;
 
 use crate::activemq::ActiveMq;
 use crate::interop::Broker;
 use crate::{activemq, cmd};
 use anyhow::{Context, Result, bail};
-use rows::{Kind, Plan, Row, Sample};
+use rows::{Kind, Plan, Row, Sample, Section};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use table::{Column, Results};
+use table::{Column, Fsync, Results};
 use xtask::rabbitmq::{self, GUEST, RabbitMq};
 
 /// Options of `cargo xtask bench-broker`.
@@ -61,6 +73,75 @@ pub struct BenchBrokerArgs {
     /// Do not touch README.md and docs/ (results still go to target/).
     #[arg(long)]
     no_readme: bool,
+    /// Tables to measure: main (throughput, latency, memory, WebSocket) and
+    /// durable (persistent messages: publish, drain, RECEIPT latency, recovery,
+    /// with the machine's fsync latency); repeatable or comma-separated. A run
+    /// without both leaves README.md and docs/ alone.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Section::Main, Section::Durable])]
+    sections: Vec<Section>,
+    /// Persistent messages the durable drain row fills its queue with first.
+    #[arg(long, default_value_t = 200_000)]
+    drain_messages: u64,
+    /// Persistent messages stored before the recovery row's SIGKILL (0: no recovery row).
+    #[arg(long, default_value_t = 1_000_000)]
+    recovery_messages: u64,
+}
+
+/// What one run measures, from the options (`--quick` fixes most of it).
+struct Settings {
+    seconds: f64,
+    warmup: f64,
+    connections: usize,
+    repeat: usize,
+    main: bool,
+    durable: bool,
+    drain_messages: u64,
+    recovery_messages: Option<u64>,
+    fsync_samples: usize,
+}
+
+impl Settings {
+    fn of(args: &BenchBrokerArgs) -> Settings {
+        let main = args.sections.contains(&Section::Main);
+        let durable = args.sections.contains(&Section::Durable);
+        if args.quick {
+            return Settings {
+                seconds: 1.0,
+                warmup: 0.3,
+                connections: 1000,
+                repeat: 1,
+                main,
+                durable,
+                drain_messages: 5000,
+                recovery_messages: None,
+                fsync_samples: 200,
+            };
+        }
+        Settings {
+            seconds: args.seconds,
+            warmup: args.warmup,
+            connections: args.connections,
+            repeat: args.repeat.max(1),
+            main,
+            durable,
+            drain_messages: args.drain_messages.max(1),
+            recovery_messages: (args.recovery_messages > 0).then_some(args.recovery_messages),
+            fsync_samples: 2000,
+        }
+    }
+
+    /// The rows of the selected tables, in table order.
+    fn rows(&self) -> Vec<Row> {
+        let mut rows = if self.main {
+            rows::rows(self.connections)
+        } else {
+            Vec::new()
+        };
+        if self.durable {
+            rows.extend(rows::durable(self.drain_messages, self.recovery_messages));
+        }
+        rows
+    }
 }
 
 /// Where the chart goes, relative to the workspace root (and to the README).
@@ -79,16 +160,7 @@ pub fn run_quick() -> Result<()> {
 
 /// Runs the benchmark.
 pub fn run(args: &BenchBrokerArgs) -> Result<()> {
-    let (seconds, warmup, connections, repeat) = if args.quick {
-        (1.0, 0.3, 1000, 1)
-    } else {
-        (
-            args.seconds,
-            args.warmup,
-            args.connections,
-            args.repeat.max(1),
-        )
-    };
+    let settings = Settings::of(args);
     // The load generator and the brokers inherit this (each side of 10,000
     // connections needs that many descriptors).
     let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
@@ -102,7 +174,8 @@ pub fn run(args: &BenchBrokerArgs) -> Result<()> {
     if args.with_peers {
         install_peers(wanted("rabbitmq"), wanted("activemq"))?;
     }
-    let rows = rows::rows(connections);
+    let rows = settings.rows();
+    let fsync = settings.durable.then(|| measure_fsync(&settings)).flatten();
     let load_before = procfs::load1();
     let mut columns = Vec::new();
     let mut per_column: Vec<Vec<Vec<Sample>>> = Vec::new();
@@ -110,36 +183,120 @@ pub fn run(args: &BenchBrokerArgs) -> Result<()> {
         if !wanted(name) {
             continue;
         }
-        let Some(subject) = start(name, &bin)? else {
-            continue;
-        };
-        let plan = Plan {
-            stompkit: &bin.join("stompkit"),
-            stomp_url: &subject.stomp_url,
-            ws_url: subject.ws_url.as_deref(),
-            login: subject.login,
-            seconds,
-            warmup,
-            run_id: format!("{}-{}", std::process::id(), columns.len()),
-        };
-        per_column.push(measure(&subject, &rows, &plan, connections, repeat));
-        columns.push(subject.column.clone());
-        drop(subject);
+        let run_id = format!("{}-{}", std::process::id(), columns.len());
+        if let Some((column, samples)) = measure_broker(name, &bin, &rows, &settings, &run_id)? {
+            columns.push(column);
+            per_column.push(samples);
+        }
     }
     let samples = (0..rows.len())
         .map(|r| per_column.iter().map(|c| c[r].clone()).collect())
         .collect();
     let results = Results {
-        preamble: preamble(&columns, profile, seconds, warmup, repeat, load_before),
+        preamble: preamble(&columns, profile, &settings, load_before),
+        durable_preamble: durable_preamble(&settings),
+        fsync,
         columns,
         rows,
         samples,
     };
-    write(&results, args.quick, args.quick || args.no_readme)?;
+    let partial = !(settings.main && settings.durable);
+    write(
+        &results,
+        args.quick,
+        args.quick || args.no_readme || partial,
+    )?;
     if args.quick {
         check_quick(&results)?;
     }
     Ok(())
+}
+
+/// The machine's fsync latency in the target directory, where every broker
+/// keeps its data; `None` (with a printed line) when it cannot be measured.
+fn measure_fsync(settings: &Settings) -> Option<Fsync> {
+    match fsync::measure(&cmd::target_dir(), settings.fsync_samples) {
+        Ok(f) => {
+            println!(
+                "bench-broker: fsync (write 4 KiB + fdatasync) p50 {:.2} ms, p99 {:.2} ms over {} writes",
+                f.p50_us / 1e3,
+                f.p99_us / 1e3,
+                f.samples
+            );
+            Some(f)
+        }
+        Err(error) => {
+            println!("bench-broker: cannot measure fsync: {error:#}");
+            None
+        }
+    }
+}
+
+/// Every selected row on one broker: the main rows on a broker started for
+/// them, the durable load rows on a fresh one with its store on, the recovery
+/// row on yet another. `None` when the broker is not installed.
+fn measure_broker(
+    name: &str,
+    bin: &Path,
+    rows: &[Row],
+    settings: &Settings,
+    run_id: &str,
+) -> Result<Option<(Column, Vec<Vec<Sample>>)>> {
+    let stompkit = bin.join("stompkit");
+    let mut out = vec![Vec::new(); rows.len()];
+    let mut column = None;
+    if settings.main {
+        let Some(subject) = start(name, bin, activemq::Store::Memory)? else {
+            return Ok(None);
+        };
+        let plan = subject.plan(&stompkit, settings, run_id);
+        measure(&subject, rows, &plan, settings, &mut out);
+        column = Some(subject.column.clone());
+    }
+    if settings.durable {
+        let Some(subject) = start(name, bin, activemq::Store::KahaDb)? else {
+            return Ok(None);
+        };
+        let plan = subject.plan(&stompkit, settings, run_id);
+        println!("bench-broker: durable rows on {name}");
+        for _ in 0..settings.repeat {
+            for (i, row) in rows.iter().enumerate() {
+                if row.kind.section() == Section::Durable
+                    && let Some(sample) = plan.run_load(row)
+                {
+                    print_sample(&subject.column.name, row, &sample);
+                    out[i].push(sample);
+                }
+            }
+        }
+        let name_shown = subject.column.name.clone();
+        let style = subject.style;
+        column.get_or_insert_with(|| subject.column.clone());
+        // Nothing else running while the recovery row fills and restarts a broker.
+        drop(plan);
+        drop(subject);
+        let plan = Plan {
+            stomp_url: "",
+            ws_url: None,
+            ..style.plan(&stompkit, settings, run_id)
+        };
+        for (i, row) in rows.iter().enumerate() {
+            if let Kind::Recovery { messages, size } = row.kind {
+                let sample = recovery::measure(name, bin, &plan, messages, size);
+                print_sample(&name_shown, row, &sample);
+                out[i].push(sample);
+            }
+        }
+    }
+    Ok(column.map(|c| (c, out)))
+}
+
+fn print_sample(name: &str, row: &Row, sample: &Sample) {
+    println!(
+        "bench-broker: {name}: {}: {}",
+        row.label,
+        table::cell(std::slice::from_ref(sample), row.kind)
+    );
 }
 
 /// Builds `stompkit-broker` and `stompkit` with `profile`; returns their directory.
@@ -177,33 +334,79 @@ struct Subject {
     column: Column,
     stomp_url: String,
     ws_url: Option<String>,
-    login: Option<(&'static str, &'static str)>,
+    /// What the load generator must know besides the addresses.
+    style: Style,
     /// The process whose memory is measured.
     pid: Option<u32>,
     /// Stops the broker when dropped.
     _guard: Box<dyn std::any::Any>,
 }
 
-/// Starts one broker; `None` (with a printed line) when it is not installed.
-fn start(name: &str, bin: &Path) -> Result<Option<Subject>> {
+/// What the load generator must know of a broker besides its addresses.
+#[derive(Clone, Copy, Debug)]
+struct Style {
+    /// `(login, passcode)`, when the broker wants them.
+    login: Option<(&'static str, &'static str)>,
+    /// The SUBSCRIBE header bounding unacknowledged messages.
+    prefetch_header: &'static str,
+    /// Transactions of this many SENDs fill its durable queues fastest
+    /// (`None`: receipted windows do).
+    fill_transaction: Option<u64>,
+}
+
+impl Style {
+    /// A plan for this broker with no address yet.
+    fn plan<'a>(self, stompkit: &'a Path, settings: &Settings, run_id: &str) -> Plan<'a> {
+        Plan {
+            stompkit,
+            stomp_url: "",
+            ws_url: None,
+            login: self.login,
+            seconds: settings.seconds,
+            warmup: settings.warmup,
+            run_id: run_id.to_string(),
+            prefetch_header: self.prefetch_header,
+            fill_transaction: self.fill_transaction,
+            durable_runs: std::cell::Cell::new(0),
+        }
+    }
+}
+
+impl Subject {
+    /// How the load generator reaches this broker.
+    fn plan<'a>(&'a self, stompkit: &'a Path, settings: &Settings, run_id: &str) -> Plan<'a> {
+        Plan {
+            stomp_url: &self.stomp_url,
+            ws_url: self.ws_url.as_deref(),
+            ..self.style.plan(stompkit, settings, run_id)
+        }
+    }
+}
+
+/// Starts one broker (ActiveMQ with `store`; the others always have theirs);
+/// `None` (with a printed line) when it is not installed.
+fn start(name: &str, bin: &Path, store: activemq::Store) -> Result<Option<Subject>> {
     Ok(Some(match name {
         "stompkit" => {
-            let mut command = Command::new(bin.join("stompkit-broker"));
-            command
-                .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
-                .env("STOMPKIT_LIMITS_MAX_CONNECTIONS", "20000");
+            let data = stompkit::DataDir::new(&cmd::target_dir())?;
+            let command = stompkit::command(bin, data.path());
             let broker =
                 Broker::spawn(command, cmd::target_dir().join("bench-broker-stompkit.log"))?;
             Subject {
                 column: Column {
-                    name: "stompkit".into(),
+                    name: table::STOMPKIT.into(),
                     version: stompkit_version(),
                 },
                 stomp_url: format!("stomp://{}", broker.addr),
                 ws_url: Some(format!("ws://{}/ws", broker.addr)),
-                login: None,
+                style: Style {
+                    login: None,
+                    prefetch_header: "prefetch-count",
+                    fill_transaction: None,
+                },
                 pid: Some(broker.pid()),
-                _guard: Box::new(broker),
+                // The broker stops before its data directory is removed.
+                _guard: Box::new((broker, data)),
             }
         }
         "rabbitmq" => {
@@ -224,13 +427,17 @@ fn start(name: &str, bin: &Path) -> Result<Option<Subject>> {
                 },
                 stomp_url: format!("stomp://{}", rabbit.stomp),
                 ws_url: Some(format!("ws://{}/ws", rabbit.web_stomp)),
-                login: Some(GUEST),
+                style: Style {
+                    login: Some(GUEST),
+                    prefetch_header: "prefetch-count",
+                    fill_transaction: None,
+                },
                 pid: procfs::listener_pid(rabbit.stomp.port()),
                 _guard: Box::new(rabbit),
             }
         }
         _ => {
-            let Some(active) = ActiveMq::start(&cmd::target_dir())? else {
+            let Some(active) = ActiveMq::start(&cmd::target_dir(), store)? else {
                 println!(
                     "bench-broker: ActiveMQ skipped: not installed (apt-get install activemq, or --with-peers)"
                 );
@@ -243,7 +450,11 @@ fn start(name: &str, bin: &Path) -> Result<Option<Subject>> {
                 },
                 stomp_url: format!("stomp://{}", active.stomp),
                 ws_url: None,
-                login: None,
+                style: Style {
+                    login: None,
+                    prefetch_header: "activemq.prefetchSize",
+                    fill_transaction: Some(1000),
+                },
                 pid: active.pid(),
                 _guard: Box::new(active),
             }
@@ -251,16 +462,16 @@ fn start(name: &str, bin: &Path) -> Result<Option<Subject>> {
     }))
 }
 
-/// Every row on one broker: memory first (fresh process), then the load rows
-/// `repeat` times, interleaved so slow drifts in machine load spread evenly.
+/// The main rows on one broker: memory first (fresh process), then the load
+/// rows `repeat` times, interleaved so slow drifts in machine load spread evenly.
 fn measure(
     subject: &Subject,
     rows: &[Row],
     plan: &Plan<'_>,
-    connections: usize,
-    repeat: usize,
-) -> Vec<Vec<Sample>> {
-    let mut out = vec![Vec::new(); rows.len()];
+    settings: &Settings,
+    out: &mut [Vec<Sample>],
+) {
+    let (connections, repeat) = (settings.connections, settings.repeat);
     let name = &subject.column.name;
     println!("bench-broker: measuring {name} {}", subject.column.version);
     std::thread::sleep(Duration::from_secs(2));
@@ -285,17 +496,15 @@ fn measure(
     }
     for _ in 0..repeat {
         for (i, row) in rows.iter().enumerate() {
+            if row.kind.section() != Section::Main {
+                continue;
+            }
             if let Some(sample) = plan.run_load(row) {
-                println!(
-                    "bench-broker: {name}: {}: {}",
-                    row.label,
-                    table::cell(std::slice::from_ref(&sample), row.kind)
-                );
+                print_sample(name, row, &sample);
                 out[i].push(sample);
             }
         }
     }
-    out
 }
 
 /// Opens `n` idle connections with `stompkit bench idle`, measures the broker's
@@ -398,33 +607,43 @@ fn upstream_version(debian: &str) -> String {
 fn preamble(
     columns: &[Column],
     profile: &str,
-    seconds: f64,
-    warmup: f64,
-    repeat: usize,
+    settings: &Settings,
     load_before: Option<f64>,
 ) -> Vec<String> {
+    let (seconds, warmup, repeat) = (settings.seconds, settings.warmup, settings.repeat);
     let date =
         cmd::output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])).unwrap_or_default();
     let date = date.trim();
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let memory = procfs::mem_total().map_or(0.0, |b| b as f64 / (1u64 << 30) as f64);
-    let mut versions = vec![format!("stompkit {} ({profile} build)", stompkit_version())];
-    for column in columns.iter().skip(1) {
-        versions.push(match column.name.as_str() {
+    let activemq_store = match (settings.main, settings.durable) {
+        (true, true) => "non-persistent; KahaDB for the durable table",
+        (false, true) => "KahaDB",
+        _ => "non-persistent",
+    };
+    let versions: Vec<String> = columns
+        .iter()
+        .map(|column| match column.name.as_str() {
+            table::STOMPKIT => format!("stompkit {} ({profile} build)", stompkit_version()),
             "RabbitMQ" => format!(
                 "RabbitMQ {} (Debian; Erlang {}; rabbitmq_stomp, rabbitmq_web_stomp)",
                 column.version,
                 package_version("erlang-base")
             ),
             _ => format!(
-                "ActiveMQ Classic {} (Debian; `stomp+nio`, non-persistent; Java {})",
+                "ActiveMQ Classic {} (Debian; `stomp+nio`, {activemq_store}; Java {})",
                 column.version,
                 java_version()
             ),
-        });
-    }
+        })
+        .collect();
     let load = |l: Option<f64>| l.map_or("?".into(), |l| format!("{l:.1}"));
-    vec![
+    let load_average = format!(
+        "1-minute load average before / after: {} / {}.",
+        load(load_before),
+        load(procfs::load1())
+    );
+    let mut lines = vec![
         format!(
             "Measured {date} by `cargo xtask bench-broker` on {} ({cores} cores, {memory:.0} GiB), Linux {}; \
              the load generator (`stompkit bench`) runs on the same machine, one broker at a time.",
@@ -432,16 +651,41 @@ fn preamble(
             procfs::kernel().unwrap_or_default()
         ),
         format!("Versions: {}.", versions.join("; ")),
-        format!(
+    ];
+    if settings.main {
+        lines.push(format!(
             "Load rows: `ack:auto` subscriptions, {warmup} s unmeasured warm-up, then {seconds} s of measured publishing \
              as fast as the broker takes it; only measured deliveries count (topic 1→100 counts each of the 100 copies), \
              and a row whose deliveries differ from published × fan-out says how many were lost. \
              Median of {repeat} run(s), ± half the spread. WebSocket rows: stompkit's `/ws` and RabbitMQ Web-STOMP. \
-             1-minute load average before / after: {} / {}.",
-            load(load_before),
-            load(procfs::load1())
-        ),
-    ]
+             {load_average}"
+        ));
+    } else {
+        lines.push(load_average);
+    }
+    lines
+}
+
+/// The lines above the durable table: what its rows do.
+fn durable_preamble(settings: &Settings) -> Vec<String> {
+    let mut lines = vec![format!(
+        "Every SEND is `persistent:true` with a `receipt`, to a durable queue, and counts when its RECEIPT arrives: \
+             stompkit with a data directory (group commit, RECEIPT after fdatasync), RabbitMQ's durable classic queues \
+             (publisher confirms), ActiveMQ with KahaDB (journal synced on write); each broker started afresh for this table. \
+             Publish and RECEIPT latency rows: {} s unmeasured warm-up, then {} s measured, no consumer, then the queue \
+             is emptied (unmeasured). Drain: the queue is filled first (unmeasured), then timed from the SUBSCRIBEs to \
+             the last delivery. Median of {} run(s).",
+        settings.warmup, settings.seconds, settings.repeat
+    )];
+    if let Some(messages) = settings.recovery_messages {
+        lines.push(format!(
+            "Recovery (one run each, on a broker of its own): {messages} persistent 1 KiB messages stored by 4 publishers \
+             (stompkit and RabbitMQ: receipted, {} awaiting RECEIPT each; ActiveMQ: transactions of 1000 SENDs), \
+             then SIGKILL and a restart on the same files; seconds from that spawn until a SUBSCRIBE gets the first message.",
+            rows::FILL_WINDOW
+        ));
+    }
+    lines
 }
 
 fn java_version() -> String {

@@ -4,11 +4,15 @@
 //! Owns the whole run: a Python virtual environment under
 //! `<target>/interop-venv` with the exact versions of `interop/requirements.txt`
 //! (reinstalled only when that file changes), the debug build of the broker
-//! binary, starting it on `127.0.0.1:0` and learning its port from the line
+//! binary, starting it on `127.0.0.1:0` with a fresh data directory under
+//! `<target>/interop-data/` (removed when it stops) and
+//! `STOMPKIT_DESTINATIONS_MAX_DELIVERIES=3` (the dead-letter tests NACK that many
+//! times), learning its port from the line
 //! `stompkit-broker listening on stomp://<ip>:<port>` it prints, running pytest
-//! with `STOMP_HOST`/`STOMP_PORT`, and stopping the broker however the run ends
-//! (a guard kills it on drop). It does not know what the tests check; the suite
-//! does (see `interop/README.md`).
+//! with `STOMP_HOST`/`STOMP_PORT` (and `STOMPKIT_INTEROP_MAX_DELIVERIES`, the
+//! same 3, when it started the broker), and stopping the broker however the run
+//! ends (a guard kills it on drop). It does not know what the tests check; the
+//! suite does (see `interop/README.md`).
 //!
 //! Knobs for [`run`] (the lead's CLI may map flags onto [`run_with`] instead):
 //! - `STOMPKIT_INTEROP_PORTABLE_ONLY=1`: only the tests tagged `portable`
@@ -40,6 +44,10 @@ const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
 const HEARTBEAT_MIN_MS: &str = "100";
 /// How much of the broker's log to show when something went wrong.
 const LOG_TAIL_BYTES: u64 = 8 * 1024;
+/// The broker's `[destinations] max_deliveries` for the run (default 10): the
+/// dead-letter tests in `interop/test_durable.py` NACK a message that many times,
+/// and read the number from `STOMPKIT_INTEROP_MAX_DELIVERIES`.
+const MAX_DELIVERIES: &str = "3";
 
 /// Runs the suite as configured by the environment (see the module docs).
 pub fn run() -> Result<()> {
@@ -76,7 +84,14 @@ pub fn run_with(addr: Option<SocketAddr>, portable_only: bool) -> Result<()> {
         }
     };
     println!("interop: testing the STOMP server at {addr}");
-    let status = run_suite(&python, addr, portable_only, &[]);
+    // Only a broker started here is known to run with MAX_DELIVERIES; the suite
+    // assumes the default (10) for any other server.
+    let env: &[(&str, &str)] = if broker.is_some() {
+        &[("STOMPKIT_INTEROP_MAX_DELIVERIES", MAX_DELIVERIES)]
+    } else {
+        &[]
+    };
+    let status = run_suite(&python, addr, portable_only, env);
     if let Some(broker) = broker.as_mut()
         && let Some(exit) = broker.exited()?
     {
@@ -200,12 +215,15 @@ pub(crate) fn build_broker() -> Result<PathBuf> {
     Ok(binary)
 }
 
-/// A running broker process; killed when dropped, whatever happened meanwhile.
+/// A running broker process; killed when dropped, whatever happened meanwhile
+/// (and its data directory, when [`Broker::start_with`] made one, removed).
 pub(crate) struct Broker {
     child: Child,
     /// The first listener's address (TCP STOMP and, on the same port, WebSocket).
     pub(crate) addr: SocketAddr,
     log: PathBuf,
+    /// The store's directory, removed on drop.
+    data_dir: Option<PathBuf>,
 }
 
 impl Broker {
@@ -215,19 +233,33 @@ impl Broker {
     }
 
     /// [`start`](Broker::start) with more command-line arguments (e.g. `--upstream URL`).
+    /// The broker stores in a fresh directory of its own ([`fresh_data_dir`]).
     pub(crate) fn start_with(binary: &Path, args: &[&str]) -> Result<Broker> {
         let log = target_dir().join("interop-broker.log");
+        let data_dir = fresh_data_dir()?;
         let mut command = Command::new(binary);
         command
             .args(["--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(&data_dir)
             .args(args)
             // The suite negotiates 200 ms heart-beats; the default floor is 1000 ms.
             .env("STOMPKIT_HEARTBEAT_MIN_MS", HEARTBEAT_MIN_MS)
+            .env("STOMPKIT_DESTINATIONS_MAX_DELIVERIES", MAX_DELIVERIES)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             );
-        Broker::spawn(command, log)
+        match Broker::spawn(command, log) {
+            Ok(mut broker) => {
+                broker.data_dir = Some(data_dir);
+                Ok(broker)
+            }
+            Err(error) => {
+                let _ = fs::remove_dir_all(&data_dir);
+                Err(error)
+            }
+        }
     }
 
     /// Spawns `command` (stderr to `log`) and waits for its `listening` line.
@@ -252,6 +284,7 @@ impl Broker {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log,
+            data_dir: None,
         };
         let (found, listening) = mpsc::channel();
         thread::spawn(move || {
@@ -323,7 +356,27 @@ impl Drop for Broker {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
+        if let Some(dir) = &self.data_dir {
+            let _ = fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// A new, empty directory `<target>/interop-data/<pid>-<nanos>` for one broker's
+/// store: every run (and every broker of a run) starts with nothing stored, and
+/// never shares the default `./stompkit-data` or its lock.
+fn fresh_data_dir() -> Result<PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let dir = target_dir()
+        .join("interop-data")
+        .join(format!("{}-{nanos}", std::process::id()));
+    if dir.exists() {
+        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
 }
 
 /// Runs pytest on `interop/` against `addr`, output straight to ours, with

@@ -9,7 +9,8 @@
 //! [`cmd::Missing`] error that CI reports as skipped; `npm ci` in `interop/js`
 //! (only when `package-lock.json` changed),
 //! the broker (built and started on `127.0.0.1:0` with the interop suite's
-//! [`Broker`] guard, so the same 100 ms heart-beat floor), then `node --test` with
+//! [`Broker`] guard, so the same 100 ms heart-beat floor and a fresh data
+//! directory of its own), then `node --test` with
 //! `STOMPKIT_WS_URL=ws://<ip>:<port>/ws` and `STOMPKIT_SCREENSHOT_DIR=<target>`.
 //! It does not know what the tests check; `interop/js/README.md` does.
 

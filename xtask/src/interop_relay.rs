@@ -4,7 +4,8 @@
 //! Owns only the wiring: a throwaway RabbitMQ from [`xtask::rabbitmq`] (with
 //! `CI=true` installed when missing, and a failure to start fails; outside CI
 //! a missing RabbitMQ is a printed `skipped: ...`), the broker binary started
-//! by [`crate::interop`] with `--upstream stomp://<rabbitmq>`, and pytest with
+//! by [`crate::interop`] with `--upstream stomp://<rabbitmq>` (and, as every
+//! broker it starts, a fresh data directory of its own), and pytest with
 //! `-m portable` and `STOMP_VHOST=/` (RabbitMQ reads `host` as the virtual
 //! host) and RabbitMQ's stock `guest` login, which the relay forwards.
 

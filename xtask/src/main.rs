@@ -77,7 +77,9 @@ enum Task {
         peers: bool,
     },
     /// Measure stompkit-broker against RabbitMQ and ActiveMQ (throughput, latency,
-    /// memory, WebSocket) and write the table into target/, the README and docs/.
+    /// memory, WebSocket; durable queues: receipted persistent publishes, draining,
+    /// RECEIPT latency, recovery of 1M stored messages) and write the tables into
+    /// target/, the README and docs/.
     BenchBroker(bench_broker::BenchBrokerArgs),
 }
 

@@ -7,7 +7,9 @@
 //! every file (config, enabled plugins, mnesia, logs, Erlang cookie via `HOME`)
 //! under `<target>/rabbitmq-<pid>-<n>/`; waiting until STOMP answers a CONNECT
 //! with CONNECTED; and stopping the node, its own epmd and its directory when the
-//! [`RabbitMq`] is dropped, also when starting failed half-way.
+//! [`RabbitMq`] is dropped, also when starting failed half-way. For crash tests
+//! it can also kill a node at once ([`RabbitMq::kill`]) and start it again on
+//! the same ports and files ([`RabbitMq::respawn`]).
 //!
 //! Availability follows the house rule of [`crate::process`]: with `CI=true`
 //! (or `--install`) a missing `rabbitmq-server` is installed with apt and any
@@ -162,7 +164,8 @@ impl RabbitMq {
             child: None,
         };
         // From here on, dropping `rabbit` cleans up whatever was started.
-        rabbit.spawn(&script, &ports)?;
+        rabbit.write_files(&ports)?;
+        rabbit.launch(&script, &ports)?;
         if let Err(error) = rabbit.wait_ready() {
             rabbit.print_log_tail();
             return Err(error);
@@ -179,37 +182,45 @@ impl RabbitMq {
         Ok(rabbit)
     }
 
-    /// Writes the node's files and spawns the server in its own process group.
-    fn spawn(&mut self, script: &Path, ports: &Ports) -> Result<()> {
+    /// Writes the node's files into a fresh directory.
+    fn write_files(&self, ports: &Ports) -> Result<()> {
         let _ = std::fs::remove_dir_all(&self.dir);
-        let logs = self.dir.join("log");
-        let mnesia = self.dir.join("mnesia");
-        for dir in [&logs, &mnesia] {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for dir in [self.dir.join("log"), self.dir.join("mnesia")] {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let write = |name: &str, text: &str| -> Result<PathBuf> {
+        let write = |name: &str, text: &str| -> Result<()> {
             let path = self.dir.join(name);
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-            Ok(path)
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
         };
-        let config = write("rabbitmq.conf", &config_text(ports))?;
-        let plugins = write("enabled_plugins", "[rabbitmq_stomp,rabbitmq_web_stomp].\n")?;
+        write("rabbitmq.conf", &config_text(ports))?;
+        write("enabled_plugins", "[rabbitmq_stomp,rabbitmq_web_stomp].\n")?;
         // An empty env file, so /etc/rabbitmq/rabbitmq-env.conf cannot override ours.
-        let env_file = write("rabbitmq-env.conf", "")?;
-        let console = std::fs::File::create(self.dir.join("console.log"))?;
+        write("rabbitmq-env.conf", "")
+    }
+
+    /// Spawns the server on the files [`write_files`](Self::write_files) wrote,
+    /// in its own process group.
+    fn launch(&mut self, script: &Path, ports: &Ports) -> Result<()> {
+        let console = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("console.log"))?;
         let mut command = Command::new(script);
         command
             .env("HOME", &self.dir) // the Erlang cookie lives here
             .env("RABBITMQ_NODENAME", &self.node)
-            .env("RABBITMQ_CONF_ENV_FILE", &env_file)
-            .env("RABBITMQ_CONFIG_FILE", &config)
+            .env("RABBITMQ_CONF_ENV_FILE", self.dir.join("rabbitmq-env.conf"))
+            .env("RABBITMQ_CONFIG_FILE", self.dir.join("rabbitmq.conf"))
             .env(
                 "RABBITMQ_ADVANCED_CONFIG_FILE",
                 self.dir.join("advanced.config"),
             )
-            .env("RABBITMQ_ENABLED_PLUGINS_FILE", &plugins)
-            .env("RABBITMQ_MNESIA_BASE", &mnesia)
-            .env("RABBITMQ_LOG_BASE", &logs)
+            .env(
+                "RABBITMQ_ENABLED_PLUGINS_FILE",
+                self.dir.join("enabled_plugins"),
+            )
+            .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
             .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
             .env("RABBITMQ_NODE_PORT", ports.amqp.to_string())
             .env("RABBITMQ_DIST_PORT", ports.dist.to_string())
@@ -240,7 +251,7 @@ impl RabbitMq {
 
     /// Polls until a STOMP CONNECT gets CONNECTED and the Web-STOMP port accepts,
     /// the node exits, or the startup timeout passes.
-    fn wait_ready(&mut self) -> Result<()> {
+    pub fn wait_ready(&mut self) -> Result<()> {
         let child = self
             .child
             .as_mut()
@@ -252,6 +263,32 @@ impl RabbitMq {
                 .map(drop)
                 .context("Web-STOMP port not open yet")
         })
+    }
+
+    /// Kills the node at once, as a crash would: SIGKILL to its process group,
+    /// without letting it write anything more. Its files (and its epmd) stay, for
+    /// [`respawn`](Self::respawn).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(&format!("-{}", child.id()), "KILL");
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the node again on the same ports, node name and files (after
+    /// [`kill`](Self::kill)); returns once the process is spawned, not when it
+    /// is ready (see [`wait_ready`](Self::wait_ready)).
+    pub fn respawn(&mut self) -> Result<()> {
+        self.kill();
+        let script = ensure_installed()?;
+        let ports = Ports {
+            stomp: self.stomp.port(),
+            web_stomp: self.web_stomp.port(),
+            amqp: self.amqp.port(),
+            epmd: self.epmd_port,
+            dist: self.dist_port,
+        };
+        self.launch(&script, &ports)
     }
 
     /// Prints the end of the node's console output and main log.

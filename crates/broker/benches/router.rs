@@ -29,6 +29,7 @@ fn setup(subscribers: usize, destination: &str) -> (Router, Vec<Arc<Outbox>>) {
             destination: destination.into(),
             ack: AckMode::Auto,
             prefetch: 0,
+            durable: None,
             receipt: None,
         });
         outboxes.push(outbox);

@@ -49,6 +49,31 @@ pub struct BrokerConfig {
     pub auth: AuthConfig,
     /// The certificate of TLS listeners.
     pub tls: TlsConfig,
+    /// Where durable messages and subscriptions are kept.
+    pub store: StoreConfig,
+}
+
+/// `[store]`: the data directory of persistent messages and durable
+/// subscriptions. Relay mode opens no store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The data directory, created on first start (default `./stompkit-data`;
+    /// `--data-dir`, `STOMPKIT_STORE_DIR`). One broker at a time: a second one
+    /// on the same directory refuses to start.
+    pub dir: String,
+    /// Keep nothing on disk: persistent messages and durable subscriptions live
+    /// in memory only and are lost on restart (default false; `--in-memory`).
+    pub in_memory: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            dir: "./stompkit-data".to_owned(),
+            in_memory: false,
+        }
+    }
 }
 
 /// `[server]`: where to listen and how to stop.
@@ -208,6 +233,13 @@ pub struct DestinationsConfig {
     pub default_prefetch: u32,
     /// Largest `prefetch-count` accepted (default 65535).
     pub max_prefetch: u32,
+    /// Time to live of a message whose SEND sets neither `expiration` nor
+    /// `expires`, in ms (default 0: none).
+    pub default_ttl_ms: u64,
+    /// Most deliveries of one queue message (default 10; 0 = unlimited): a
+    /// delivery that reached it and is NACKed or returned unacknowledged moves
+    /// the message to `/queue/<name>.dlq`.
+    pub max_deliveries: u32,
 }
 
 impl Default for DestinationsConfig {
@@ -220,6 +252,8 @@ impl Default for DestinationsConfig {
             slow_consumer: SlowConsumer::Disconnect,
             default_prefetch: 1000,
             max_prefetch: 65_535,
+            default_ttl_ms: 0,
+            max_deliveries: 10,
         }
     }
 }

@@ -53,6 +53,7 @@ mod serve;
 mod server;
 mod session;
 mod shared;
+mod store;
 mod tls;
 mod transport;
 mod upstream;
@@ -62,11 +63,12 @@ pub use authz::{Glob, Permissions};
 pub use config::{
     AuthConfig, BrokerConfig, ConfigError, DestinationsConfig, HeartbeatConfig, LimitsConfig,
     ListenSpec, OriginCheck, OutgoingMessages, QueueOverflow, RelayConfig, Secret, ServerConfig,
-    SlowConsumer, TlsConfig, UserConfig, WebSocketConfig,
+    SlowConsumer, StoreConfig, TlsConfig, UserConfig, WebSocketConfig,
 };
 pub use metrics::{Metrics, QueueStat, render as render_metrics};
 pub use server::{BoundListener, Broker, RunningBroker, StartError, raise_nofile_limit};
 pub use session::{PREFETCH_COUNT, SERVER};
+pub use store::StoreError;
 pub use tls::TlsSetupError;
 
 /// The broker's sans-IO core, for the fuzz targets (`fuzz/`) and benchmarks
@@ -83,6 +85,13 @@ pub mod internals {
         AckRef, ConnId, Router, RouterCommand, RouterConfig, TxOp, is_valid_destination,
     };
     pub use crate::session::Session;
+    /// The durable store (`store/`): its records, and its pure recovery.
+    pub mod store {
+        pub use crate::store::{
+            Completion, Op, Recovered, Skipped, Store, StoreError, StoreOptions, StoredMessage,
+            StoredSubscription, Unit, empty_segment, encode_unit, recover_from_segments,
+        };
+    }
 }
 
 /// The README's examples, run as doctests (`cargo test --doc`).

@@ -1,8 +1,10 @@
 //! `stompkit-broker`: run the broker.
 //!
-//! `cargo run --release -p stompkit-broker` listens on 127.0.0.1:61613 with an
-//! in-memory store and default limits, serving STOMP over TCP and over WebSocket
-//! (and the demo page) on the same port. Options: `--listen ADDR` (repeatable;
+//! `cargo run --release -p stompkit-broker` listens on 127.0.0.1:61613 with
+//! default limits, serving STOMP over TCP and over WebSocket (and the demo page)
+//! on the same port, and keeps persistent messages and durable subscriptions in
+//! `./stompkit-data` (created on first start). Options: `--data-dir DIR`
+//! (`[store] dir`), `--in-memory` (keep nothing on disk), `--listen ADDR` (repeatable;
 //! `ws://ADDR` for WebSocket only, `stomp://ADDR` for TCP STOMP only; over TLS
 //! with the `[tls]` certificate: `tls://ADDR` for both, `wss://ADDR`,
 //! `stomp+ssl://ADDR`),
@@ -61,6 +63,14 @@ struct Args {
     /// these); default: the system's root certificates.
     #[arg(long, value_name = "FILE")]
     upstream_ca_file: Option<String>,
+    /// Keep persistent messages and durable subscriptions in DIR ([store] dir,
+    /// STOMPKIT_STORE_DIR) [default: ./stompkit-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<String>,
+    /// Keep nothing on disk: persistent messages and durable subscriptions are
+    /// lost on restart ([store] in_memory).
+    #[arg(long, conflicts_with = "data_dir")]
+    in_memory: bool,
     #[command(subcommand)]
     command: Option<Tool>,
 }
@@ -154,6 +164,12 @@ fn start(args: Args) -> anyhow::Result<()> {
     if let Some(ca_file) = args.upstream_ca_file {
         config.relay.ca_file = ca_file;
     }
+    if let Some(dir) = args.data_dir {
+        config.store.dir = dir;
+    }
+    if args.in_memory {
+        config.store.in_memory = true;
+    }
     match args.command {
         Some(Tool::Passwd { login }) => return passwd(&login),
         Some(Tool::Token { login, ttl }) => return mint_token(&config, &login, ttl),
@@ -187,6 +203,7 @@ fn start(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run(config: BrokerConfig) -> anyhow::Result<()> {
+    catch_file_size_signal()?;
     let ws_path = config.websocket.paths.first().cloned().unwrap_or_default();
     let broker = Broker::bind(config).await.context("cannot start")?;
     {
@@ -257,6 +274,18 @@ fn mint_token(config: &BrokerConfig, login: &str, ttl: Duration) -> anyhow::Resu
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let token = token::mint(secret.as_bytes(), login, now + ttl.as_secs());
     writeln!(std::io::stdout(), "{token}")?;
+    Ok(())
+}
+
+/// A write past `RLIMIT_FSIZE` must fail with `EFBIG` (the store reports it
+/// and keeps serving) rather than kill the broker: a handler for `SIGXFSZ`
+/// replaces the default action (tokio keeps it installed for the process's life).
+fn catch_file_size_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        drop(signal(SignalKind::from_raw(libc::SIGXFSZ))?);
+    }
     Ok(())
 }
 

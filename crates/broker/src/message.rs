@@ -14,6 +14,7 @@
 //! NUL. A header the receiver's version cannot carry (an LF in a 1.0 value, a CR in
 //! 1.1) is dropped from that receiver's copy and counted.
 
+use crate::store::StoredMessage;
 use bytes::{BufMut, Bytes, BytesMut};
 use stompkit_escape::{Escaping, Part, write_escaped};
 use stompkit_frame::{Command, Frame, Headers, Version, names};
@@ -30,6 +31,45 @@ const RESERVED: [&str; 7] = [
     names::CONTENT_LENGTH,
 ];
 
+/// The SEND header that makes a queue message durable.
+pub const PERSISTENT: &str = "persistent";
+/// RabbitMQ's time to live: ms from the SEND.
+const EXPIRATION: &str = "expiration";
+/// ActiveMQ's expiry: ms since the Unix epoch (0 = never).
+const EXPIRES: &str = "expires";
+/// What a SEND's own headers say about its message; for each, the first
+/// occurrence counts (`None`: absent; an unparsable number: `Some(None)`).
+#[derive(Default)]
+struct Marks {
+    content_length: bool,
+    persistent: Option<bool>,
+    expiration: Option<Option<u64>>,
+    expires: Option<Option<u64>>,
+}
+
+impl Marks {
+    /// Reads `headers`, in one pass.
+    #[inline]
+    fn read(headers: &Headers) -> Marks {
+        let [content_length, persistent, expiration, expires] =
+            headers.first_values([names::CONTENT_LENGTH, PERSISTENT, EXPIRATION, EXPIRES]);
+        let number = |v: Option<&str>| v.map(|v| v.parse().ok());
+        Marks {
+            content_length: content_length.is_some(),
+            persistent: persistent.map(|v| v == "true"),
+            expiration: number(expiration),
+            expires: number(expires),
+        }
+    }
+}
+
+/// What a dead letter carries: where it was, how often it was delivered, why.
+const DEAD_LETTER_HEADERS: [&str; 3] = [
+    "original-destination",
+    "delivery-count",
+    "dead-letter-reason",
+];
+
 /// A message held or being dispatched by the router.
 #[derive(Debug)]
 pub struct Message {
@@ -44,6 +84,12 @@ pub struct Message {
     size: std::cell::OnceCell<usize>,
     /// Set when the message goes back to a queue.
     pub redelivered: bool,
+    /// `persistent:true` on its SEND: kept on disk while in a queue.
+    pub persistent: bool,
+    /// When it expires, in ms since the Unix epoch; 0 = never.
+    pub expires: u64,
+    /// Deliveries so far (queues; counts toward `max_deliveries`).
+    pub deliveries: u32,
     /// Headers and body are in allocations of their own ([`Message::compact`]).
     compact: bool,
     blocks: [Option<Block>; 3],
@@ -56,21 +102,88 @@ struct Block {
 }
 
 impl Message {
-    /// Takes a SEND frame's headers and body (no copy of either).
-    pub fn from_send(num: u64, frame: Frame) -> Message {
+    /// Takes a SEND frame's headers and body (no copy of either). It expires
+    /// by its `expiration` (ms from `now`, RabbitMQ) or `expires` (ms since the
+    /// epoch, ActiveMQ; 0 = never) header, else `default_ttl` ms from `now`
+    /// (0 = never); an unparsable value counts as absent.
+    pub fn from_send(num: u64, frame: Frame, now: u64, default_ttl: u64) -> Message {
         let (_, headers, body) = frame.into_parts();
-        let content_length =
-            headers.contains(names::CONTENT_LENGTH) || memchr::memchr(0, &body).is_some();
-        Message {
+        let (mut message, marks) = Message::new(num, headers, body);
+        message.expires = match (marks.expiration, marks.expires) {
+            (Some(Some(ttl)), _) => now.saturating_add(ttl),
+            (_, Some(Some(at))) => at,
+            _ if default_ttl > 0 => now.saturating_add(default_ttl),
+            _ => 0,
+        };
+        message
+    }
+
+    /// A message of `headers` and `body`, and what its headers say (one pass).
+    fn new(num: u64, headers: Headers, body: Bytes) -> (Message, Marks) {
+        let marks = Marks::read(&headers);
+        let content_length = marks.content_length || memchr::memchr(0, &body).is_some();
+        let message = Message {
             num,
             size: std::cell::OnceCell::new(),
             headers,
             body,
             content_length,
             redelivered: false,
+            persistent: marks.persistent == Some(true),
+            expires: 0,
+            deliveries: 0,
             blocks: [None, None, None],
             compact: false,
+        };
+        (message, marks)
+    }
+
+    /// A message recovered from the store: `redelivered` when it was delivered
+    /// before.
+    pub fn from_stored(stored: StoredMessage) -> Message {
+        let (mut message, _) = Message::new(stored.id, stored.headers, stored.body);
+        message.persistent = true;
+        message.expires = stored.expires;
+        message.deliveries = stored.deliveries;
+        message.redelivered = stored.deliveries > 0;
+        message.compact = true;
+        message
+    }
+
+    /// A copy numbered `num` sharing this one's body (a durable
+    /// subscription's own copy of a topic message).
+    pub fn copy(&self, num: u64) -> Message {
+        let (mut message, _) = Message::new(num, self.headers.clone(), self.body.clone());
+        message.persistent = self.persistent;
+        message.expires = self.expires;
+        message
+    }
+
+    /// This message as a dead letter numbered `num`: its headers plus
+    /// `original-destination`, `delivery-count` and `dead-letter-reason`.
+    pub fn dead_letter(&self, num: u64, original: &str, reason: &str) -> Message {
+        let mut headers = self.headers.clone();
+        for name in DEAD_LETTER_HEADERS {
+            headers.remove(name);
         }
+        headers.push(DEAD_LETTER_HEADERS[0], original);
+        headers.push(DEAD_LETTER_HEADERS[1], &self.deliveries.to_string());
+        headers.push(DEAD_LETTER_HEADERS[2], reason);
+        let (mut message, _) = Message::new(num, headers, self.body.clone());
+        message.persistent = self.persistent;
+        message.expires = self.expires;
+        message
+    }
+
+    /// The SEND's headers.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// Whether it has expired at `now` (ms since the Unix epoch).
+    #[inline]
+    pub fn expired(&self, now: u64) -> bool {
+        self.expires != 0 && self.expires <= now
     }
 
     /// Bytes held: headers and body, for queue accounting (a bodiless message
@@ -250,7 +363,7 @@ mod tests {
     use super::*;
 
     fn deliver(frame: Frame, version: Version, ack: Option<(u64, usize)>) -> (Vec<u8>, u32) {
-        let mut m = Message::from_send(7, frame);
+        let mut m = Message::from_send(7, frame, 0, 0);
         let dest = header_line("destination", "/topic/a", version);
         let sub = header_line("subscription", "s:1", version);
         let mut buf = BytesMut::new();
@@ -329,7 +442,7 @@ mod tests {
         };
         let inside = |p: *const u8| range.contains(&p);
         assert!(inside(frame.body().as_ptr()), "parsing is zero-copy");
-        let mut m = Message::from_send(1, frame);
+        let mut m = Message::from_send(1, frame, 0, 0);
         m.compact();
         assert!(!inside(m.body.as_ptr()));
         assert_eq!(&m.body[..], b"small");

@@ -34,6 +34,10 @@ pub struct Metrics {
     pub dropped_headers: AtomicU64,
     /// ERROR frames sent.
     pub errors: AtomicU64,
+    /// Messages dropped because they expired before delivery.
+    pub expired: AtomicU64,
+    /// Messages moved to a dead-letter queue.
+    pub dead_lettered: AtomicU64,
 }
 
 impl Metrics {
@@ -117,7 +121,7 @@ fn put(out: &mut String, args: std::fmt::Arguments<'_>) {
 }
 
 /// The broker-wide counters: name, type, help text, value.
-fn counters(m: &Metrics) -> [(&'static str, &'static str, &'static str, &AtomicU64); 11] {
+fn counters(m: &Metrics) -> [(&'static str, &'static str, &'static str, &AtomicU64); 13] {
     [
         (
             "stompkit_connections",
@@ -184,6 +188,18 @@ fn counters(m: &Metrics) -> [(&'static str, &'static str, &'static str, &AtomicU
             "counter",
             "ERROR frames sent.",
             &m.errors,
+        ),
+        (
+            "stompkit_messages_expired_total",
+            "counter",
+            "Messages dropped because they expired before delivery.",
+            &m.expired,
+        ),
+        (
+            "stompkit_messages_dead_lettered_total",
+            "counter",
+            "Messages moved to a dead-letter queue.",
+            &m.dead_lettered,
         ),
     ]
 }

@@ -26,7 +26,7 @@ pub(crate) use frames::{error_frame, version_refusal, write_frame};
 pub(crate) use heartbeat::{answer_heartbeat, beat};
 pub(crate) use permission::{forbidden_body, may, who};
 pub use request::PREFETCH_COUNT;
-pub(crate) use request::{AckTarget, Request, check, prefetch};
+pub(crate) use request::{AckTarget, Durable, Request, check, prefetch};
 
 #[cfg(test)]
 mod tests;

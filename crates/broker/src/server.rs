@@ -12,17 +12,19 @@
 
 use crate::accept::accept_loop;
 use crate::auth::{AuthSetupError, Authenticator};
-use crate::config::{BrokerConfig, ConfigError, ListenSpec};
+use crate::config::{BrokerConfig, ConfigError, ListenSpec, StoreConfig};
 use crate::metrics::Metrics;
 use crate::metrics_endpoint::serve_metrics;
 use crate::router::Router;
-use crate::router_task;
+use crate::router_task::{self, StoreLink};
 use crate::serve::Listener;
 use crate::shared::Shared;
+use crate::store::{Recovered, Store, StoreError, StoreOptions};
 use crate::tls::{self, TlsSetupError};
 use crate::upstream::Upstream;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use stompkit_ws::WsServerConfig;
@@ -51,6 +53,12 @@ pub enum StartError {
     /// Binding a listen or metrics address failed.
     #[error(transparent)]
     Bind(#[from] io::Error),
+    /// The data directory cannot be used (locked by another broker, or unreadable).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The task opening the store failed.
+    #[error("{0}")]
+    StoreTask(tokio::task::JoinError),
 }
 
 impl StartError {
@@ -135,6 +143,7 @@ impl Broker {
 struct Setup {
     config: Arc<BrokerConfig>,
     upstream: Option<Arc<Upstream>>,
+    store: Option<(StoreLink, Recovered)>,
     auth: Authenticator,
     specs: Vec<ListenSpec>,
     acceptor: Option<tls::Acceptor>,
@@ -142,7 +151,9 @@ struct Setup {
 
 impl Setup {
     /// Checks TLS keys, `[relay]`, `[auth]` (off the async threads: it hashes),
-    /// the listen entries and the TLS certificate, in that order.
+    /// the listen entries and the TLS certificate, in that order, then opens
+    /// the store (not in relay mode nor `in_memory`; off the async threads:
+    /// recovery reads the whole log).
     async fn check(config: BrokerConfig) -> Result<Setup, StartError> {
         tls::check_no_tls_keys(&config)?;
         let upstream = Upstream::from_config(&config.relay)?.map(Arc::new);
@@ -159,9 +170,14 @@ impl Setup {
             true => Some(config.tls.acceptor()?),
             false => None,
         };
+        let store = match upstream.is_none() && !config.store.in_memory {
+            true => Some(open_store(&config.store).await?),
+            false => None,
+        };
         Ok(Setup {
             config,
             upstream,
+            store,
             auth,
             specs,
             acceptor,
@@ -207,6 +223,7 @@ fn start(setup: Setup, bound: Bound) -> RunningBroker {
     let Setup {
         config,
         upstream,
+        store,
         auth,
         specs,
         acceptor,
@@ -214,7 +231,14 @@ fn start(setup: Setup, bound: Bound) -> RunningBroker {
     let metrics = Arc::new(Metrics::default());
     let (stop, shutdown) = watch::channel(false);
     let (router_tx, router_rx) = router_task::channel();
-    let router = Router::new(config.destinations.clone(), metrics.clone());
+    let destinations = config.destinations.clone();
+    let (router, store) = match store {
+        Some((link, recovered)) => (
+            Router::with_store(destinations, metrics.clone(), recovered),
+            Some(link),
+        ),
+        None => (Router::new(destinations, metrics.clone()), None),
+    };
     let shared = Arc::new(Shared::new(
         config.clone(),
         router_tx,
@@ -223,7 +247,7 @@ fn start(setup: Setup, bound: Bound) -> RunningBroker {
         shutdown,
         upstream,
     ));
-    let mut tasks = vec![tokio::spawn(router_task::run(router, router_rx))];
+    let mut tasks = vec![tokio::spawn(router_task::run(router, router_rx, store))];
     let mut listeners = Vec::new();
     for ((tcp, spec), addr) in bound.listeners.into_iter().zip(&specs).zip(&bound.addrs) {
         let websocket = spec.websocket.then(|| ws_server_config(&config, *addr));
@@ -302,6 +326,31 @@ impl Drop for RunningBroker {
             task.abort();
         }
     }
+}
+
+/// Locks the data directory and recovers what it holds (logged).
+async fn open_store(config: &StoreConfig) -> Result<(StoreLink, Recovered), StartError> {
+    let dir = PathBuf::from(&config.dir);
+    let created = !dir.exists();
+    let started = std::time::Instant::now();
+    let opened = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || Store::open(&dir, StoreOptions::default()))
+            .await
+            .map_err(StartError::StoreTask)??
+    };
+    let (store, recovered, completions) = opened;
+    let messages: usize = recovered.queues.iter().map(|(_, m)| m.len()).sum();
+    tracing::info!(
+        dir = %dir.display(),
+        created,
+        messages,
+        queues = recovered.queues.len(),
+        durable_subscriptions = recovered.subscriptions.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "store open"
+    );
+    Ok((StoreLink { store, completions }, recovered))
 }
 
 /// The WebSocket settings of a listener bound to `addr`.

@@ -35,6 +35,7 @@ mod acks;
 mod connect;
 mod subscriptions;
 mod transactions;
+use subscriptions::SubscribeRequest;
 
 use crate::auth::Principal;
 use crate::config::BrokerConfig;
@@ -88,6 +89,8 @@ struct Open {
     subscriptions: HashSet<String>,
     /// The open transactions, by name (C6: aborted when the session ends).
     transactions: HashMap<String, Transaction>,
+    /// CONNECT's `client-id` (names ActiveMQ-style durable subscriptions).
+    client_id: Option<Box<str>>,
 }
 
 /// Where one client frame's effects go: its connection, its `receipt` (taken
@@ -354,16 +357,28 @@ impl Session {
                 destination,
                 ack,
                 prefetch,
-            } => open.subscribe(&self.config, id, destination, ack, prefetch, &mut fx),
-            Request::Unsubscribe { id } => open.unsubscribe(id, &mut fx),
+                durable,
+            } => {
+                let request = SubscribeRequest {
+                    id,
+                    destination,
+                    ack,
+                    prefetch,
+                    durable,
+                };
+                let scope = principal.and_then(|p| p.login.as_deref()).unwrap_or("");
+                open.subscribe(&self.config, request, scope, &mut fx)
+            }
+            Request::Unsubscribe { id, durable } => open.unsubscribe(id, durable, &mut fx),
             Request::Ack {
                 target,
                 transaction,
-            } => open.ack(target, transaction, false, limits, &mut fx),
+            } => open.ack(target, transaction, None, limits, &mut fx),
             Request::Nack {
                 target,
                 transaction,
-            } => open.ack(target, transaction, true, limits, &mut fx),
+                requeue,
+            } => open.ack(target, transaction, Some(requeue), limits, &mut fx),
             Request::Begin { transaction } => open.begin(transaction, limits, &mut fx),
             Request::Commit { transaction } => open.commit(transaction, &mut fx),
             Request::Abort { transaction } => open.abort(transaction, &mut fx),
@@ -459,13 +474,15 @@ fn admit(
 }
 
 impl Open {
-    /// An open session of `version`, with its heart-beat timers.
-    fn new(version: Version, heartbeat: Option<HeartBeater>) -> Open {
+    /// An open session of `version`, with its heart-beat timers and
+    /// CONNECT's `client-id`.
+    fn new(version: Version, heartbeat: Option<HeartBeater>, client_id: Option<Box<str>>) -> Open {
         Open {
             version,
             heartbeat,
             subscriptions: HashSet::new(),
             transactions: HashMap::new(),
+            client_id,
         }
     }
 

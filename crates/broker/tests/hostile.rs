@@ -133,6 +133,7 @@ impl BrokerProcess {
             "127.0.0.1:0",
             "--log-level",
             "warn",
+            "--in-memory",
         ]);
         for (key, _) in std::env::vars() {
             if key.starts_with("STOMPKIT_") {

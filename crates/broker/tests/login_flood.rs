@@ -5,6 +5,8 @@
 //! `verify_concurrency`. Alone in its test binary so the RSS figures are ours.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,6 +52,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn login_flood_does_not_stall_delivery_or_grow_memory() {
     let mut config = BrokerConfig::default();
     config.server.listen = vec!["127.0.0.1:0".into()];
+    support::in_memory(&mut config);
     config.auth.users = vec![UserConfig {
         login: "target".into(),
         // Default cost: what `stompkit-broker passwd` produces.

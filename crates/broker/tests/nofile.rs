@@ -8,7 +8,13 @@ use std::process::{Command, Stdio};
 #[test]
 fn a_max_connections_above_the_open_file_limit_is_warned_about() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_stompkit-broker"))
-        .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--in-memory",
+            "--log-level",
+            "warn",
+        ])
         // More than any hard limit here (the machine allows 20,000).
         .env("STOMPKIT_LIMITS_MAX_CONNECTIONS", "100000000")
         .stdin(Stdio::null())

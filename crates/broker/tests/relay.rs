@@ -11,6 +11,8 @@
 //! use a scripted upstream and run everywhere.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -141,6 +143,7 @@ fn target_dir() -> &'static Path {
 async fn relay(upstream: SocketAddr, tweak: impl FnOnce(&mut BrokerConfig)) -> RunningBroker {
     let mut config = BrokerConfig::default();
     config.server.listen = vec!["127.0.0.1:0".into()];
+    support::in_memory(&mut config);
     config.server.close_linger_ms = 500;
     config.relay.upstream = format!("stomp://{upstream}");
     config.relay.connect_timeout_ms = 5000;

@@ -90,6 +90,7 @@ async fn send(raw: &mut Raw, frame: Frame) {
 async fn safe_defaults_refuse_anonymous_on_a_public_address() {
     let mut config = BrokerConfig::default();
     config.server.listen = vec!["127.0.0.1:0".into(), "0.0.0.0:0".into()];
+    support::in_memory(&mut config);
     let e = Broker::bind(config.clone()).await.err().unwrap();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     let text = e.to_string();
@@ -115,7 +116,7 @@ async fn safe_defaults_refuse_anonymous_on_a_public_address() {
 #[test]
 fn binary_refuses_in_one_line_and_starts_when_anonymous_is_allowed() {
     let out = Process::new(BROKER)
-        .args(["--listen", "0.0.0.0:0"])
+        .args(["--listen", "0.0.0.0:0", "--in-memory"])
         .env_remove("STOMPKIT_AUTH_ALLOW_ANONYMOUS")
         .stdin(Stdio::null())
         .output()
@@ -131,7 +132,13 @@ fn binary_refuses_in_one_line_and_starts_when_anonymous_is_allowed() {
 
     // The same address with STOMPKIT_AUTH_ALLOW_ANONYMOUS=true starts.
     let mut child = Process::new(BROKER)
-        .args(["--listen", "0.0.0.0:0", "--log-level", "warn"])
+        .args([
+            "--listen",
+            "0.0.0.0:0",
+            "--in-memory",
+            "--log-level",
+            "warn",
+        ])
         .env("STOMPKIT_AUTH_ALLOW_ANONYMOUS", "true")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -5,6 +5,8 @@
 #![cfg(feature = "tls")]
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use futures_util::StreamExt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,6 +60,7 @@ impl Drop for Certificate {
 async fn start(cert: &Certificate, tweak: impl FnOnce(&mut BrokerConfig)) -> RunningBroker {
     let mut config = BrokerConfig::default();
     config.server.listen = vec!["tls://127.0.0.1:0".into()];
+    support::in_memory(&mut config);
     config.tls.cert_file = cert.cert_file.display().to_string();
     config.tls.key_file = cert.key_file.display().to_string();
     tweak(&mut config);
@@ -221,6 +224,7 @@ async fn plain_stomp_and_silence_on_a_tls_port_are_closed() {
 async fn tls_listener_without_a_certificate_does_not_start() {
     let mut config = BrokerConfig::default();
     config.server.listen = vec!["tls://127.0.0.1:0".into()];
+    support::in_memory(&mut config);
     let e = Broker::bind(config.clone()).await.err().unwrap();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     assert!(e.to_string().contains("cert_file"), "{e}");

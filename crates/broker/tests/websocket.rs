@@ -744,7 +744,7 @@ fn broker_lines(args: &[&str], env: &[(&str, &str)], lines: usize) -> Vec<String
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stompkit-broker"))
         .args(args)
-        .args(["--log-level", "error"])
+        .args(["--in-memory", "--log-level", "error"])
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

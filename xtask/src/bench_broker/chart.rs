@@ -201,6 +201,8 @@ mod tests {
             rows: all,
             samples,
             preamble: vec![],
+            durable_preamble: vec![],
+            fsync: None,
         };
         let svg = svg(&results).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..80]);

@@ -1,10 +1,15 @@
 //! The benchmark's rows and how one is measured with `stompkit bench`.
 //!
-//! Owns the workload list ([`rows`]), the command line each row gives the load
-//! generator, and reading its JSON report into a [`Sample`]. Every load row
-//! subscribes with `ack:auto`, publishes an unmeasured warm-up first, and counts
-//! only measured deliveries; `delivered != published × fan-out` is kept as a loss
-//! (or surplus) in the sample and shown in the table.
+//! Owns the workload lists ([`rows`], and [`durable`] for the table of
+//! persistent messages), the command line each row gives the load generator,
+//! and reading its JSON report into a [`Sample`]. Every load row of the main
+//! table subscribes with `ack:auto`, publishes an unmeasured warm-up first, and
+//! counts only measured deliveries; `delivered != published × fan-out` is kept
+//! as a loss (or surplus) in the sample and shown in the table. The durable rows
+//! send every message `persistent:true` with a `receipt` to a durable queue and
+//! count it when its RECEIPT arrives; a publish-only durable row consumes what it
+//! left behind afterwards (`--then-drain`), so the queues stay empty between
+//! rows. The recovery row is measured by [`super::recovery`], not here.
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -62,6 +67,71 @@ pub enum Kind {
     RssPerConnection,
     /// Seconds to open (CONNECT → CONNECTED) that many connections.
     AcceptTime,
+    /// Persistent SENDs per second into a durable queue, each with a receipt,
+    /// counted when the RECEIPT arrives; no consumer.
+    DurablePublish {
+        /// Publishing connections.
+        publishers: usize,
+        /// Most SENDs per publisher whose RECEIPT has not arrived.
+        window: u64,
+        /// Body bytes.
+        size: usize,
+    },
+    /// Messages per second draining a durable queue filled with `messages`
+    /// persistent messages first, each ACKed on its own (`client-individual`).
+    DurableDrain {
+        /// Messages in the queue when the consumers subscribe.
+        messages: u64,
+        /// Consuming connections.
+        consumers: usize,
+        /// Unacknowledged messages per consumer (`prefetch-count` /
+        /// `activemq.prefetchSize`).
+        prefetch: u32,
+        /// Body bytes.
+        size: usize,
+    },
+    /// RECEIPT latency (SEND written → RECEIPT read) at a fixed rate of
+    /// persistent SENDs to a durable queue.
+    ReceiptLatency {
+        /// SENDs per second, over all publishers.
+        rate: u32,
+        /// Publishing connections.
+        publishers: usize,
+        /// Most SENDs per publisher whose RECEIPT has not arrived.
+        window: u64,
+        /// Body bytes.
+        size: usize,
+    },
+    /// Seconds from starting the broker again after SIGKILL, with `messages`
+    /// persistent messages stored, until a consumer gets the first of them.
+    Recovery {
+        /// Messages stored.
+        messages: u64,
+        /// Body bytes.
+        size: usize,
+    },
+}
+
+/// The two tables of the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    /// Throughput, latency, memory, WebSocket (messages in memory).
+    Main,
+    /// Persistent messages in durable queues.
+    Durable,
+}
+
+impl Kind {
+    /// The table the row belongs to.
+    pub fn section(self) -> Section {
+        match self {
+            Kind::DurablePublish { .. }
+            | Kind::DurableDrain { .. }
+            | Kind::ReceiptLatency { .. }
+            | Kind::Recovery { .. } => Section::Durable,
+            _ => Section::Main,
+        }
+    }
 }
 
 /// One row of the table.
@@ -92,6 +162,10 @@ impl Row {
             Kind::IdleRss => "idle-rss".into(),
             Kind::RssPerConnection => "rss-per-connection".into(),
             Kind::AcceptTime => "accept".into(),
+            Kind::DurablePublish { publishers, .. } => format!("durable-publish-{publishers}"),
+            Kind::DurableDrain { consumers, .. } => format!("durable-drain-{consumers}"),
+            Kind::ReceiptLatency { rate, .. } => format!("receipt-latency-{rate}"),
+            Kind::Recovery { messages, .. } => format!("recovery-{messages}"),
         }
     }
 
@@ -161,6 +235,65 @@ pub fn rows(idle_connections: usize) -> Vec<Row> {
     all
 }
 
+/// The durable table's rows: publish, drain of `drain_messages`, RECEIPT latency
+/// and, with `recovery_messages`, recovery after SIGKILL. 1 KiB bodies.
+pub fn durable(drain_messages: u64, recovery_messages: Option<u64>) -> Vec<Row> {
+    let size = 1024;
+    let mut rows = vec![
+        Row {
+            label: "persistent publish, 4 publishers × 256 awaiting RECEIPT, 1 KiB".into(),
+            kind: Kind::DurablePublish {
+                publishers: 4,
+                window: 256,
+                size,
+            },
+        },
+        Row {
+            label: format!(
+                "drain {} stored, 4 consumers, client-individual ACKs, prefetch 1000, 1 KiB",
+                count(drain_messages)
+            ),
+            kind: Kind::DurableDrain {
+                messages: drain_messages,
+                consumers: 4,
+                prefetch: 1000,
+                size,
+            },
+        },
+        Row {
+            label: "RECEIPT latency p50 / p99 at 10k persistent SENDs/s, 4 publishers, 1 KiB"
+                .into(),
+            kind: Kind::ReceiptLatency {
+                rate: 10_000,
+                publishers: 4,
+                window: 1000,
+                size,
+            },
+        },
+    ];
+    if let Some(messages) = recovery_messages {
+        rows.push(Row {
+            label: format!(
+                "recovery: SIGKILL with {} stored (1 KiB), restart → first message",
+                count(messages)
+            ),
+            kind: Kind::Recovery { messages, size },
+        });
+    }
+    rows
+}
+
+/// `1M`, `200k`, `5000`.
+fn count(n: u64) -> String {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
+        format!("{}M", n / 1_000_000)
+    } else if n >= 10_000 && n.is_multiple_of(1000) {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    }
+}
+
 /// One measurement of one row on one broker.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Sample {
@@ -205,7 +338,20 @@ pub struct Plan<'a> {
     pub warmup: f64,
     /// Makes destinations unique across runs.
     pub run_id: String,
+    /// The SUBSCRIBE header that bounds unacknowledged messages
+    /// (`prefetch-count`, ActiveMQ's `activemq.prefetchSize`).
+    pub prefetch_header: &'a str,
+    /// How a durable queue is filled fastest on this broker: transactions of this
+    /// many SENDs, or (`None`) receipted windows ([`FILL_WINDOW`]).
+    pub fill_transaction: Option<u64>,
+    /// Durable rows use a new queue each run (counts up).
+    pub durable_runs: std::cell::Cell<u32>,
 }
+
+/// Messages per publisher awaiting RECEIPT while a durable queue is filled.
+pub const FILL_WINDOW: u64 = 1000;
+/// Publishers filling a durable queue.
+pub const FILL_PUBLISHERS: usize = 4;
 
 impl Plan<'_> {
     /// `--login L --passcode P` for `stompkit bench`, when the broker wants them.
@@ -220,9 +366,120 @@ impl Plan<'_> {
         })
     }
 
+    /// The `stompkit bench` arguments that fill a durable queue fast: receipted
+    /// persistent SENDs, in transactions where that is faster.
+    pub fn fill_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "-p".into(),
+            FILL_PUBLISHERS.to_string(),
+            "--persistent".into(),
+            "--receipt-window".into(),
+        ];
+        match self.fill_transaction {
+            Some(k) => args.extend([(2 * k).to_string(), "--transaction".into(), k.to_string()]),
+            None => args.push(FILL_WINDOW.to_string()),
+        }
+        args
+    }
+
+    /// The `stompkit bench` arguments for a durable load row (a fresh queue per run).
+    fn durable_args(&self, row: &Row) -> Option<Vec<String>> {
+        let run = self.durable_runs.get();
+        self.durable_runs.set(run + 1);
+        let mut args: Vec<String> = vec!["bench".into(), "--url".into(), self.stomp_url.into()];
+        args.extend(self.login_args());
+        args.extend(["--mode".into(), "queue".into()]);
+        args.extend(self.durable_workload(row.kind)?);
+        args.extend([
+            "--drain-timeout".into(),
+            "10".into(),
+            "--destination".into(),
+            format!("/queue/bench-{}-{}-{run}", row.slug(), self.run_id),
+            "--json".into(),
+            "--quiet".into(),
+        ]);
+        Some(args)
+    }
+
+    /// What a durable row sends and receives, as `stompkit bench` arguments.
+    fn durable_workload(&self, kind: Kind) -> Option<Vec<String>> {
+        let mut args = Vec::new();
+        let (seconds, warmup) = (self.seconds.to_string(), self.warmup.to_string());
+        match kind {
+            Kind::DurablePublish {
+                publishers,
+                window,
+                size,
+            } => args.extend([
+                "-p".into(),
+                publishers.to_string(),
+                "-s".into(),
+                "0".into(),
+                "--size".into(),
+                size.to_string(),
+                "--duration".into(),
+                seconds,
+                "--warmup".into(),
+                warmup,
+                "--persistent".into(),
+                "--receipt-window".into(),
+                window.to_string(),
+                "--then-drain".into(),
+            ]),
+            Kind::DurableDrain {
+                messages,
+                consumers,
+                prefetch,
+                size,
+            } => {
+                args.extend(self.fill_args());
+                args.extend([
+                    "-s".into(),
+                    consumers.to_string(),
+                    "--size".into(),
+                    size.to_string(),
+                    "--drain".into(),
+                    messages.to_string(),
+                    "--ack".into(),
+                    "client-individual".into(),
+                    "--sub-header".into(),
+                    format!("{}:{prefetch}", self.prefetch_header),
+                ]);
+            }
+            Kind::ReceiptLatency {
+                rate,
+                publishers,
+                window,
+                size,
+            } => args.extend([
+                "-p".into(),
+                publishers.to_string(),
+                "-s".into(),
+                "0".into(),
+                "--size".into(),
+                size.to_string(),
+                "--duration".into(),
+                seconds,
+                "--warmup".into(),
+                warmup,
+                "--rate".into(),
+                rate.to_string(),
+                "--persistent".into(),
+                "--receipt-window".into(),
+                window.to_string(),
+                "--then-drain".into(),
+            ]),
+            _ => return None,
+        }
+        Some(args)
+    }
+
     /// The `stompkit bench` arguments for a load row, or `None` when the broker
     /// has no WebSocket endpoint for a WebSocket row.
     pub fn load_args(&self, row: &Row) -> Option<Vec<String>> {
+        if row.kind.section() == Section::Durable {
+            return self.durable_args(row);
+        }
         let (mode, publishers, subscribers, size, rate, url) = match row.kind {
             Kind::Throughput {
                 mode,
@@ -281,30 +538,39 @@ impl Plan<'_> {
     /// Runs a load row; `None` when it does not apply to this broker.
     pub fn run_load(&self, row: &Row) -> Option<Sample> {
         let args = self.load_args(row)?;
-        // Warm-up, measured phase, drain (5 s without progress ends it), connects.
-        let limit =
+        // Warm-up, measured phase, drain (5 s without progress ends it), connects;
+        // a durable drain fills its queue first (at 500 messages/s at worst).
+        let mut limit =
             Duration::from_secs_f64(self.seconds + self.warmup) * 4 + Duration::from_secs(120);
+        if let Kind::DurableDrain { messages, .. } = row.kind {
+            limit += Duration::from_secs(messages / 500);
+        }
         Some(match run_json(self.stompkit, &args, limit) {
-            Ok(report) => sample_from(&report),
+            Ok(report) => sample_from(&report, row.kind),
             Err(error) => Sample::Failed(format!("{error:#}")),
         })
     }
 }
 
-/// Reads a `stompkit bench --json` report.
-pub fn sample_from(report: &Value) -> Sample {
+/// Reads a `stompkit bench --json` report; the RECEIPT latency row takes the
+/// RECEIPT latencies as its latencies.
+pub fn sample_from(report: &Value, kind: Kind) -> Sample {
     let f = |key: &str| report[key].as_f64().unwrap_or(0.0);
     let u = |key: &str| report[key].as_u64().unwrap_or(0);
     if let Some(error) = report["errors"].as_array().and_then(|e| e.first()) {
         return Sample::Failed(error.as_str().unwrap_or("failed").to_string());
     }
+    let (p50, p99) = match kind {
+        Kind::ReceiptLatency { .. } => ("receipt_p50_us", "receipt_p99_us"),
+        _ => ("p50_us", "p99_us"),
+    };
     Sample::Load {
         per_sec: f("msgs_per_sec"),
         published: u("published"),
         delivered: u("delivered"),
         expected: u("expected"),
-        p50_us: f("p50_us"),
-        p99_us: f("p99_us"),
+        p50_us: f(p50),
+        p99_us: f(p99),
         publish_per_sec: f("publish_msgs_per_sec"),
     }
 }
@@ -373,6 +639,9 @@ mod tests {
             seconds: 3.0,
             warmup: 1.0,
             run_id: "x".into(),
+            prefetch_header: "activemq.prefetchSize",
+            fill_transaction: Some(1000),
+            durable_runs: std::cell::Cell::new(0),
         };
         let all = rows(10);
         let args = plan.load_args(&all[2]).unwrap().join(" ");
@@ -403,13 +672,80 @@ mod tests {
     fn a_report_with_errors_is_a_failure() {
         let ok = serde_json::json!({"msgs_per_sec": 10.0, "published": 5, "delivered": 5, "expected": 5, "errors": []});
         assert!(matches!(
-            sample_from(&ok),
+            sample_from(&ok, Kind::IdleRss),
             Sample::Load { delivered: 5, .. }
         ));
         let bad = serde_json::json!({"errors": ["broker sent ERROR"]});
         assert_eq!(
-            sample_from(&bad),
+            sample_from(&bad, Kind::IdleRss),
             Sample::Failed("broker sent ERROR".into())
         );
+    }
+
+    #[test]
+    fn durable_rows_send_persistent_receipted_messages_to_fresh_queues() {
+        let plan = Plan {
+            stompkit: Path::new("stompkit"),
+            stomp_url: "stomp://127.0.0.1:1",
+            ws_url: None,
+            login: None,
+            seconds: 3.0,
+            warmup: 1.0,
+            run_id: "x".into(),
+            prefetch_header: "activemq.prefetchSize",
+            fill_transaction: Some(1000),
+            durable_runs: std::cell::Cell::new(0),
+        };
+        let all = durable(200_000, Some(1_000_000));
+        assert_eq!(all.len(), 4);
+        assert!(all.iter().all(|r| r.kind.section() == Section::Durable));
+        assert_eq!(
+            rows(10)
+                .iter()
+                .filter(|r| r.kind.section() == Section::Durable)
+                .count(),
+            0
+        );
+        assert!(
+            all[1].label.starts_with("drain 200k stored"),
+            "{}",
+            all[1].label
+        );
+        assert!(all[3].label.contains("1M stored"), "{}", all[3].label);
+        let publish = plan.load_args(&all[0]).unwrap().join(" ");
+        assert!(
+            publish.contains("--mode queue -p 4 -s 0 --size 1024 --duration 3 --warmup 1 --persistent --receipt-window 256 --then-drain"),
+            "{publish}"
+        );
+        assert!(publish.contains("--destination /queue/bench-durable-publish-4-x-0 "));
+        let again = plan.load_args(&all[0]).unwrap().join(" ");
+        assert!(
+            again.contains("--destination /queue/bench-durable-publish-4-x-1 "),
+            "a new queue per run"
+        );
+        let drain = plan.load_args(&all[1]).unwrap().join(" ");
+        assert!(
+            drain.contains("-p 4 --persistent --receipt-window 2000 --transaction 1000 -s 4 --size 1024 --drain 200000 --ack client-individual --sub-header activemq.prefetchSize:1000"),
+            "{drain}"
+        );
+        let latency = plan.load_args(&all[2]).unwrap().join(" ");
+        assert!(
+            latency.contains("--rate 10000 --persistent --receipt-window 1000 --then-drain"),
+            "{latency}"
+        );
+        assert_eq!(
+            plan.load_args(&all[3]),
+            None,
+            "recovery is measured elsewhere"
+        );
+        let report = serde_json::json!({"p50_us": 1.0, "p99_us": 2.0, "receipt_p50_us": 30.0, "receipt_p99_us": 40.0, "errors": []});
+        assert!(matches!(
+            sample_from(&report, all[2].kind),
+            Sample::Load {
+                p50_us: 30.0,
+                p99_us: 40.0,
+                ..
+            }
+        ));
     }
 }

@@ -3,8 +3,8 @@
 //! Owns [`Unacked`] (one delivery awaiting its ACK), the lookup of the
 //! delivery an ACK/NACK names (1.2 `ack` ids, 1.0/1.1 `message-id` and
 //! `subscription`), and ACK/NACK themselves: `client` ACKs are cumulative,
-//! `client-individual` ones single; a NACK's queue messages are requeued
-//! (`queues.rs`). Transactions check ACKs through
+//! `client-individual` ones single; an ACKed persistent message leaves the
+//! store; a NACK's queue messages are requeued or dead-lettered (`queues.rs`). Transactions check ACKs through
 //! [`find_unconsumed_ack`](Router::find_unconsumed_ack) before applying them.
 
 use super::subscriptions::SubKey;
@@ -36,9 +36,13 @@ impl Router {
         let settled = sub.settled_by(pos);
         if nack {
             let returned: Vec<Unacked> = sub.unacked.drain(settled).collect();
-            self.requeue(dest, returned.into_iter());
+            self.requeue(dest, returned.into_iter(), ack.requeue);
         } else {
-            sub.unacked.drain(settled).for_each(drop);
+            for u in sub.unacked.drain(settled) {
+                if let Some(m) = &u.message {
+                    self.journal.remove(m);
+                }
+            }
         }
         self.pump(dest);
         Ok(())

@@ -38,6 +38,39 @@ pub(super) struct Destination {
     pub(super) messages: QueueMessages,
     /// Queues: where the next round-robin turn starts in `subs`.
     pub(super) next: usize,
+    /// A durable subscription's queue: the topic it collects from (its name is
+    /// the subscription's key; its `lines` name the topic).
+    pub(super) durable_of: Option<DestKey>,
+    /// A topic: the queues of its durable subscriptions.
+    pub(super) durables: Vec<DestKey>,
+    /// A durable subscription's queue dropped its oldest message (logged once).
+    pub(super) overflowed: bool,
+}
+
+impl Destination {
+    /// A new destination named `name` whose MESSAGEs name `shown`.
+    pub(super) fn new(name: Arc<str>, kind: Kind, shown: &str) -> Destination {
+        Destination {
+            lines: Version::ALL.map(|v| header_line(names::DESTINATION, shown, v)),
+            name,
+            kind,
+            subs: Vec::new(),
+            messages: QueueMessages::new(),
+            next: 0,
+            durable_of: None,
+            durables: Vec::new(),
+            overflowed: false,
+        }
+    }
+
+    /// Whether nothing needs it any more: no subscriber, no message held, no
+    /// durable subscription attached, not a durable subscription itself.
+    fn unused(&self) -> bool {
+        self.subs.is_empty()
+            && self.messages.is_empty()
+            && self.durables.is_empty()
+            && self.durable_of.is_none()
+    }
 }
 
 impl Router {
@@ -48,16 +81,12 @@ impl Router {
         }
         let kind = destination_kind(name).ok_or(Refusal::BadDestination)?;
         self.may_create(self.names.len())?;
-        let name: Arc<str> = Arc::from(name);
-        let lines = Version::ALL.map(|v| header_line(names::DESTINATION, &name, v));
-        let dest = Destination {
-            name: name.clone(),
-            kind,
-            lines,
-            subs: Vec::new(),
-            messages: QueueMessages::new(),
-            next: 0,
-        };
+        Ok(self.insert_destination(Destination::new(Arc::from(name), kind, name)))
+    }
+
+    /// Adds `dest` to the table (no limit checked).
+    pub(super) fn insert_destination(&mut self, dest: Destination) -> DestKey {
+        let name = dest.name.clone();
         let key = match self.free_dests.pop() {
             Some(k) => {
                 self.dests[k] = Some(dest);
@@ -69,7 +98,7 @@ impl Router {
             }
         };
         self.names.insert(name, key);
-        Ok(key)
+        key
     }
 
     /// Whether one more destination may be created while `count` exist.
@@ -80,10 +109,9 @@ impl Router {
         Ok(())
     }
 
-    /// Removes a destination that has no subscribers and holds nothing.
+    /// Removes a destination nothing needs any more.
     pub(super) fn collect(&mut self, key: DestKey) {
-        let unused =
-            matches!(&self.dests[key], Some(d) if d.subs.is_empty() && d.messages.is_empty());
+        let unused = matches!(&self.dests[key], Some(d) if d.unused());
         if unused && let Some(d) = self.dests[key].take() {
             self.names.remove(&d.name);
             self.free_dests.push(key);

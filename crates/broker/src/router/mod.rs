@@ -39,9 +39,24 @@
 //!   round-robin dispatch and the one `requeue`.
 //! - `acks.rs`: which delivery an ACK/NACK names, and settling it.
 //! - `transactions.rs`: COMMIT, applied whole or refused whole.
+//! - `journal.rs`: what the store must write (one unit per command) and the
+//!   RECEIPTs held until it is durable.
+//! - `durable.rs`: durable topic subscriptions, and restoring from the store.
+//! - `dead_letters.rs`: dead-letter queues.
+//!
+//! Persistence (with a store, [`Router::with_store`]): a `persistent:true`
+//! message in a queue (or a durable subscription) is put in the store, its
+//! deliveries counted there lazily, and removed when acknowledged, expired,
+//! dropped or dead-lettered; a RECEIPT waits until every earlier store write
+//! of its connection is durable. Expiry (`expiration`, `expires`,
+//! `default_ttl_ms`) is checked at delivery; past `max_deliveries`, or on a
+//! NACK with `requeue:false`, a message is dead-lettered.
 
 mod acks;
+mod dead_letters;
 mod destinations;
+mod durable;
+mod journal;
 mod queues;
 mod subscriptions;
 mod topics;
@@ -51,7 +66,9 @@ use crate::config::DestinationsConfig;
 use crate::message::Message;
 use crate::metrics::{Metrics, QueueStat};
 use crate::outbox::Outbox;
+use crate::store::Recovered;
 use destinations::{DestKey, Destination, Kind};
+use journal::Journal;
 use std::collections::HashMap;
 use std::sync::Arc;
 use stompkit_frame::{AckMode, Frame, Version, names};
@@ -70,6 +87,9 @@ pub struct AckRef {
     pub id: String,
     /// 1.1: the `subscription` header.
     pub subscription: Option<String>,
+    /// A NACK's messages go back to their queue (`false` with
+    /// `requeue:false`: they are dead-lettered); ignored by ACK.
+    pub requeue: bool,
 }
 
 /// One operation buffered in a transaction.
@@ -115,6 +135,8 @@ pub enum RouterCommand {
         ack: AckMode,
         /// Most unacked messages (client modes).
         prefetch: u32,
+        /// A durable topic subscription's key (its scope and name).
+        durable: Option<String>,
         /// Receipt to answer.
         receipt: Option<String>,
     },
@@ -124,6 +146,9 @@ pub enum RouterCommand {
         conn: ConnId,
         /// The subscription `id`.
         id: String,
+        /// A durable subscription is removed for good (else it keeps
+        /// collecting messages for its next subscriber).
+        forget: bool,
         /// Receipt to answer.
         receipt: Option<String>,
     },
@@ -196,6 +221,8 @@ struct Conn {
     version: Version,
     encoder: Encoder,
     subs: HashMap<String, SubKey>,
+    /// The last store unit its frames needed: its RECEIPTs wait for it.
+    last_seq: u64,
 }
 
 /// Why the router refused something (becomes an ERROR `message`).
@@ -205,6 +232,7 @@ enum Refusal {
     QueueFull,
     TooManyDestinations,
     BadDestination,
+    DurableActive,
 }
 
 impl Refusal {
@@ -214,6 +242,7 @@ impl Refusal {
             Refusal::QueueFull => "queue is full",
             Refusal::TooManyDestinations => "too many destinations",
             Refusal::BadDestination => "unsupported destination",
+            Refusal::DurableActive => "durable subscription is already active",
         }
     }
 }
@@ -227,6 +256,8 @@ struct Counters {
     /// Messages dropped (missed by a topic subscriber, or the oldest of a full
     /// queue) since the last flush.
     dropped: u64,
+    /// Messages found expired since the last flush.
+    expired: u64,
 }
 
 /// The sans-IO router.
@@ -241,7 +272,8 @@ struct Counters {
 /// let outbox = Arc::new(Outbox::new(1 << 20));
 /// router.handle(RouterCommand::Connect { conn: 1, outbox: outbox.clone(), version: Version::V1_2 });
 /// router.handle(RouterCommand::Subscribe { conn: 1, id: "s".into(),
-///     destination: "/topic/a".into(), ack: AckMode::Auto, prefetch: 0, receipt: None });
+///     destination: "/topic/a".into(), ack: AckMode::Auto, prefetch: 0, durable: None,
+///     receipt: None });
 /// router.handle(RouterCommand::Send { conn: 1, frame: Frame::send("/topic/a").with_body("hi") });
 /// assert!(outbox.drain().starts_with(b"MESSAGE\ndestination:/topic/a\n"));
 /// ```
@@ -256,10 +288,13 @@ pub struct Router {
     names: HashMap<Arc<str>, DestKey>,
     next_message: u64,
     to_close: Vec<ConnId>,
+    journal: Journal,
+    /// Now, in ms since the Unix epoch (for expiry; set by the router task).
+    now: u64,
 }
 
 impl Router {
-    /// An empty router.
+    /// An empty router that keeps everything in memory.
     pub fn new(config: RouterConfig, metrics: Arc<Metrics>) -> Router {
         Router {
             config,
@@ -267,6 +302,7 @@ impl Router {
                 metrics,
                 delivered: 0,
                 dropped: 0,
+                expired: 0,
             },
             conns: HashMap::new(),
             subs: Vec::new(),
@@ -276,11 +312,77 @@ impl Router {
             names: HashMap::new(),
             next_message: 1,
             to_close: Vec::new(),
+            journal: Journal::new(false),
+            now: 0,
         }
+    }
+
+    /// A router over a store holding `recovered`: its queues and durable
+    /// subscriptions are restored, and from now on it records what the store
+    /// must write ([`take_units`](Router::take_units)) and holds RECEIPTs
+    /// until the store reports them durable ([`durable`](Router::durable)).
+    pub fn with_store(config: RouterConfig, metrics: Arc<Metrics>, recovered: Recovered) -> Router {
+        let mut router = Router::new(config, metrics);
+        router.journal = Journal::new(true);
+        router.restore(recovered);
+        router
+    }
+
+    /// Sets the clock, in ms since the Unix epoch (message expiry).
+    pub fn set_now(&mut self, now_ms: u64) {
+        self.now = now_ms;
+    }
+
+    /// What the store must write now, in order.
+    pub fn take_units(&mut self) -> Vec<crate::store::Unit> {
+        self.journal.take_units()
+    }
+
+    /// The store wrote every unit up to `seq`: the RECEIPTs waiting for them go.
+    pub fn durable(&mut self, seq: u64) {
+        self.journal.durable(seq);
+    }
+
+    /// The store could not write units `first..=last`: every connection that
+    /// needed them gets ERROR (naming its held RECEIPT) and is closed; the
+    /// messages stay in memory only.
+    pub fn write_failed(&mut self, first: u64, last: u64, error: &str) {
+        tracing::error!(first, last, %error, "store write failed");
+        let why = format!("message could not be made durable: {error}");
+        for lost in self.journal.failed(first, last) {
+            let mut frame = Frame::error("message could not be made durable");
+            if let Some(r) = &lost.receipt {
+                frame = frame.header(names::RECEIPT_ID, r);
+            }
+            let frame = frame.with_body(why.clone() + "\n");
+            Metrics::add(&self.counters.metrics.errors, 1);
+            let encoder = lost.encoder;
+            lost.outbox
+                .close_with(|buf| encode_or_log(&encoder, &frame, buf, lost.conn));
+            self.drop_conn(lost.conn);
+        }
+        // Returned deliveries may have been dead-lettered meanwhile.
+        self.journal.seal(None);
     }
 
     /// Processes one command.
     pub fn handle(&mut self, command: RouterCommand) {
+        let conn = command.conn();
+        self.dispatch(command);
+        self.close_slow_consumers();
+        if self.journal.has_open() {
+            let owner = self.conns.get(&conn).map(|c| (conn, &c.outbox, c.encoder));
+            if let Some(seq) = self.journal.seal(owner)
+                && let Some(c) = self.conns.get_mut(&conn)
+            {
+                c.last_seq = seq;
+            }
+        }
+    }
+
+    /// One command's effect.
+    #[inline]
+    fn dispatch(&mut self, command: RouterCommand) {
         match command {
             RouterCommand::Connect {
                 conn,
@@ -294,12 +396,19 @@ impl Router {
                 destination,
                 ack,
                 prefetch,
+                durable,
                 receipt,
-            } => self.routed(conn, receipt.as_deref(), |r| {
-                r.subscribe(conn, id, &destination, ack, prefetch)
+            } => self.routed(conn, receipt.as_deref(), |r| match durable {
+                Some(key) => r.subscribe_durable(conn, id, &destination, key, ack, prefetch),
+                None => r.subscribe(conn, id, &destination, ack, prefetch),
             }),
-            RouterCommand::Unsubscribe { conn, id, receipt } => {
-                self.unsubscribe(conn, &id, receipt.as_deref());
+            RouterCommand::Unsubscribe {
+                conn,
+                id,
+                forget,
+                receipt,
+            } => {
+                self.unsubscribe(conn, &id, forget, receipt.as_deref());
             }
             RouterCommand::Ack { conn, ack, receipt } => {
                 self.routed(conn, receipt.as_deref(), |r| r.ack(conn, &ack, false));
@@ -318,7 +427,6 @@ impl Router {
             RouterCommand::Closed { conn } => self.drop_conn(conn),
             RouterCommand::Drained { conn } => self.drained(conn),
         }
-        self.close_slow_consumers();
     }
 
     /// Adds the counts gathered since the last call to the shared metrics.
@@ -326,6 +434,7 @@ impl Router {
         let c = &mut self.counters;
         Metrics::add(&c.metrics.messages_out, std::mem::take(&mut c.delivered));
         Metrics::add(&c.metrics.dropped, std::mem::take(&mut c.dropped));
+        Metrics::add(&c.metrics.expired, std::mem::take(&mut c.expired));
     }
 
     /// Every queue's depth.
@@ -333,7 +442,7 @@ impl Router {
         self.dests
             .iter()
             .flatten()
-            .filter(|d| d.kind == Kind::Queue)
+            .filter(|d| d.kind == Kind::Queue && d.durable_of.is_none())
             .map(|d| QueueStat {
                 name: d.name.to_string(),
                 depth: d.messages.len(),
@@ -364,6 +473,7 @@ impl Router {
                 version,
                 encoder,
                 subs,
+                last_seq: 0,
             },
         );
     }
@@ -387,13 +497,18 @@ impl Router {
         };
         let publisher = self.conns.get(&conn).map(|c| c.outbox.clone());
         let key = self.destination(name)?;
-        let num = self.next_message;
-        self.next_message += 1;
+        let num = self.next_number();
         Metrics::add(&self.counters.metrics.messages_in, 1);
-        let message = Message::from_send(num, frame);
+        let message = Message::from_send(num, frame, self.now, self.config.default_ttl_ms);
+        if message.expired(self.now) {
+            self.counters.expired += 1;
+            self.collect(key);
+            return Ok(());
+        }
         let kind = self.dests[key].as_ref().map(|d| d.kind);
         match kind {
             Some(Kind::Topic) => {
+                self.copy_to_durable_subscriptions(key, &message, publisher.as_ref());
                 self.fan_out(key, message, publisher.as_ref());
                 self.collect(key);
                 Ok(())
@@ -403,20 +518,42 @@ impl Router {
         }
     }
 
-    /// UNSUBSCRIBE: its unacked queue messages go back; then RECEIPT.
-    fn unsubscribe(&mut self, conn: ConnId, id: &str, receipt: Option<&str>) {
+    /// A fresh message number (`message-id`).
+    fn next_number(&mut self) -> u64 {
+        let num = self.next_message;
+        self.next_message += 1;
+        num
+    }
+
+    /// UNSUBSCRIBE: its unacked queue messages go back (a durable
+    /// subscription is removed for good when `forget`); then RECEIPT.
+    fn unsubscribe(&mut self, conn: ConnId, id: &str, forget: bool, receipt: Option<&str>) {
         let key = self.conns.get_mut(&conn).and_then(|c| c.subs.remove(id));
         if let Some(key) = key {
+            let dest = self.subs[key].as_ref().map(|s| s.dest);
             self.remove_subscription(key);
+            if let Some(dest) = dest
+                && forget
+            {
+                self.forget_durable(dest);
+            }
         }
         self.receipt(conn, receipt);
     }
 
-    /// DISCONNECT: RECEIPT, then close.
+    /// DISCONNECT: RECEIPT (once every earlier persistent frame is durable),
+    /// then close.
     fn disconnect(&mut self, conn: ConnId, receipt: Option<&str>) {
-        self.receipt(conn, receipt);
-        if let Some(c) = self.conns.get(&conn) {
-            c.outbox.close();
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let (outbox, encoder) = (c.outbox.clone(), c.encoder);
+        match (receipt, self.journal.wait_for(c.last_seq)) {
+            (Some(r), Some(seq)) => self.journal.hold(seq, conn, &outbox, encoder, r, true),
+            _ => {
+                self.receipt(conn, receipt);
+                outbox.close();
+            }
         }
         self.drop_conn(conn);
     }
@@ -459,11 +596,19 @@ impl Router {
         }
     }
 
-    fn receipt(&self, conn: ConnId, receipt: Option<&str>) {
+    /// A RECEIPT, now or once every earlier persistent frame of `conn` is
+    /// durable (see `journal.rs`).
+    fn receipt(&mut self, conn: ConnId, receipt: Option<&str>) {
         let (Some(receipt), Some(c)) = (receipt, self.conns.get(&conn)) else {
             return;
         };
         let encoder = c.encoder;
+        if let Some(seq) = self.journal.wait_for(c.last_seq) {
+            let outbox = c.outbox.clone();
+            self.journal
+                .hold(seq, conn, &outbox, encoder, receipt, false);
+            return;
+        }
         c.outbox
             .append(|buf| encode_or_log(&encoder, &Frame::receipt_for(receipt), buf, conn));
     }
@@ -498,9 +643,7 @@ impl Router {
         if let Some(c) = self.conns.remove(&conn) {
             let mut keys: Vec<SubKey> = c.subs.into_values().collect();
             keys.sort_unstable();
-            for k in keys {
-                self.remove_subscription(k);
-            }
+            self.remove_subscriptions(&keys);
         }
     }
 
@@ -519,6 +662,27 @@ impl Router {
     }
 }
 
+impl RouterCommand {
+    /// The connection it comes from.
+    #[inline]
+    pub fn conn(&self) -> ConnId {
+        match self {
+            RouterCommand::Connect { conn, .. }
+            | RouterCommand::Send { conn, .. }
+            | RouterCommand::Subscribe { conn, .. }
+            | RouterCommand::Unsubscribe { conn, .. }
+            | RouterCommand::Ack { conn, .. }
+            | RouterCommand::Nack { conn, .. }
+            | RouterCommand::Commit { conn, .. }
+            | RouterCommand::Receipt { conn, .. }
+            | RouterCommand::Error { conn, .. }
+            | RouterCommand::Disconnect { conn, .. }
+            | RouterCommand::Closed { conn }
+            | RouterCommand::Drained { conn } => *conn,
+        }
+    }
+}
+
 /// Encodes a frame the router made (or the session's ERROR) into `buf`,
 /// logging the frame it could not encode (nothing is written then).
 fn encode_or_log(encoder: &Encoder, frame: &Frame, buf: &mut bytes::BytesMut, conn: ConnId) {
@@ -527,5 +691,7 @@ fn encode_or_log(encoder: &Encoder, frame: &Frame, buf: &mut bytes::BytesMut, co
     }
 }
 
+#[cfg(test)]
+mod durability_tests;
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@
 //! `subscriptions.rs`'s.
 
 use super::acks::Unacked;
+use super::dead_letters::DeadLetter;
 use super::destinations::{DestKey, Destination, Kind};
 use super::subscriptions::{Payload, SubKey, Subscription};
 use super::{Refusal, Router, RouterConfig};
@@ -113,8 +114,9 @@ pub(super) fn admission(config: &RouterConfig, messages: usize, bytes: usize) ->
 }
 
 impl Router {
-    /// A SEND to a queue: offered to its subscribers first, then held if the
-    /// queue admits it (see [`admission`]).
+    /// A SEND to a queue: recorded for the store (if persistent), offered to
+    /// its subscribers, then held if the queue admits it (see [`admission`];
+    /// a durable subscription's queue always drops its oldest).
     pub(super) fn enqueue(
         &mut self,
         key: DestKey,
@@ -125,28 +127,42 @@ impl Router {
             return Ok(());
         };
         let num = message.num;
+        self.journal.put(&dest.name, &message);
         dest.messages.push_back(message);
         self.pump_from(key, publisher);
         let Some(dest) = self.dests[key].as_mut() else {
             return Ok(());
         };
+        let durable = dest.durable_of.is_some();
         let held = &mut dest.messages;
         let result = match admission(&self.config, held.len(), held.bytes()) {
             Admission::Fits => Ok(()),
-            Admission::Refuse => {
+            Admission::Refuse if !durable => {
                 // Nobody could take it: the new message is the last one held.
-                drop(held.pop_back());
+                if let Some(m) = held.pop_back() {
+                    self.journal.remove(&m);
+                }
                 Err(Refusal::QueueFull)
             }
-            Admission::DropOldest => {
+            Admission::Refuse | Admission::DropOldest => {
                 while admission(&self.config, held.len(), held.bytes()) != Admission::Fits
-                    && held.pop_front().is_some()
+                    && let Some(m) = held.pop_front()
                 {
+                    self.journal.remove(&m);
                     self.counters.dropped += 1;
+                }
+                if durable && !dest.overflowed {
+                    dest.overflowed = true;
+                    tracing::warn!(
+                        subscription = %dest.name.replace('\0', "/"),
+                        "durable subscription full while its subscriber is away: \
+                         dropping its oldest messages (counted as dropped)"
+                    );
                 }
                 Ok(())
             }
         };
+        let held = &mut dest.messages;
         // Held (nobody could take it): keep only its own bytes.
         if let Some(m) = held.back_mut()
             && m.num == num
@@ -180,38 +196,62 @@ impl Router {
             let Some(sub) = self.subs[sk].as_mut() else {
                 break;
             };
-            let Some(message) = dest.messages.pop_front() else {
+            let Some(mut message) = dest.messages.pop_front() else {
                 break;
             };
+            if message.expired(self.now) {
+                self.journal.remove(&message);
+                self.counters.expired += 1;
+                continue;
+            }
+            message.deliveries += 1;
+            let (persistent, num) = (message.persistent, message.num);
             let payload = Payload::Held(message);
-            if let Some(message) =
-                sub.deliver(sk, &dest.lines, payload, publisher, &mut self.counters)
-            {
-                dest.messages.push_front(message);
+            match sub.deliver(sk, &dest.lines, payload, publisher, &mut self.counters) {
+                Some(mut message) => {
+                    message.deliveries -= 1;
+                    dest.messages.push_front(message);
+                }
+                None if persistent => self.journal.delivered_or_done(num, sub.ack),
+                None => {}
             }
         }
     }
 
     /// The one requeue: puts `returned` deliveries' queue messages back at the
     /// head of `dest`'s queue, in their order, marked `redelivered`, and counts
-    /// them (topic deliveries hold no message and are just settled).
+    /// them (topic deliveries hold no message and are just settled). A
+    /// message NACKed with `requeue:false` (`requeue` false), or whose last
+    /// delivery reached `max_deliveries`, is dead-lettered instead.
     pub(super) fn requeue(
         &mut self,
         dest: DestKey,
         returned: impl DoubleEndedIterator<Item = Unacked>,
+        requeue: bool,
     ) {
         let Some(d) = self.dests[dest].as_mut() else {
             return;
         };
+        let max = self.config.max_deliveries;
         let mut requeued = 0;
+        let mut dead = Vec::new();
         for u in returned.rev() {
-            if let Some(mut m) = u.message {
+            let Some(mut m) = u.message else { continue };
+            if !requeue {
+                dead.push((m, DeadLetter::Nack));
+            } else if max > 0 && m.deliveries >= max {
+                dead.push((m, DeadLetter::MaxDeliveries));
+            } else {
                 m.redelivered = true;
                 d.messages.push_front(m);
                 requeued += 1;
             }
         }
         Metrics::add(&self.counters.metrics.redelivered, requeued);
+        // Dead letters go in their delivery order.
+        for (m, reason) in dead.into_iter().rev() {
+            self.dead_letter(dest, m, reason);
+        }
     }
 }
 

@@ -152,8 +152,21 @@ impl Router {
         prefetch: u32,
     ) -> Result<(), Refusal> {
         let dest = self.destination(destination)?;
+        self.subscribe_to(conn, id, dest, ack, prefetch);
+        Ok(())
+    }
+
+    /// Adds a subscription of `conn` to the destination `dest`.
+    pub(super) fn subscribe_to(
+        &mut self,
+        conn: ConnId,
+        id: String,
+        dest: DestKey,
+        ack: AckMode,
+        prefetch: u32,
+    ) {
         let Some(c) = self.conns.get_mut(&conn) else {
-            return Ok(());
+            return;
         };
         let sub = Subscription {
             conn,
@@ -189,15 +202,32 @@ impl Router {
         }
         Metrics::add(&self.counters.metrics.subscriptions, 1);
         self.pump(dest);
-        Ok(())
     }
 
     /// Removes a subscription: its unacked queue messages are requeued, and
     /// its destination is removed if now unused.
     pub(super) fn remove_subscription(&mut self, key: SubKey) {
-        let Some(sub) = self.subs[key].take() else {
-            return;
-        };
+        if let Some(sub) = self.detach_subscription(key) {
+            self.settle_removed(sub);
+        }
+    }
+
+    /// Removes several subscriptions of one connection: all are detached
+    /// before any unacked message is requeued, so none goes to another of
+    /// them.
+    pub(super) fn remove_subscriptions(&mut self, keys: &[SubKey]) {
+        let removed: Vec<Subscription> = keys
+            .iter()
+            .filter_map(|&k| self.detach_subscription(k))
+            .collect();
+        for sub in removed {
+            self.settle_removed(sub);
+        }
+    }
+
+    /// Takes a subscription out of the router and its destination.
+    fn detach_subscription(&mut self, key: SubKey) -> Option<Subscription> {
+        let sub = self.subs[key].take()?;
         self.free_subs.push(key);
         self.counters
             .metrics
@@ -211,7 +241,13 @@ impl Router {
                 d.next -= 1;
             }
         }
-        self.requeue(sub.dest, sub.unacked.into_iter());
+        Some(sub)
+    }
+
+    /// A detached subscription's unacked queue messages go back; its
+    /// destination dispatches again, or goes if now unused.
+    fn settle_removed(&mut self, sub: Subscription) {
+        self.requeue(sub.dest, sub.unacked.into_iter(), true);
         self.pump(sub.dest);
         self.collect(sub.dest);
     }

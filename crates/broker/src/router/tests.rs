@@ -6,14 +6,14 @@ use crate::config::{QueueOverflow, SlowConsumer};
 use stompkit_frame::Command;
 use stompkit_wire::{Event, Parser};
 
-struct Harness {
-    router: Router,
-    outboxes: HashMap<ConnId, Arc<Outbox>>,
-    metrics: Arc<Metrics>,
+pub(super) struct Harness {
+    pub(super) router: Router,
+    pub(super) outboxes: HashMap<ConnId, Arc<Outbox>>,
+    pub(super) metrics: Arc<Metrics>,
 }
 
 impl Harness {
-    fn new(config: RouterConfig) -> Harness {
+    pub(super) fn new(config: RouterConfig) -> Harness {
         let metrics = Arc::new(Metrics::default());
         Harness {
             router: Router::new(config, metrics.clone()),
@@ -22,11 +22,11 @@ impl Harness {
         }
     }
 
-    fn connect(&mut self, conn: ConnId, version: Version) {
+    pub(super) fn connect(&mut self, conn: ConnId, version: Version) {
         self.connect_bounded(conn, version, 1 << 20);
     }
 
-    fn connect_bounded(&mut self, conn: ConnId, version: Version, bound: usize) {
+    pub(super) fn connect_bounded(&mut self, conn: ConnId, version: Version, bound: usize) {
         let outbox = Arc::new(Outbox::new(bound));
         self.outboxes.insert(conn, outbox.clone());
         self.router.handle(RouterCommand::Connect {
@@ -36,18 +36,19 @@ impl Harness {
         });
     }
 
-    fn sub(&mut self, conn: ConnId, id: &str, dest: &str, ack: AckMode, prefetch: u32) {
+    pub(super) fn sub(&mut self, conn: ConnId, id: &str, dest: &str, ack: AckMode, prefetch: u32) {
         self.router.handle(RouterCommand::Subscribe {
             conn,
             id: id.into(),
             destination: dest.into(),
             ack,
             prefetch,
+            durable: None,
             receipt: None,
         });
     }
 
-    fn send(&mut self, conn: ConnId, dest: &str, body: &str) {
+    pub(super) fn send(&mut self, conn: ConnId, dest: &str, body: &str) {
         self.router.handle(RouterCommand::Send {
             conn,
             frame: Frame::send(dest).with_body(body.to_owned()),
@@ -55,7 +56,7 @@ impl Harness {
     }
 
     /// Frames written to `conn` since the last call.
-    fn frames(&self, conn: ConnId) -> Vec<Frame> {
+    pub(super) fn frames(&self, conn: ConnId) -> Vec<Frame> {
         let outbox = &self.outboxes[&conn];
         let mut parser = Parser::new();
         parser.set_version(Version::V1_2);
@@ -69,7 +70,7 @@ impl Harness {
         out
     }
 
-    fn bodies(&self, conn: ConnId) -> Vec<String> {
+    pub(super) fn bodies(&self, conn: ConnId) -> Vec<String> {
         self.frames(conn)
             .iter()
             .map(|f| String::from_utf8(f.body().to_vec()).unwrap())
@@ -81,6 +82,7 @@ fn ack_ref(f: &Frame) -> AckRef {
     AckRef {
         id: f.ack().unwrap().to_owned(),
         subscription: None,
+        requeue: true,
     }
 }
 
@@ -194,6 +196,7 @@ fn client_individual_ack_and_nack_requeue_with_redelivered() {
     let r = |f: &Frame| AckRef {
         id: f.message_id().unwrap().into(),
         subscription: Some("s".into()),
+        requeue: true,
     };
     h.router.handle(RouterCommand::Ack {
         conn: 1,
@@ -304,6 +307,7 @@ fn unsubscribe_requeues_unacked_and_answers_receipt() {
     h.router.handle(RouterCommand::Unsubscribe {
         conn: 1,
         id: "s".into(),
+        forget: false,
         receipt: Some("u".into()),
     });
     let got = h.frames(1);
@@ -464,6 +468,7 @@ fn commit_applies_in_order_and_refuses_atomically() {
         TxOp::Ack(AckRef {
             id: "99.0".into(),
             subscription: None,
+            requeue: true,
         }),
     ];
     h.router.handle(RouterCommand::Commit {
@@ -587,6 +592,7 @@ fn destinations_are_created_on_first_use_removed_when_unused_and_limited() {
     h.router.handle(RouterCommand::Unsubscribe {
         conn: 1,
         id: "a".into(),
+        forget: false,
         receipt: None,
     });
     assert_eq!(h.router.destination_count(), 0);
@@ -611,6 +617,7 @@ fn topic_client_ack_without_credit_misses_messages() {
         ack: AckRef {
             id,
             subscription: None,
+            requeue: true,
         },
         receipt: None,
     });

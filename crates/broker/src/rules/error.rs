@@ -58,6 +58,9 @@ pub(crate) enum ProtocolError {
     DuplicateSubscription,
     /// More subscriptions than `[limits] max_subscriptions`.
     TooManySubscriptions,
+    /// An ActiveMQ durable subscription (`activemq.subscriptionName`) on a
+    /// connection whose CONNECT had no `client-id`.
+    DurableWithoutClientId,
     /// UNSUBSCRIBE of an `id` not subscribed.
     UnknownSubscription,
     /// NACK on a 1.0 session.
@@ -104,6 +107,9 @@ impl ProtocolError {
             ProtocolError::InvalidPrefetch => "invalid prefetch-count header",
             ProtocolError::DuplicateSubscription => "duplicate subscription id",
             ProtocolError::TooManySubscriptions => "too many subscriptions",
+            ProtocolError::DurableWithoutClientId => {
+                "durable subscription needs a client-id header on CONNECT"
+            }
             ProtocolError::UnknownSubscription => "unknown subscription id",
             ProtocolError::NackIn1_0 => "NACK is not supported in STOMP 1.0",
             ProtocolError::MissingMessageId => "missing message-id header",

@@ -13,6 +13,18 @@ use stompkit_frame::{AckMode, Command, Frame, Version};
 
 /// The `prefetch-count` SUBSCRIBE header.
 pub const PREFETCH_COUNT: &str = "prefetch-count";
+/// ActiveMQ's durable subscription name (SUBSCRIBE and UNSUBSCRIBE).
+pub const SUBSCRIPTION_NAME: &str = "activemq.subscriptionName";
+
+/// Which convention makes a topic SUBSCRIBE durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durable<'f> {
+    /// ActiveMQ's: `activemq.subscriptionName` (with CONNECT's `client-id`).
+    Named(&'f str),
+    /// RabbitMQ's: `durable:true` (or `persistent:true`) and
+    /// `auto-delete:false`, named by the subscription `id`.
+    ById,
+}
 
 /// A client frame that passed the rules, borrowing from it: what the client
 /// asks for, in STOMP's own words.
@@ -35,11 +47,15 @@ pub(crate) enum Request<'f> {
         ack: AckMode,
         /// The raw `prefetch-count` header, judged by [`prefetch`].
         prefetch: Option<&'f str>,
+        /// Durable, by which convention (its headers asked for it).
+        durable: Option<Durable<'f>>,
     },
     /// UNSUBSCRIBE.
     Unsubscribe {
         /// The subscription's `id` (in 1.0 maybe its destination).
         id: &'f str,
+        /// It carries a durable subscription's headers: remove that for good.
+        durable: bool,
     },
     /// ACK, maybe inside a transaction.
     Ack {
@@ -54,6 +70,8 @@ pub(crate) enum Request<'f> {
         target: AckTarget<'f>,
         /// The `transaction` it belongs to.
         transaction: Option<&'f str>,
+        /// `false` with `requeue:false`: dead-letter rather than redeliver.
+        requeue: bool,
     },
     /// BEGIN.
     Begin {
@@ -150,7 +168,21 @@ fn subscribe<'f>(
         destination,
         ack,
         prefetch: frame.get(PREFETCH_COUNT),
+        durable: durable(frame),
     })
+}
+
+/// The durable-subscription headers of a SUBSCRIBE, in either convention.
+fn durable(frame: &Frame) -> Option<Durable<'_>> {
+    if let Some(name) = frame.get(SUBSCRIPTION_NAME) {
+        return Some(Durable::Named(name));
+    }
+    (asks_durable(frame) && frame.get("auto-delete") == Some("false")).then_some(Durable::ById)
+}
+
+/// RabbitMQ's `durable:true` (or `persistent:true`).
+fn asks_durable(frame: &Frame) -> bool {
+    frame.get("durable") == Some("true") || frame.get("persistent") == Some("true")
 }
 
 /// UNSUBSCRIBE (C5): `id`; 1.0 may name the destination instead.
@@ -162,6 +194,7 @@ fn unsubscribe(version: Version, frame: &Frame) -> Result<Request<'_>, ProtocolE
     };
     Ok(Request::Unsubscribe {
         id: id.ok_or(ProtocolError::MissingId)?,
+        durable: frame.get(SUBSCRIPTION_NAME).is_some() || asks_durable(frame),
     })
 }
 
@@ -190,6 +223,7 @@ fn ack(version: Version, frame: &Frame) -> Result<Request<'_>, ProtocolError> {
         Request::Nack {
             target,
             transaction,
+            requeue: frame.get("requeue") != Some("false"),
         }
     } else {
         Request::Ack {

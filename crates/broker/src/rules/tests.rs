@@ -44,7 +44,8 @@ fn subscribe_ids_ack_modes_and_the_destination_rule_come_in_order() {
             id: "/topic/a",
             destination: "/topic/a",
             ack: AckMode::Auto,
-            prefetch: None
+            prefetch: None,
+            durable: None,
         }),
         "C2: 1.0 names a subscription by its destination"
     );
@@ -75,7 +76,10 @@ fn unsubscribe_ack_and_nack_follow_each_version() {
     let by_destination = Frame::new(Command::Unsubscribe).header("destination", "/topic/a");
     assert_eq!(
         checked(Version::V1_0, &by_destination),
-        Ok(Request::Unsubscribe { id: "/topic/a" })
+        Ok(Request::Unsubscribe {
+            id: "/topic/a",
+            durable: false
+        })
     );
     assert_eq!(
         checked(Version::V1_1, &by_destination),
@@ -184,6 +188,7 @@ fn every_rule_has_its_own_message() {
         InvalidPrefetch,
         DuplicateSubscription,
         TooManySubscriptions,
+        DurableWithoutClientId,
         UnknownSubscription,
         NackIn1_0,
         MissingMessageId,

@@ -11,29 +11,30 @@ use crate::router::{AckRef, RouterCommand, TxOp};
 use crate::rules::{AckTarget, ProtocolError};
 
 impl Open {
-    /// ACK (or NACK when `nack`) of `target`, to the router or into `transaction`.
+    /// ACK (or NACK, `nack` = `Some(requeue)`) of `target`, to the router or
+    /// into `transaction`.
     pub(super) fn ack(
         &mut self,
         target: AckTarget<'_>,
         transaction: Option<&str>,
-        nack: bool,
+        nack: Option<bool>,
         limits: &LimitsConfig,
         fx: &mut Effects<'_>,
     ) -> Result<(), ProtocolError> {
         let ack = AckRef {
             id: target.id.to_owned(),
             subscription: target.subscription.map(str::to_owned),
+            requeue: nack.unwrap_or(true),
         };
         match transaction {
             Some(tx) => {
-                let op = if nack {
-                    TxOp::Nack(ack)
-                } else {
-                    TxOp::Ack(ack)
+                let op = match nack {
+                    Some(_) => TxOp::Nack(ack),
+                    None => TxOp::Ack(ack),
                 };
                 return self.buffer(tx, op, 0, limits, fx);
             }
-            None if nack => fx.out.push(RouterCommand::Nack {
+            None if nack.is_some() => fx.out.push(RouterCommand::Nack {
                 conn: fx.conn,
                 ack,
                 receipt: fx.receipt.take(),

@@ -22,6 +22,8 @@ pub(super) struct PendingConnect {
     intervals: Option<HeartBeatIntervals>,
     connected: Frame,
     request: Option<AuthRequest>,
+    /// CONNECT's `client-id`.
+    client_id: Option<Box<str>>,
 }
 
 impl Session {
@@ -72,6 +74,7 @@ impl Session {
             intervals,
             connected,
             request: Some(request),
+            client_id: frame.get("client-id").map(Box::from),
         });
         self.state = State::Authenticating { since, pending };
     }
@@ -106,6 +109,7 @@ impl Session {
             version,
             intervals,
             connected,
+            client_id,
             ..
         } = *pending;
         let grace = self.config.heartbeat.grace;
@@ -121,7 +125,7 @@ impl Session {
             "session open"
         );
         self.principal = Some(principal);
-        self.state = State::Open(Open::new(version, heartbeat));
+        self.state = State::Open(Open::new(version, heartbeat, client_id));
         out.push(RouterCommand::Connect {
             conn: self.conn,
             outbox: self.outbox.clone(),

@@ -8,21 +8,41 @@
 use super::{Effects, Open};
 use crate::config::BrokerConfig;
 use crate::router::RouterCommand;
-use crate::rules::{self, ProtocolError};
+use crate::rules::{self, Durable, ProtocolError};
 use stompkit_frame::AckMode;
+
+/// What a SUBSCRIBE asks for, as the rules layer checked it.
+pub(super) struct SubscribeRequest<'f> {
+    /// Its `id`.
+    pub(super) id: &'f str,
+    /// Its destination.
+    pub(super) destination: &'f str,
+    /// Its ack mode.
+    pub(super) ack: AckMode,
+    /// Its raw `prefetch-count`.
+    pub(super) prefetch: Option<&'f str>,
+    /// Its durable-subscription headers.
+    pub(super) durable: Option<Durable<'f>>,
+}
 
 impl Open {
     /// SUBSCRIBE `id` to `destination`: a new id within the limit, a valid
-    /// `prefetch-count`, then to the router.
+    /// `prefetch-count`, the durable subscription's key (topics only), then
+    /// to the router.
     pub(super) fn subscribe(
         &mut self,
         config: &BrokerConfig,
-        id: &str,
-        destination: &str,
-        ack: AckMode,
-        prefetch: Option<&str>,
+        request: SubscribeRequest<'_>,
+        scope: &str,
         fx: &mut Effects<'_>,
     ) -> Result<(), ProtocolError> {
+        let SubscribeRequest {
+            id,
+            destination,
+            ack,
+            prefetch,
+            durable,
+        } = request;
         if self.subscriptions.contains(id) {
             return Err(ProtocolError::DuplicateSubscription);
         }
@@ -30,6 +50,10 @@ impl Open {
             return Err(ProtocolError::TooManySubscriptions);
         }
         let prefetch = rules::prefetch(prefetch, config.destinations.max_prefetch)?;
+        let durable = match durable {
+            Some(d) if destination.starts_with("/topic/") => Some(self.durable_key(d, scope, id)?),
+            _ => None,
+        };
         self.subscriptions.insert(id.to_owned());
         fx.out.push(RouterCommand::Subscribe {
             conn: fx.conn,
@@ -37,15 +61,40 @@ impl Open {
             destination: destination.to_owned(),
             ack,
             prefetch,
+            durable,
             receipt: fx.receipt.take(),
         });
         Ok(())
     }
 
-    /// UNSUBSCRIBE `id`, which must be subscribed.
+    /// The key of a durable subscription: its `scope` (the login, `""` when
+    /// anonymous), then ActiveMQ's `client-id` and subscription name, or
+    /// RabbitMQ's subscription `id`. Unique per scope and name, never a
+    /// destination name (it does not start with `/`).
+    fn durable_key(
+        &self,
+        durable: Durable<'_>,
+        scope: &str,
+        id: &str,
+    ) -> Result<String, ProtocolError> {
+        match durable {
+            Durable::Named(name) => {
+                let client = self
+                    .client_id
+                    .as_deref()
+                    .ok_or(ProtocolError::DurableWithoutClientId)?;
+                Ok(format!("durable\0{scope}\0{client}\0{name}"))
+            }
+            Durable::ById => Ok(format!("durable\0{scope}\0\0{id}")),
+        }
+    }
+
+    /// UNSUBSCRIBE `id`, which must be subscribed; with a durable
+    /// subscription's headers (`durable`) it is removed for good.
     pub(super) fn unsubscribe(
         &mut self,
         id: &str,
+        durable: bool,
         fx: &mut Effects<'_>,
     ) -> Result<(), ProtocolError> {
         if !self.subscriptions.remove(id) {
@@ -54,6 +103,7 @@ impl Open {
         fx.out.push(RouterCommand::Unsubscribe {
             conn: fx.conn,
             id: id.to_owned(),
+            forget: durable,
             receipt: fx.receipt.take(),
         });
         Ok(())

@@ -794,3 +794,78 @@ fn anonymous_rules_name_anonymous_clients() {
         "anonymous clients may not send to /topic/news"
     );
 }
+
+/// A client whose CONNECT carries `extra` header lines (e.g. `client-id:c\n`).
+fn connect_with(w: &mut World, extra: &str) -> usize {
+    let c = w.open();
+    let frame = format!("CONNECT\naccept-version:1.2\nhost:h\n{extra}\n\0");
+    w.bytes(c, frame.as_bytes());
+    assert_eq!(w.frames(c)[0].command, Command::Connected);
+    c
+}
+
+#[test]
+fn durable_subscriptions_in_both_conventions_keep_messages_while_away() {
+    let mut w = World::new();
+    let conventions = [
+        (
+            "client-id:c1\n",
+            "SUBSCRIBE\nid:1\ndestination:/topic/t\nactivemq.subscriptionName:s\n\n\0",
+            "UNSUBSCRIBE\nid:1\nactivemq.subscriptionName:s\n\n\0",
+        ),
+        (
+            "",
+            "SUBSCRIBE\nid:s\ndestination:/topic/t\ndurable:true\nauto-delete:false\n\n\0",
+            "UNSUBSCRIBE\nid:s\ndurable:true\n\n\0",
+        ),
+    ];
+    for (connect, subscribe, forget) in conventions {
+        let a = connect_with(&mut w, connect);
+        w.bytes(a, subscribe.as_bytes());
+        w.bytes(a, b"DISCONNECT\n\n\0");
+        let p = w.connect("1.2");
+        w.bytes(p, b"SEND\ndestination:/topic/t\n\nkept\0");
+        let b = connect_with(&mut w, connect);
+        w.bytes(b, subscribe.as_bytes());
+        let got = w.frames(b);
+        assert_eq!(got.len(), 1, "{subscribe}: {got:?}");
+        assert_eq!(got[0].body(), b"kept");
+        w.bytes(b, forget.as_bytes());
+        w.bytes(p, b"SEND\ndestination:/topic/t\n\ngone\0");
+        w.bytes(b, subscribe.as_bytes());
+        let again = w.frames(b);
+        assert!(again.is_empty(), "removed for good: a fresh one: {again:?}");
+        w.bytes(b, forget.as_bytes());
+    }
+}
+
+#[test]
+fn an_activemq_durable_subscription_needs_a_client_id() {
+    let mut w = World::new();
+    let c = w.connect("1.2");
+    w.bytes(
+        c,
+        b"SUBSCRIBE\nid:1\ndestination:/topic/t\nactivemq.subscriptionName:s\n\n\0",
+    );
+    let e = w.error(c);
+    assert!(e.get("message").unwrap().contains("client-id"));
+}
+
+#[test]
+fn a_nack_with_requeue_false_dead_letters_the_message() {
+    let mut w = World::new();
+    let c = w.connect("1.2");
+    w.bytes(
+        c,
+        b"SUBSCRIBE\nid:1\ndestination:/queue/q\nack:client-individual\n\n\0",
+    );
+    w.bytes(c, b"SEND\ndestination:/queue/q\n\nx\0");
+    let m = w.frames(c).remove(0);
+    let nack = format!("NACK\nid:{}\nrequeue:false\n\n\0", m.ack().unwrap());
+    w.bytes(c, nack.as_bytes());
+    assert!(w.frames(c).is_empty(), "not redelivered");
+    w.bytes(c, b"SUBSCRIBE\nid:2\ndestination:/queue/q.dlq\n\n\0");
+    let letter = w.frames(c).remove(0);
+    assert_eq!(letter.body(), b"x");
+    assert_eq!(letter.get("dead-letter-reason"), Some("nack"));
+}

@@ -14,12 +14,27 @@ use tokio::net::TcpStream;
 /// How long a test waits for anything.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// A broker on 127.0.0.1:0 with `tweak` applied to the defaults.
+/// A broker on 127.0.0.1:0 with an in-memory store and `tweak` applied to the
+/// defaults.
 pub async fn start(tweak: impl FnOnce(&mut BrokerConfig)) -> RunningBroker {
+    Broker::bind(config(tweak)).await.unwrap()
+}
+
+/// The defaults with `listen = ["127.0.0.1:0"]`, an in-memory store ([`in_memory`])
+/// and `tweak` applied.
+pub fn config(tweak: impl FnOnce(&mut BrokerConfig)) -> BrokerConfig {
     let mut config = BrokerConfig::default();
     config.server.listen = vec!["127.0.0.1:0".into()];
+    in_memory(&mut config);
     tweak(&mut config);
-    Broker::bind(config).await.unwrap()
+    config
+}
+
+/// Sets `[store] in_memory = true`: the store's default is the directory
+/// `./stompkit-data`, and brokers of tests running in parallel would fight over
+/// its lock.
+pub fn in_memory(config: &mut BrokerConfig) {
+    config.store.in_memory = true;
 }
 
 /// A raw STOMP connection: bytes out, frames in.

@@ -10,12 +10,21 @@
 //! ([`publisher`]), MESSAGEs found with a memchr scan ([`scan`], [`subscriber`]),
 //! and a multi-threaded runtime. `bench idle` ([`idle`]) opens many idle
 //! sessions for memory measurements.
+//!
+//! Durable messaging has its own paths, so the runs above stay as they are:
+//! `--receipt-window N` publishes with a RECEIPT asked for every SEND (or every
+//! COMMIT, `--transaction K`) and counts a message when its RECEIPT arrives
+//! ([`receipted`]); `--drain N` fills a queue first and then measures how fast
+//! the subscribers empty it; `--then-drain` empties what a publish-only run left
+//! in a queue ([`empty`]).
 
 pub mod clock;
+pub mod empty;
 pub mod flow;
 pub mod idle;
 pub mod proto;
 pub mod publisher;
+pub mod receipted;
 pub mod report;
 pub mod scan;
 pub mod subscriber;
@@ -23,6 +32,7 @@ pub mod subscriber;
 use crate::args::{AckArg, BrokerArgs, parse_header};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use proto::{Endpoint, STAMP_LEN, SendTemplate, Session};
 use report::Report;
@@ -74,7 +84,7 @@ impl Mode {
 }
 
 /// Options of a load run.
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 pub struct LoadArgs {
     /// Where the broker is and how to log in.
     #[command(flatten)]
@@ -130,6 +140,36 @@ pub struct LoadArgs {
     /// After publishing ends, give up waiting for deliveries once none arrived for this many seconds.
     #[arg(long, default_value_t = 5.0)]
     pub drain_timeout: f64,
+    /// Mark every SEND `persistent:true` (a broker with a store writes it to disk;
+    /// with receipts, before the RECEIPT). The same as -H persistent:true.
+    #[arg(long)]
+    pub persistent: bool,
+    /// Receipted publishing: every SEND carries a `receipt` header (with
+    /// --transaction, every COMMIT) and each publisher keeps at most N messages
+    /// whose RECEIPT has not arrived. A message counts as published when its
+    /// RECEIPT arrives; the RECEIPT latency (SEND written → RECEIPT read) is reported.
+    #[arg(long, value_name = "N")]
+    pub receipt_window: Option<u64>,
+    /// With --receipt-window: publish in transactions of K SENDs (BEGIN, K SENDs,
+    /// COMMIT with the receipt), e.g. to fill a durable queue fast.
+    #[arg(
+        long,
+        value_name = "K",
+        requires = "receipt_window",
+        conflicts_with = "rate"
+    )]
+    pub transaction: Option<u64>,
+    /// Drain run (--mode queue): first fill the destination with N messages
+    /// (receipted: --receipt-window, default 256; its rate is the report's publish
+    /// rate), then connect the subscribers and measure how fast they empty it
+    /// (from their SUBSCRIBE to the last delivery).
+    #[arg(long, value_name = "N", conflicts_with_all = ["count", "duration", "rate"])]
+    pub drain: Option<u64>,
+    /// Publish-only runs (-s 0, --mode queue): afterwards consume (ack auto,
+    /// unmeasured) every message the run published, so a durable queue is left
+    /// empty; fewer than published is an error.
+    #[arg(long)]
+    pub then_drain: bool,
     /// Runtime worker threads (default: one per CPU).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -143,6 +183,8 @@ pub struct LoadArgs {
 
 /// The default `--window`, in bytes of messages.
 const DEFAULT_WINDOW_BYTES: u64 = 8 * 1024 * 1024;
+/// The `--receipt-window` of a `--drain` run's fill when none is given.
+const DEFAULT_RECEIPT_WINDOW: u64 = 256;
 
 /// Runs `stompkit bench`.
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -226,6 +268,7 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
     if a.publishers == 0 {
         bail!("--publishers must be at least 1");
     }
+    check_durable_options(a)?;
     let destination = a
         .destination
         .clone()
@@ -235,6 +278,9 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
         eprintln!("stompkit bench: --size raised to {STAMP_LEN} (room for the send timestamp)");
     }
     clock::init();
+    if let Some(n) = a.drain {
+        return run_drain(a, &endpoint, destination, size, n).await;
+    }
     let cpu_before = report::process_cpu_seconds();
     let shared = shared_counters(a, size);
     // Subscribers first, each confirmed by a receipt, so nothing is published to
@@ -265,12 +311,147 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
     }
     progress.update(&shared.published, &shared.delivered);
     progress.finish();
+    let emptied = if a.then_drain {
+        empty_after(a, &endpoint, &destination, &mut outcome).await
+    } else {
+        0
+    };
     let run = Run {
         destination,
         size,
         window: shared.window.limit(),
         expected,
         cpu_before,
+        measured_from: None,
+        emptied,
+    };
+    report(a, run, outcome)
+}
+
+/// What the durable options need of the rest.
+fn check_durable_options(a: &LoadArgs) -> Result<()> {
+    if a.receipt_window == Some(0) {
+        bail!("--receipt-window must be at least 1");
+    }
+    if a.drain.is_some() && (a.mode != Mode::Queue || a.subscribers == 0) {
+        bail!("--drain needs --mode queue and at least one subscriber");
+    }
+    if a.then_drain && (a.mode != Mode::Queue || a.subscribers != 0) {
+        bail!("--then-drain is for publish-only queue runs (--mode queue -s 0)");
+    }
+    Ok(())
+}
+
+/// `--then-drain`: consumes what the publishers sent; returns how many came.
+/// A shortfall (after an otherwise clean run) is an error of the run.
+async fn empty_after(
+    a: &LoadArgs,
+    endpoint: &Endpoint,
+    destination: &str,
+    outcome: &mut Outcome,
+) -> u64 {
+    let sent: u64 = outcome
+        .pub_stats
+        .iter()
+        .map(|s| s.published + s.warmup)
+        .sum();
+    let idle = Duration::from_secs_f64(a.drain_timeout.max(0.1));
+    match empty::run(endpoint, destination, a.publishers.max(1), sent, idle).await {
+        Ok(got) => {
+            if got < sent && outcome.errors.is_empty() {
+                outcome.errors.push(format!(
+                    "after the run, only {got} of the {sent} messages published could be consumed"
+                ));
+            }
+            got
+        }
+        Err(e) => {
+            outcome
+                .errors
+                .push(format!("emptying {destination} after the run: {e:#}"));
+            0
+        }
+    }
+}
+
+/// `--drain N`: fills the queue with `n` receipted messages (the report's
+/// publish figures), then connects the subscribers and measures from their
+/// SUBSCRIBE to the last delivery.
+async fn run_drain(
+    a: &LoadArgs,
+    endpoint: &Endpoint,
+    destination: String,
+    size: usize,
+    n: u64,
+) -> Result<Report> {
+    let cpu_before = report::process_cpu_seconds();
+    let fill = LoadArgs {
+        count: Some(n),
+        duration: None,
+        warmup: 0.0,
+        rate: None,
+        receipt_window: Some(a.receipt_window.unwrap_or(DEFAULT_RECEIPT_WINDOW)),
+        ..a.clone()
+    };
+    let patience = Duration::from_secs_f64(a.drain_timeout.max(0.1));
+    let shared = Shared {
+        published: Arc::new(AtomicU64::new(0)),
+        delivered: Arc::new(AtomicU64::new(0)),
+        window: Arc::new(flow::Window::new(0, patience)),
+        fan_out: 1,
+    };
+    let progress = Progress::new(a, 1);
+    let (start_tx, start_rx) = watch::channel(false);
+    let mut publishers =
+        start_publishers(&fill, endpoint, &destination, size, &shared, start_rx).await?;
+    let _ = start_tx.send(true);
+    let mut outcome = Outcome::default();
+    join_publishers(&mut publishers, &mut outcome, &progress, &shared).await;
+    let filled: u64 = outcome.pub_stats.iter().map(|s| s.published).sum();
+    let sessions = connect_many(endpoint, a.subscribers)
+        .await
+        .context("connecting subscribers")?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let drain_start = Instant::now();
+    let mut subscribers = JoinSet::new();
+    if outcome.errors.is_empty() {
+        for mut session in sessions {
+            // No receipt: the MESSAGEs of a full queue may come before it.
+            session
+                .send(&subscribe_frame(a, &destination))
+                .await
+                .context("subscribing")?;
+            subscribers.spawn(subscriber::run(
+                session,
+                a.ack.mode(),
+                shared.delivered.clone(),
+                shared.window.clone(),
+                stop_rx.clone(),
+            ));
+        }
+    }
+    drain(
+        a,
+        &mut subscribers,
+        filled,
+        &mut outcome,
+        &progress,
+        &shared,
+    )
+    .await;
+    let _ = stop_tx.send(true);
+    while let Some(joined) = subscribers.join_next().await {
+        outcome.subscriber_joined(joined);
+    }
+    progress.finish();
+    let run = Run {
+        destination,
+        size,
+        window: 0,
+        expected: filled,
+        cpu_before,
+        measured_from: Some(drain_start),
+        emptied: 0,
     };
     report(a, run, outcome)
 }
@@ -308,12 +489,8 @@ async fn start_subscribers(
         .await
         .context("connecting subscribers")?
     {
-        let mut subscribe = Frame::subscribe(destination, "0", a.ack.mode());
-        for (name, value) in &a.sub_headers {
-            subscribe = subscribe.header(name, value);
-        }
         session
-            .request(subscribe, "bench-subscribed")
+            .request(subscribe_frame(a, destination), "bench-subscribed")
             .await
             .context("subscribing")?;
         subscribers.spawn(subscriber::run(
@@ -325,6 +502,24 @@ async fn start_subscribers(
         ));
     }
     Ok(subscribers)
+}
+
+/// The subscribers' SUBSCRIBE: id `0`, `--ack`, `--sub-header`s.
+fn subscribe_frame(a: &LoadArgs, destination: &str) -> Frame {
+    let mut subscribe = Frame::subscribe(destination, "0", a.ack.mode());
+    for (name, value) in &a.sub_headers {
+        subscribe = subscribe.header(name, value);
+    }
+    subscribe
+}
+
+/// The headers of every SEND: `--header`s, and `persistent:true` with `--persistent`.
+fn send_headers(a: &LoadArgs) -> Vec<(String, String)> {
+    let mut headers = a.headers.clone();
+    if a.persistent {
+        headers.push(("persistent".into(), "true".into()));
+    }
+    headers
 }
 
 /// Connects the publishers and starts them; they wait for `start`.
@@ -341,8 +536,9 @@ async fn start_publishers(
     let sessions = connect_many(endpoint, a.publishers)
         .await
         .context("connecting publishers")?;
+    let headers = send_headers(a);
     for (i, session) in sessions.into_iter().enumerate() {
-        let template = SendTemplate::new(session.version, destination, &a.headers, size)?;
+        let template = SendTemplate::new(session.version, destination, &headers, size)?;
         let batch = a
             .batch
             .unwrap_or_else(|| (64 * 1024 / template.bytes.len()).clamp(1, 256));
@@ -350,6 +546,38 @@ async fn start_publishers(
             let p = a.publishers as u64;
             c / p + u64::from((i as u64) < c % p)
         });
+        if let Some(window) = a.receipt_window {
+            let templates = receipted::Templates::new(
+                session.version,
+                destination,
+                &headers,
+                size,
+                a.transaction.is_some(),
+            )?;
+            let plan = receipted::Plan {
+                count,
+                duration,
+                warmup: Duration::from_secs_f64(a.warmup.max(0.0)),
+                rate: a.rate.map(|r| r / a.publishers as f64),
+                batch,
+                window,
+                transaction: a.transaction,
+                receipt_timeout: Duration::from_secs_f64((a.drain_timeout * 2.0).max(60.0)),
+            };
+            let counters = receipted::Counters {
+                published: shared.published.clone(),
+                window: shared.window.clone(),
+                fan_out: shared.fan_out,
+            };
+            publishers.spawn(receipted::run(
+                session,
+                templates,
+                plan,
+                counters,
+                start.clone(),
+            ));
+            continue;
+        }
         let plan = publisher::Plan {
             count,
             duration,
@@ -454,6 +682,27 @@ struct Run {
     window: u64,
     expected: u64,
     cpu_before: Option<f64>,
+    /// `--drain`: deliveries are timed from here (the SUBSCRIBEs), not from the
+    /// first measured publish.
+    measured_from: Option<Instant>,
+    /// `--then-drain`: messages consumed after the run.
+    emptied: u64,
+}
+
+/// One latency histogram holding all of `histograms`.
+fn merged<'a>(histograms: impl Iterator<Item = &'a Histogram<u64>>) -> Result<Histogram<u64>> {
+    let mut all = subscriber::new_histogram();
+    for h in histograms {
+        all.add(h).context("merging latency histograms")?;
+    }
+    Ok(all)
+}
+
+/// The receipt window the publishers used (0: no receipts).
+fn receipt_window(a: &LoadArgs) -> u64 {
+    a.receipt_window
+        .or(a.drain.map(|_| DEFAULT_RECEIPT_WINDOW))
+        .unwrap_or(0)
 }
 
 /// Rates, durations and latencies from the tasks' statistics.
@@ -463,12 +712,8 @@ fn report(a: &LoadArgs, run: Run, outcome: Outcome) -> Result<Report> {
         sub_stats,
         errors,
     } = outcome;
-    let mut latency = subscriber::new_histogram();
-    for s in &sub_stats {
-        latency
-            .add(&s.latency)
-            .context("merging latency histograms")?;
-    }
+    let latency = merged(sub_stats.iter().map(|s| &s.latency))?;
+    let receipt_latency = merged(pub_stats.iter().filter_map(|s| s.receipt_latency.as_ref()))?;
     let published_n: u64 = pub_stats.iter().map(|s| s.published).sum();
     let delivered_n: u64 = sub_stats.iter().map(|s| s.delivered).sum();
     let measured_start = pub_stats.iter().map(|s| s.measured_start).min();
@@ -482,11 +727,13 @@ fn report(a: &LoadArgs, run: Run, outcome: Outcome) -> Result<Report> {
     let (duration_s, counted) = if a.subscribers == 0 {
         (publish_duration_s, published_n)
     } else {
-        (span(measured_start, last_delivery), delivered_n)
+        let from = run.measured_from.or(measured_start);
+        (span(from, last_delivery), delivered_n)
     };
     let per_sec = |n: u64, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
     let msgs_per_sec = per_sec(counted, duration_s);
     let [p50_us, p99_us, p999_us, max_us, min_us, mean_us] = report::latency_us(&latency);
+    let receipts = report::latency_us(&receipt_latency);
     let expected = run.expected;
     Ok(Report {
         mode: a.mode.as_str().to_string(),
@@ -522,6 +769,15 @@ fn report(a: &LoadArgs, run: Run, outcome: Outcome) -> Result<Report> {
         client_cpu_s: report::process_cpu_seconds()
             .zip(run.cpu_before)
             .map(|(after, before)| after - before),
+        persistent: a.persistent,
+        receipt_window: receipt_window(a),
+        transaction: a.transaction.unwrap_or(0),
+        receipt_p50_us: receipts[0],
+        receipt_p99_us: receipts[1],
+        receipt_p999_us: receipts[2],
+        receipt_max_us: receipts[3],
+        drain: a.drain.unwrap_or(0),
+        emptied: run.emptied,
         errors,
     })
 }
@@ -567,3 +823,6 @@ impl Progress {
         self.bar.finish_and_clear();
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -107,6 +107,12 @@ impl Session {
         }
     }
 
+    /// Sends `frame` without waiting for anything (e.g. a SUBSCRIBE to a queue
+    /// that already holds messages, whose MESSAGEs may come before any RECEIPT).
+    pub async fn send(&mut self, frame: &Frame) -> Result<()> {
+        self.write_frame(frame).await
+    }
+
     async fn write_frame(&mut self, frame: &Frame) -> Result<()> {
         let mut out = Vec::with_capacity(256);
         Encoder::new(Some(self.version)).encode(frame, &mut out)?;

@@ -66,6 +66,9 @@ pub struct PublisherStats {
     pub end: Instant,
     /// With a rate: the furthest the measured phase fell behind its schedule.
     pub max_lag: Duration,
+    /// Receipted publishing ([`super::receipted`]): SEND written → RECEIPT read,
+    /// nanoseconds, of the measured messages. `None` here.
+    pub receipt_latency: Option<hdrhistogram::Histogram<u64>>,
 }
 
 /// Waits for `start`, sends the warm-up and measured phases, then disconnects.
@@ -139,6 +142,7 @@ pub async fn run(
         measured_start,
         end,
         max_lag: phase.max_lag,
+        receipt_latency: None,
     })
 }
 

@@ -73,6 +73,31 @@ pub struct Report {
     /// CPU seconds (user + system) this load generator used, for judging whether
     /// it was the bottleneck; `null` where unknown.
     pub client_cpu_s: Option<f64>,
+    /// Every SEND was marked `persistent:true` (`--persistent`).
+    pub persistent: bool,
+    /// Receipted publishing (`--receipt-window`): most messages per publisher
+    /// whose RECEIPT had not arrived; 0 without receipts. With receipts,
+    /// `published` counts messages whose RECEIPT arrived, and the publish
+    /// figures run from the first measured SEND to the last measured RECEIPT.
+    pub receipt_window: u64,
+    /// SENDs per transaction (`--transaction`); 0 without transactions.
+    pub transaction: u64,
+    /// RECEIPT latency (SEND, or COMMIT, written → RECEIPT read) of the measured
+    /// messages, median; 0 without receipts.
+    pub receipt_p50_us: f64,
+    /// 99th percentile.
+    pub receipt_p99_us: f64,
+    /// 99.9th percentile.
+    pub receipt_p999_us: f64,
+    /// Largest.
+    pub receipt_max_us: f64,
+    /// `--drain N`: the messages the queue was filled with before the
+    /// subscribers came (the publish figures are the fill's); then `duration_s`
+    /// runs from the SUBSCRIBEs to the last delivery, and the latencies include
+    /// the time each message waited in the queue. 0 for other runs.
+    pub drain: u64,
+    /// `--then-drain`: messages consumed after the run to empty the queue.
+    pub emptied: u64,
     /// Failures (ERROR frames, closed connections); empty on a clean run.
     pub errors: Vec<String>,
 }
@@ -156,11 +181,46 @@ impl Report {
                 cpu * 1e6 / handled as f64
             )?;
         }
+        self.write_durable(out)?;
         if self.foreign > 0 {
             writeln!(
                 out,
                 "note       {} messages not from this run were received",
                 self.foreign
+            )?;
+        }
+        Ok(())
+    }
+    /// The lines of the durable options (receipts, drain, emptying).
+    fn write_durable(&self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.receipt_window > 0 && self.drain == 0 {
+            writeln!(
+                out,
+                "receipts   p50 {} us, p99 {} us, p99.9 {} us, max {} us (SEND written -> RECEIPT read; window {}{})",
+                self.receipt_p50_us,
+                self.receipt_p99_us,
+                self.receipt_p999_us,
+                self.receipt_max_us,
+                self.receipt_window,
+                if self.transaction > 0 {
+                    format!(", {} SENDs per transaction", self.transaction)
+                } else {
+                    String::new()
+                }
+            )?;
+        }
+        if self.drain > 0 {
+            writeln!(
+                out,
+                "drain      {} messages filled first; throughput is from SUBSCRIBE to the last delivery",
+                self.drain
+            )?;
+        }
+        if self.emptied > 0 {
+            writeln!(
+                out,
+                "emptied    {} messages consumed after the run",
+                self.emptied
             )?;
         }
         Ok(())

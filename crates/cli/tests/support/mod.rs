@@ -17,12 +17,20 @@ pub fn start_broker() -> SocketAddr {
         runtime.block_on(async move {
             let mut config = BrokerConfig::default();
             config.server.listen = vec!["127.0.0.1:0".into()];
+            in_memory(&mut config);
             let broker = Broker::bind(config).await.unwrap();
             tx.send(broker.local_addrs()[0]).unwrap();
             std::future::pending::<()>().await;
         });
     });
     rx.recv().unwrap()
+}
+
+/// Sets `[store] in_memory = true`: the store's default is the directory
+/// `./stompkit-data`, and brokers of tests running in parallel would fight over
+/// its lock.
+fn in_memory(config: &mut BrokerConfig) {
+    config.store.in_memory = true;
 }
 
 /// A TLS front for `backend` (the TLS part of a broker, for testing the CLI's
