@@ -403,36 +403,25 @@ impl Plan<'_> {
 
     /// What a durable row sends and receives, as `stompkit bench` arguments.
     fn durable_workload(&self, kind: Kind) -> Option<Vec<String>> {
-        let mut args = Vec::new();
-        let (seconds, warmup) = (self.seconds.to_string(), self.warmup.to_string());
         match kind {
             Kind::DurablePublish {
                 publishers,
                 window,
                 size,
-            } => args.extend([
-                "-p".into(),
-                publishers.to_string(),
-                "-s".into(),
-                "0".into(),
-                "--size".into(),
-                size.to_string(),
-                "--duration".into(),
-                seconds,
-                "--warmup".into(),
-                warmup,
-                "--persistent".into(),
-                "--receipt-window".into(),
-                window.to_string(),
-                "--then-drain".into(),
-            ]),
+            } => Some(self.receipted_publishing(publishers, window, size, None)),
+            Kind::ReceiptLatency {
+                rate,
+                publishers,
+                window,
+                size,
+            } => Some(self.receipted_publishing(publishers, window, size, Some(rate))),
             Kind::DurableDrain {
                 messages,
                 consumers,
                 prefetch,
                 size,
             } => {
-                args.extend(self.fill_args());
+                let mut args = self.fill_args();
                 args.extend([
                     "-s".into(),
                     consumers.to_string(),
@@ -445,33 +434,44 @@ impl Plan<'_> {
                     "--sub-header".into(),
                     format!("{}:{prefetch}", self.prefetch_header),
                 ]);
+                Some(args)
             }
-            Kind::ReceiptLatency {
-                rate,
-                publishers,
-                window,
-                size,
-            } => args.extend([
-                "-p".into(),
-                publishers.to_string(),
-                "-s".into(),
-                "0".into(),
-                "--size".into(),
-                size.to_string(),
-                "--duration".into(),
-                seconds,
-                "--warmup".into(),
-                warmup,
-                "--rate".into(),
-                rate.to_string(),
-                "--persistent".into(),
-                "--receipt-window".into(),
-                window.to_string(),
-                "--then-drain".into(),
-            ]),
-            _ => return None,
+            _ => None,
         }
-        Some(args)
+    }
+
+    /// Timed persistent publishing with a RECEIPT on every SEND (at most
+    /// `window` awaited per publisher), as fast as it goes or at `rate`, no
+    /// consumer; the queue is emptied afterwards.
+    fn receipted_publishing(
+        &self,
+        publishers: usize,
+        window: u64,
+        size: usize,
+        rate: Option<u32>,
+    ) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "-p".into(),
+            publishers.to_string(),
+            "-s".into(),
+            "0".into(),
+            "--size".into(),
+            size.to_string(),
+            "--duration".into(),
+            self.seconds.to_string(),
+            "--warmup".into(),
+            self.warmup.to_string(),
+        ];
+        if let Some(rate) = rate {
+            args.extend(["--rate".into(), rate.to_string()]);
+        }
+        args.extend([
+            "--persistent".into(),
+            "--receipt-window".into(),
+            window.to_string(),
+            "--then-drain".into(),
+        ]);
+        args
     }
 
     /// The `stompkit bench` arguments for a load row, or `None` when the broker

@@ -7,7 +7,8 @@
 
 use super::queues::QueueMessages;
 use super::subscriptions::SubKey;
-use super::{Refusal, Router};
+use super::{Refusal, Router, RouterConfig};
+use crate::config::QueueOverflow;
 use crate::message::header_line;
 use std::sync::Arc;
 use stompkit_frame::{Version, names};
@@ -60,6 +61,16 @@ impl Destination {
             durable_of: None,
             durables: Vec::new(),
             overflowed: false,
+        }
+    }
+
+    /// What it does when full: a durable subscription's queue drops its
+    /// oldest (one absent subscriber never blocks publishers); any other
+    /// queue follows `queue_overflow`.
+    pub(super) fn overflow(&self, config: &RouterConfig) -> QueueOverflow {
+        match self.durable_of {
+            Some(_) => QueueOverflow::DropOldest,
+            None => config.queue_overflow,
         }
     }
 

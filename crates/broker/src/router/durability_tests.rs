@@ -389,7 +389,7 @@ fn a_full_durable_subscription_drops_its_oldest_and_never_refuses_publishers() {
             persistent("/topic/t", &i.to_string()).header("receipt", "r"),
         );
     }
-    write(&mut h, &mut log_sink());
+    write(&mut h, &mut empty_segment());
     assert!(
         commands(&h.frames(2))
             .iter()
@@ -397,10 +397,6 @@ fn a_full_durable_subscription_drops_its_oldest_and_never_refuses_publishers() {
     );
     durable_sub(&mut h, 2, "s", "/topic/t", "k", AckMode::Auto);
     assert_eq!(h.bodies(2), ["3", "4"]);
-}
-
-fn log_sink() -> Vec<u8> {
-    empty_segment()
 }
 
 #[test]

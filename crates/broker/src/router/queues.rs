@@ -101,13 +101,19 @@ pub(super) enum Admission {
     DropOldest,
 }
 
-/// The one place a queue's limits are compared (see [`Admission`]).
+/// The one place a queue's limits are compared (see [`Admission`]), for a
+/// queue whose overflow policy is `overflow` ([`Destination::overflow`]).
 #[inline]
-pub(super) fn admission(config: &RouterConfig, messages: usize, bytes: usize) -> Admission {
+pub(super) fn admission(
+    config: &RouterConfig,
+    overflow: QueueOverflow,
+    messages: usize,
+    bytes: usize,
+) -> Admission {
     if messages <= config.queue_max_messages && bytes <= config.queue_max_bytes {
         return Admission::Fits;
     }
-    match config.queue_overflow {
+    match overflow {
         QueueOverflow::Refuse => Admission::Refuse,
         QueueOverflow::DropOldest => Admission::DropOldest,
     }
@@ -115,8 +121,7 @@ pub(super) fn admission(config: &RouterConfig, messages: usize, bytes: usize) ->
 
 impl Router {
     /// A SEND to a queue: recorded for the store (if persistent), offered to
-    /// its subscribers, then held if the queue admits it (see [`admission`];
-    /// a durable subscription's queue always drops its oldest).
+    /// its subscribers, then held if the queue admits it (see [`admission`]).
     pub(super) fn enqueue(
         &mut self,
         key: DestKey,
@@ -133,25 +138,25 @@ impl Router {
         let Some(dest) = self.dests[key].as_mut() else {
             return Ok(());
         };
-        let durable = dest.durable_of.is_some();
+        let overflow = dest.overflow(&self.config);
         let held = &mut dest.messages;
-        let result = match admission(&self.config, held.len(), held.bytes()) {
+        let result = match admission(&self.config, overflow, held.len(), held.bytes()) {
             Admission::Fits => Ok(()),
-            Admission::Refuse if !durable => {
+            Admission::Refuse => {
                 // Nobody could take it: the new message is the last one held.
                 if let Some(m) = held.pop_back() {
                     self.journal.remove(&m);
                 }
                 Err(Refusal::QueueFull)
             }
-            Admission::Refuse | Admission::DropOldest => {
-                while admission(&self.config, held.len(), held.bytes()) != Admission::Fits
+            Admission::DropOldest => {
+                while admission(&self.config, overflow, held.len(), held.bytes()) != Admission::Fits
                     && let Some(m) = held.pop_front()
                 {
                     self.journal.remove(&m);
                     self.counters.dropped += 1;
                 }
-                if durable && !dest.overflowed {
+                if dest.durable_of.is_some() && !dest.overflowed {
                     dest.overflowed = true;
                     tracing::warn!(
                         subscription = %dest.name.replace('\0', "/"),

@@ -120,7 +120,8 @@ impl<'a> Plan<'a> {
         let config = &router.config;
         let held = self.queue(name);
         let (messages, bytes) = (held.0 + 1, held.1 + size);
-        if admission(config, messages, bytes) == Admission::Refuse {
+        // A SEND names a queue, never a durable subscription's.
+        if admission(config, config.queue_overflow, messages, bytes) == Admission::Refuse {
             return Err(Refusal::QueueFull);
         }
         *held = (messages, bytes);

@@ -303,12 +303,9 @@ async fn run_load(a: &LoadArgs) -> Result<Report> {
         &mut outcome,
         &progress,
         &shared,
+        &stop_tx,
     )
     .await;
-    let _ = stop_tx.send(true);
-    while let Some(joined) = subscribers.join_next().await {
-        outcome.subscriber_joined(joined);
-    }
     progress.update(&shared.published, &shared.delivered);
     progress.finish();
     let emptied = if a.then_drain {
@@ -437,12 +434,9 @@ async fn run_drain(
         &mut outcome,
         &progress,
         &shared,
+        &stop_tx,
     )
     .await;
-    let _ = stop_tx.send(true);
-    while let Some(joined) = subscribers.join_next().await {
-        outcome.subscriber_joined(joined);
-    }
     progress.finish();
     let run = Run {
         destination,
@@ -625,7 +619,8 @@ async fn join_publishers(
 }
 
 /// Drain: waits for every expected delivery, or until deliveries stop coming
-/// for `--drain-timeout` (or an error).
+/// for `--drain-timeout` (or an error); then tells the subscribers to stop
+/// (`stop`) and collects what each reports.
 async fn drain(
     a: &LoadArgs,
     subscribers: &mut JoinSet<(subscriber::SubscriberStats, Option<anyhow::Error>)>,
@@ -633,6 +628,7 @@ async fn drain(
     outcome: &mut Outcome,
     progress: &Progress,
     shared: &Shared,
+    stop: &watch::Sender<bool>,
 ) {
     let drain_timeout = Duration::from_secs_f64(a.drain_timeout.max(0.0));
     let mut last = shared.delivered.load(Ordering::Relaxed);
@@ -653,6 +649,11 @@ async fn drain(
             break;
         }
         progress.update(&shared.published, &shared.delivered);
+    }
+    // Fails only when every subscriber is gone already.
+    let _ = stop.send(true);
+    while let Some(joined) = subscribers.join_next().await {
+        outcome.subscriber_joined(joined);
     }
 }
 
