@@ -30,8 +30,9 @@
 //! store's `open` starts a new one; a torn tail is cut off after recovery, as
 //! `open` does). Not exercised: durable topic subscriptions, dead letters
 //! (`max_deliveries = 0` and no NACK `requeue:false`; the raw client's bytes
-//! cannot spell `auto-delete`, `activemq.` or `requeue` either) and expiry (the
-//! router's clock stays at 0, where nothing expires).
+//! cannot spell `auto-delete`, `activemq.` or `requeue` either), reply queues
+//! (nor `reply-to`) and expiry (the router's clock stays at 0, where nothing
+//! expires).
 //!
 //! Checked after every step:
 //! - nothing panics;
@@ -142,8 +143,15 @@ const PERSISTENT: &str = "persistent";
 const NOT_DURABLE: &str = "message could not be made durable";
 /// Raw-client byte strings defused by changing their first byte: the model's
 /// tag, and the headers of what it does not model (durable subscriptions,
-/// dead letters).
-const DEFUSED: [&[u8]; 4] = [b"x-fuzz", b"auto-delete", b"activemq.", b"requeue"];
+/// dead letters, reply queues: their destinations would take slots of
+/// `max_destinations` the model does not count).
+const DEFUSED: [&[u8]; 5] = [
+    b"x-fuzz",
+    b"auto-delete",
+    b"activemq.",
+    b"requeue",
+    b"reply-to",
+];
 const MAX_STEPS: usize = 200;
 const MAX_BODY: usize = 300;
 
@@ -2171,6 +2179,7 @@ impl World {
                 ack: AckMode::Auto,
                 prefetch: 0,
                 durable: None,
+                selector: None,
                 receipt: None,
             });
         }

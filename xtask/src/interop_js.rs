@@ -30,7 +30,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// Upper bound for one `node --test` run (it takes well under a minute).
 const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
 /// The suites, relative to `interop/js`.
-const STOMPJS_TESTS: &str = "test/stompjs.test.mjs";
+const STOMPJS_TESTS: [&str; 2] = ["test/stompjs.test.mjs", "test/patterns.test.mjs"];
 const BROWSER_TESTS: &str = "test/browser.test.mjs";
 
 /// Which of the JavaScript suites to run.
@@ -48,9 +48,9 @@ impl Suites {
     /// The test files, relative to `interop/js`.
     fn files(self) -> &'static [&'static str] {
         match self {
-            Suites::Stompjs => &[STOMPJS_TESTS],
+            Suites::Stompjs => &STOMPJS_TESTS,
             Suites::Browser => &[BROWSER_TESTS],
-            Suites::All => &[STOMPJS_TESTS, BROWSER_TESTS],
+            Suites::All => &[STOMPJS_TESTS[0], STOMPJS_TESTS[1], BROWSER_TESTS],
         }
     }
 }

@@ -3,6 +3,11 @@
 //! is per delivery, so criterion's "elem/s" is deliveries per second and the time
 //! per element is the dispatch cost per delivery. Outboxes are drained after every
 //! publish (what the writer tasks do), and that cost is included.
+//!
+//! `router_wildcards`: one publish to `/topic/bench.x`, which one wildcard
+//! subscription matches, beside 10 or 100,000 wildcard subscriptions on
+//! unrelated segments (`u<i>.*`, `*.u<i>`, `u<i>.#`, `#.u<i>`): the cost must
+//! not grow with the patterns that do not match.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use bytes::{Bytes, BytesMut};
@@ -30,6 +35,7 @@ fn setup(subscribers: usize, destination: &str) -> (Router, Vec<Arc<Outbox>>) {
             ack: AckMode::Auto,
             prefetch: 0,
             durable: None,
+            selector: None,
             receipt: None,
         });
         outboxes.push(outbox);
@@ -77,5 +83,65 @@ fn publish(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, publish);
+/// A router with one subscription to `/topic/bench.*` and `unrelated`
+/// wildcard subscriptions that never match `/topic/bench.x`.
+fn setup_wildcards(unrelated: usize) -> (Router, Vec<Arc<Outbox>>) {
+    let (mut router, outboxes) = setup(1, "/topic/bench.*");
+    let quiet = Arc::new(Outbox::new(usize::MAX));
+    router.handle(RouterCommand::Connect {
+        conn: 1,
+        outbox: quiet,
+        version: Version::V1_2,
+    });
+    for i in 0..unrelated {
+        let destination = match i % 4 {
+            0 => format!("/topic/u{i}.*"),
+            1 => format!("/topic/*.u{i}"),
+            2 => format!("/topic/u{i}.#"),
+            _ => format!("/topic/#.u{i}"),
+        };
+        router.handle(RouterCommand::Subscribe {
+            conn: 1,
+            id: format!("sub-{i}"),
+            destination,
+            ack: AckMode::Auto,
+            prefetch: 0,
+            durable: None,
+            selector: None,
+            receipt: None,
+        });
+    }
+    // The one matching subscription gets the message.
+    router.handle(RouterCommand::Send {
+        conn: 0,
+        frame: Frame::send("/topic/bench.x"),
+    });
+    let mut spare = BytesMut::new();
+    assert_eq!(outboxes[0].take(&mut spare), Take::Data);
+    assert!(spare.starts_with(b"MESSAGE\ndestination:/topic/bench.x\n"));
+    outboxes[0].written();
+    (router, outboxes)
+}
+
+fn publish_wildcards(c: &mut Criterion) {
+    let mut group = c.benchmark_group("router_wildcards");
+    for n in [10, 100_000] {
+        let (mut router, outboxes) = setup_wildcards(n);
+        let frame = Frame::send("/topic/bench.x").with_body(Bytes::from(vec![b'x'; 100]));
+        let mut spare = BytesMut::new();
+        group.throughput(Throughput::Elements(1));
+        group.bench_with_input(BenchmarkId::new("unrelated", n), &n, |b, _| {
+            b.iter(|| {
+                router.handle(RouterCommand::Send {
+                    conn: 0,
+                    frame: frame.clone(),
+                });
+                drain(&outboxes, &mut spare);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, publish, publish_wildcards);
 criterion_main!(benches);

@@ -12,7 +12,14 @@
 //! NFA over the destination's bytes (a bit set of states, no allocation for
 //! patterns under 128 tokens): time O(destination × pattern), whatever a client
 //! sends.
+//!
+//! A wildcard topic SUBSCRIBE (`/topic/chat.*`, see `wildcard.rs`) is allowed
+//! only if every destination it can match is: `inclusion.rs` decides that
+//! exactly, over the pattern's and the globs' automata.
 
+mod inclusion;
+
+use crate::wildcard::TopicPattern;
 use std::fmt;
 
 /// One destination pattern, e.g. `/topic/chat.*` or `/queue/orders/**`.
@@ -251,9 +258,16 @@ impl Permissions {
         self.send.allow(destination)
     }
 
-    /// Whether a SUBSCRIBE to `destination` is allowed.
+    /// Whether a SUBSCRIBE to `destination` is allowed. A wildcard topic
+    /// pattern is allowed only if every destination it matches is.
     pub fn may_subscribe(&self, destination: &str) -> bool {
-        self.subscribe.allow(destination)
+        match TopicPattern::parse(destination) {
+            Ok(None) => self.subscribe.allow(destination),
+            Ok(Some(pattern)) => {
+                self.subscribe.everything || inclusion::covered(&pattern, &self.subscribe.globs)
+            }
+            Err(_) => false,
+        }
     }
 }
 

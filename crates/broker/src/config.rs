@@ -240,6 +240,11 @@ pub struct DestinationsConfig {
     /// delivery that reached it and is NACKed or returned unacknowledged moves
     /// the message to `/queue/<name>.dlq`.
     pub max_deliveries: u32,
+    /// Most temporary destinations (`reply-to:/temp-queue/<name>` and
+    /// `/temp-topic/<name>`, each a reply destination of its own) one
+    /// connection may hold (default 100); a SEND that would create one more
+    /// gets ERROR.
+    pub max_temp_queues: usize,
 }
 
 impl Default for DestinationsConfig {
@@ -254,6 +259,7 @@ impl Default for DestinationsConfig {
             max_prefetch: 65_535,
             default_ttl_ms: 0,
             max_deliveries: 10,
+            max_temp_queues: 100,
         }
     }
 }
@@ -548,6 +554,7 @@ mod tests {
             ("STOMPKIT_HEARTBEAT_GRACE", "2.5"),
             ("STOMPKIT_DESTINATIONS_QUEUE_OVERFLOW", "drop-oldest"),
             ("STOMPKIT_SERVER_METRICS", "127.0.0.1:9"),
+            ("STOMPKIT_DESTINATIONS_MAX_TEMP_QUEUES", "7"),
             ("OTHER", "x"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
@@ -557,6 +564,7 @@ mod tests {
         assert_eq!(c.heartbeat.grace, 2.5);
         assert_eq!(c.destinations.queue_overflow, QueueOverflow::DropOldest);
         assert_eq!(c.server.metrics, "127.0.0.1:9");
+        assert_eq!(c.destinations.max_temp_queues, 7);
     }
 
     #[test]

@@ -57,6 +57,7 @@ mod store;
 mod tls;
 mod transport;
 mod upstream;
+mod wildcard;
 
 pub use auth::{AuthRequest, AuthSetupError, Authenticator, Principal, Verdict};
 pub use authz::{Glob, Permissions};

@@ -38,6 +38,10 @@ pub struct Metrics {
     pub expired: AtomicU64,
     /// Messages moved to a dead-letter queue.
     pub dead_lettered: AtomicU64,
+    /// Messages sent to a reply destination (`/reply-queue/…`,
+    /// `/reply-topic/…`) that does not exist (any more: its owner is gone),
+    /// or held for an owner that went away: dropped.
+    pub reply_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -74,7 +78,7 @@ type QueueGauge = (&'static str, &'static str, fn(&QueueStat) -> usize);
 /// Renders the metrics and queue stats in the Prometheus text format (version 0.0.4).
 pub fn render(m: &Metrics, queues: &[QueueStat]) -> String {
     let mut out = String::with_capacity(2048);
-    for (name, kind, help, value) in counters(m) {
+    for (name, kind, help, value) in counters(m).into_iter().chain(fates(m)) {
         put(
             &mut out,
             format_args!(
@@ -120,8 +124,11 @@ fn put(out: &mut String, args: std::fmt::Arguments<'_>) {
     let _ = out.write_fmt(args);
 }
 
-/// The broker-wide counters: name, type, help text, value.
-fn counters(m: &Metrics) -> [(&'static str, &'static str, &'static str, &AtomicU64); 13] {
+/// One broker-wide counter: name, type, help text, value.
+type Counter<'m> = (&'static str, &'static str, &'static str, &'m AtomicU64);
+
+/// The broker-wide counters of connections and traffic.
+fn counters(m: &Metrics) -> [Counter<'_>; 7] {
     [
         (
             "stompkit_connections",
@@ -165,6 +172,13 @@ fn counters(m: &Metrics) -> [(&'static str, &'static str, &'static str, &AtomicU
             "Bytes written to clients.",
             &m.bytes_out,
         ),
+    ]
+}
+
+/// The broker-wide counters of what became of messages other than delivery,
+/// and of errors.
+fn fates(m: &Metrics) -> [Counter<'_>; 7] {
+    [
         (
             "stompkit_dropped_total",
             "counter",
@@ -200,6 +214,12 @@ fn counters(m: &Metrics) -> [(&'static str, &'static str, &'static str, &AtomicU
             "counter",
             "Messages moved to a dead-letter queue.",
             &m.dead_lettered,
+        ),
+        (
+            "stompkit_reply_messages_dropped_total",
+            "counter",
+            "Replies dropped because their reply destination's owner is gone.",
+            &m.reply_dropped,
         ),
     ]
 }

@@ -5,7 +5,9 @@
 //! clamped to the server's bounds), validation of every client frame for the
 //! session's version (required headers, ack modes, NACK not in 1.0, duplicate
 //! subscription ids, subscription and transaction limits), the principal's right
-//! to SEND to and SUBSCRIBE to each destination, transactions (buffered
+//! to SEND to and SUBSCRIBE to each destination (anyone may SEND to a reply
+//! destination, nobody SUBSCRIBE to it or use `/temp-queue/…` but in
+//! `reply-to`), transactions (buffered
 //! until COMMIT, which goes to the router as one command), receipts, DISCONNECT,
 //! and the login, frame-completion and heart-beat timers.
 //!
@@ -42,8 +44,11 @@ use crate::config::BrokerConfig;
 use crate::message::{frame_size, owned_frame};
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
-use crate::router::{ConnId, RouterCommand, TxOp, is_valid_destination};
+use crate::router::{
+    ConnId, PrivateAccess, RouterCommand, TxOp, is_valid_destination, private_destination,
+};
 use crate::rules::{self, ProtocolError, Request, error_frame, write_frame};
+use crate::wildcard;
 use connect::PendingConnect;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -365,6 +370,7 @@ impl Session {
                     ack,
                     prefetch,
                     durable,
+                    selector: frame.get(subscriptions::SELECTOR),
                 };
                 let scope = principal.and_then(|p| p.login.as_deref()).unwrap_or("");
                 open.subscribe(&self.config, request, scope, &mut fx)
@@ -426,7 +432,11 @@ impl Session {
     /// S4: ERROR for `error`, with `receipt-id` when the frame had a receipt,
     /// then close.
     fn fail(&mut self, error: ProtocolError, receipt: Option<&str>, out: &mut Vec<RouterCommand>) {
-        let body = error.body().unwrap_or(error.message());
+        let detail = error.detail();
+        let body = detail
+            .as_deref()
+            .or(error.body())
+            .unwrap_or(error.message());
         let frame = error_frame(error.message(), receipt, None, body);
         self.send_error(frame, out);
     }
@@ -458,12 +468,21 @@ impl Session {
 }
 
 /// The local broker's judgement of a destination: one it serves (`/topic/…`,
-/// `/queue/…`), that the principal may SEND to / SUBSCRIBE to.
+/// `/queue/…`, a wildcard only where allowed), that the principal may SEND to
+/// / SUBSCRIBE to; anyone may SEND to a reply destination (its name is the
+/// capability), nobody SUBSCRIBE to it (see the router's `reply_queues.rs`).
 fn admit(
     principal: Option<&Principal>,
     command: Command,
     destination: &str,
 ) -> Result<(), ProtocolError> {
+    match private_destination(command, destination) {
+        PrivateAccess::Public => {}
+        PrivateAccess::Capability => return Ok(()),
+        PrivateAccess::ReplySubscribe => return Err(ProtocolError::ReplySubscribe),
+        PrivateAccess::Temporary => return Err(ProtocolError::TemporaryDestination),
+    }
+    wildcard::check(command, destination).map_err(ProtocolError::Wildcard)?;
     if !is_valid_destination(destination) {
         return Err(ProtocolError::UnsupportedDestination);
     }

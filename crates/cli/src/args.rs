@@ -3,7 +3,7 @@
 
 use crate::bench::proto::Credentials;
 use crate::transport::{TlsConfig, tls_config};
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use stompkit_frame::AckMode;
@@ -14,9 +14,11 @@ use stompkit_tokio::StompUrl;
 pub struct BrokerArgs {
     /// Broker address: stomp://HOST:PORT (TCP), stomp+ssl://HOST:PORT (TLS),
     /// ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (STOMP over WebSocket). TLS
-    /// needs a build with the "tls" feature (the default).
+    /// needs a build with the "tls" feature (the default). Repeat it to name
+    /// several brokers: send and sub connect to the first that answers, and
+    /// sub fails over to the next when its connection is lost (bench takes one).
     #[arg(long, env = "STOMPKIT_URL", default_value = "stomp://127.0.0.1:61613")]
-    pub url: String,
+    pub url: Vec<String>,
     /// User name sent in CONNECT's login header.
     #[arg(long, env = "STOMPKIT_LOGIN")]
     pub login: Option<String>,
@@ -35,12 +37,36 @@ pub struct BrokerArgs {
 
 impl BrokerArgs {
     /// The parsed `--url` and, for TLS URLs, the client configuration built from
-    /// `--ca-file` (or the system's roots).
-    /// A build without the `tls` feature refuses TLS URLs with one line.
+    /// `--ca-file` (or the system's roots); an error when several `--url`s
+    /// were given. A build without the `tls` feature refuses TLS URLs with one line.
     pub fn target(&self) -> Result<(StompUrl, Option<TlsConfig>)> {
-        let target = StompUrl::parse(&self.url)?;
-        let tls = tls_config(&target, self.ca_file.as_deref())?;
-        Ok((target, tls))
+        match self.targets()?.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => bail!(
+                "{} --url options given: this command takes one",
+                self.url.len()
+            ),
+        }
+    }
+
+    /// Every `--url`, parsed, each with its TLS configuration (as [`target`](BrokerArgs::target)).
+    pub fn targets(&self) -> Result<Vec<(StompUrl, Option<TlsConfig>)>> {
+        if self.url.is_empty() {
+            bail!("no --url given");
+        }
+        self.url
+            .iter()
+            .map(|url| {
+                let target = StompUrl::parse(url)?;
+                let tls = tls_config(&target, self.ca_file.as_deref())?;
+                Ok((target, tls))
+            })
+            .collect()
+    }
+
+    /// The `--url`s as one text (for messages and reports).
+    pub fn urls(&self) -> String {
+        self.url.join(", ")
     }
 
     /// The CONNECT credentials.

@@ -9,7 +9,10 @@
 //!
 //! `--url` takes `stomp://`, `stomp+ssl://`, `ws://` and `wss://` (TLS trusts
 //! `--ca-file` when given, else the system's root certificates; a build without
-//! the `tls` feature refuses TLS URLs with one line). Run
+//! the `tls` feature refuses TLS URLs with one line); every scheme is opened
+//! through `stompkit_ws::connector`. `send` and `sub` take several `--url`s:
+//! they connect to the first that answers, and `sub` fails over to the next
+//! (reporting it on stderr) when its connection is lost. Run
 //! `stompkit <command> --help` for every option.
 
 mod args;

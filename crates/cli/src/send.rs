@@ -56,7 +56,7 @@ pub fn run(a: SendArgs) -> Result<ExitCode> {
     let frame = frame.with_body(body);
     let timeout = Duration::from_secs_f64(a.timeout.max(0.001));
     crate::runtime(Some(1))?.block_on(async move {
-        let client = connect(&a.broker, timeout).await?;
+        let client = connect(&a.broker, timeout, false).await?;
         if a.no_receipt {
             client.send(frame).await.context("send failed")?;
         } else {

@@ -7,7 +7,7 @@
 //! is not valid UTF-8.
 
 use crate::args::{AckArg, BrokerArgs, parse_header};
-use crate::client::connect;
+use crate::client::{connect, report_connection_events};
 use anyhow::{Context, Result, bail};
 use base64::Engine;
 use clap::Args;
@@ -17,7 +17,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 use stompkit_frame::Frame;
-use stompkit_tokio::{SubscribeOptions, SubscriptionError};
+use stompkit_tokio::{ClientError, SubscribeOptions, SubscriptionError};
 
 /// Options of `stompkit sub`.
 #[derive(Args, Debug)]
@@ -55,7 +55,12 @@ pub struct SubArgs {
 pub fn run(a: SubArgs) -> Result<ExitCode> {
     let timeout = Duration::from_secs_f64(a.timeout.max(0.001));
     crate::runtime(Some(1))?.block_on(async move {
-        let client = connect(&a.broker, timeout).await?;
+        // Several --url: fail over to the next broker when the connection is lost.
+        let failover = a.broker.url.len() > 1;
+        let client = connect(&a.broker, timeout, failover).await?;
+        if failover && !a.quiet {
+            report_connection_events(&client);
+        }
         let mut options = SubscribeOptions::new(a.destination.clone())
             .ack(a.ack.mode())
             .buffer(4096);
@@ -93,7 +98,14 @@ pub fn run(a: SubArgs) -> Result<ExitCode> {
                 Err(e) => return Err(e).context("cannot write to stdout"),
             }
             if a.ack != AckArg::Auto {
-                message.ack().await.context("ACK failed")?;
+                match message.ack().await {
+                    Ok(()) => {}
+                    // Received before a failover: the broker delivers it again.
+                    Err(ClientError::StaleAck) => {
+                        eprintln!("stompkit: warning: reconnected before the ACK; the message may come again");
+                    }
+                    Err(e) => return Err(e).context("ACK failed"),
+                }
             }
             received += 1;
         }

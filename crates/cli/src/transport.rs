@@ -1,33 +1,27 @@
 //! Byte streams to a broker for every `--url` scheme: TCP, TLS, and STOMP over
 //! WebSocket seen as a byte stream.
 //!
-//! Owns opening a connection ([`open`]) and the stream types the commands run
-//! over: [`Conn`] (and its halves [`ReadHalf`] / [`WriteHalf`]). Plain TCP stays
-//! a bare `TcpStream` (split without a lock) so the load generator's hot path is
-//! the same as before; TLS and WebSocket streams are boxed. The URL is read by
-//! `stompkit_tokio::StompUrl`; a WebSocket is stompkit-ws's
-//! [`WsByteStream`](stompkit_ws::WsByteStream), which sends what was written
-//! since the last flush as **one** message on `flush` (so a writer that flushes
-//! after whole frames, as `FramedWrite` and the bench do, never splits a frame
-//! across messages) and reads the payloads of data messages back to back. It
-//! does not speak STOMP.
+//! Owns opening a connection ([`open`], [`connector`]) and the stream types the
+//! commands run over: [`Conn`] (and its halves [`ReadHalf`] / [`WriteHalf`]).
+//! Plain TCP stays a bare `TcpStream` (split without a lock) so the load
+//! generator's hot path is the same as before; TLS and WebSocket streams come
+//! from `stompkit_ws::connector` (the same connector the client reconnects
+//! with) and are boxed. A WebSocket sends what was written since the last
+//! flush as **one** message on `flush` (so a writer that flushes after whole
+//! frames, as `FramedWrite` and the bench do, never splits a frame across
+//! messages) and reads the payloads of data messages back to back. It does
+//! not speak STOMP.
 
-#[cfg(feature = "tls")]
-use anyhow::bail;
 use anyhow::{Context as _, Result};
 use std::io;
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use stompkit_tokio::{Scheme, StompUrl, Transport};
+use stompkit_tokio::{Connector, Scheme, StompUrl, Transport};
 use stompkit_ws::{ClientOptions, OutgoingMode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-#[cfg(feature = "tls")]
-use tokio_rustls::TlsConnector;
-#[cfg(feature = "tls")]
-use tokio_rustls::rustls::pki_types::ServerName;
 
 /// The TLS client settings for `stomp+ssl://` and `wss://` (with the `tls`
 /// feature; without it a type with no values: there is never one).
@@ -41,9 +35,6 @@ pub enum Conn {
     /// `stomp+ssl://`, `ws://`, `wss://`
     Boxed(Box<dyn Transport>),
 }
-
-/// Largest WebSocket message accepted from a broker (about; see `open`).
-const MAX_WS_MESSAGE: usize = 256 * 1024 * 1024;
 
 /// The TLS client settings for `stomp+ssl://` and `wss://`: trusting the CA
 /// certificates in `ca_file` (PEM) only, when given, else the system's root
@@ -73,80 +64,56 @@ pub fn tls_config(target: &StompUrl, _ca_file: Option<&Path>) -> Result<Option<T
     Ok(None)
 }
 
+/// The options of a WebSocket (and TLS) connection to `target`: outgoing
+/// messages as `outgoing` says, TLS with `tls` (for `stomp+ssl://` and
+/// `wss://`).
+pub fn ws_options(tls: Option<&TlsConfig>, outgoing: OutgoingMode) -> ClientOptions {
+    #[cfg(not(feature = "tls"))]
+    let _no_tls_settings: Option<&TlsConfig> = tls;
+    #[allow(unused_mut)]
+    let mut options = ClientOptions {
+        outgoing,
+        ..ClientOptions::default()
+    };
+    #[cfg(feature = "tls")]
+    if let Some(tls) = tls {
+        options = options.tls(tls.clone());
+    }
+    options
+}
+
+/// The connector for `target`: stompkit-ws's, the one way to every scheme
+/// (TCP, TLS, WebSocket over either), for the client and for [`open`].
+pub fn connector(
+    target: &StompUrl,
+    tls: Option<&TlsConfig>,
+    outgoing: OutgoingMode,
+) -> Result<Connector> {
+    stompkit_ws::connector(target.as_str(), ws_options(tls, outgoing))
+        .with_context(|| format!("cannot connect to {target}"))
+}
+
 /// Opens a connection to `target` (TCP with `TCP_NODELAY`; TLS and WebSocket
 /// handshakes included). `tls` is required for `stomp+ssl://` and `wss://`;
-/// WebSocket messages are written as `outgoing` says.
+/// WebSocket messages are written as `outgoing` says. Plain TCP stays a bare
+/// `TcpStream`; anything else is [`connector`]'s stream.
 pub async fn open(
     target: &StompUrl,
     tls: Option<&TlsConfig>,
     outgoing: OutgoingMode,
 ) -> Result<Conn> {
-    match target.scheme() {
-        Scheme::Stomp => {
-            let stream = tcp(target).await?;
-            Ok(Conn::Tcp(stream))
-        }
-        Scheme::StompSsl => open_tls(target, tls).await,
-        Scheme::Ws | Scheme::Wss => open_websocket(target, tls, outgoing).await,
+    if target.scheme() == Scheme::Stomp {
+        let stream = TcpStream::connect(target.authority())
+            .await
+            .with_context(|| format!("cannot connect to {target}"))?;
+        stream.set_nodelay(true)?;
+        return Ok(Conn::Tcp(stream));
     }
-}
-
-/// TCP to `target`'s host and port, with `TCP_NODELAY`.
-async fn tcp(target: &StompUrl) -> Result<TcpStream> {
-    let stream = TcpStream::connect(target.authority())
+    let stream = connector(target, tls, outgoing)?
+        .connect()
         .await
         .with_context(|| format!("cannot connect to {target}"))?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
-}
-
-/// `stomp+ssl://`: TCP, then the TLS handshake checking `target`'s host name.
-#[cfg(feature = "tls")]
-async fn open_tls(target: &StompUrl, tls: Option<&TlsConfig>) -> Result<Conn> {
-    let Some(tls) = tls else {
-        bail!("{target} needs a TLS configuration");
-    };
-    let host = target.host().to_string();
-    let name = ServerName::try_from(host.clone())
-        .with_context(|| format!("{host:?} is not a valid TLS server name"))?;
-    let tcp = tcp(target).await?;
-    let stream = TlsConnector::from(tls.clone())
-        .connect(name, tcp)
-        .await
-        .with_context(|| format!("TLS handshake with {target} failed"))?;
-    Ok(Conn::Boxed(Box::new(stream)))
-}
-
-/// Without the `tls` feature: refused with one line.
-#[cfg(not(feature = "tls"))]
-async fn open_tls(target: &StompUrl, _tls: Option<&TlsConfig>) -> Result<Conn> {
-    Err(stompkit_tokio::UrlError::TlsUnavailable(target.to_string()).into())
-}
-
-/// `ws://` and `wss://`: stompkit-ws's client handshake, then the WebSocket as
-/// a byte stream.
-async fn open_websocket(
-    target: &StompUrl,
-    tls: Option<&TlsConfig>,
-    outgoing: OutgoingMode,
-) -> Result<Conn> {
-    #[cfg(not(feature = "tls"))]
-    let _no_tls_settings: Option<&TlsConfig> = tls;
-    let mut options = ClientOptions {
-        outgoing,
-        ..ClientOptions::default()
-    };
-    // A broker may coalesce many frames into one message (stompkit's does, up
-    // to its outbox bound): accept messages far larger than one frame.
-    options.parser.max_body = MAX_WS_MESSAGE;
-    #[cfg(feature = "tls")]
-    if let Some(tls) = tls {
-        options = options.tls(tls.clone());
-    }
-    let ws = stompkit_ws::connect(target.as_str(), options)
-        .await
-        .with_context(|| format!("cannot connect to {target}"))?;
-    Ok(Conn::Boxed(Box::new(ws.into_byte_stream())))
+    Ok(Conn::Boxed(stream))
 }
 
 impl Conn {
@@ -161,14 +128,6 @@ impl Conn {
                 let (r, w) = tokio::io::split(stream);
                 (ReadHalf::Boxed(r), WriteHalf::Boxed(w))
             }
-        }
-    }
-
-    /// The stream as one boxed transport (for the general client).
-    pub fn into_transport(self) -> Box<dyn Transport> {
-        match self {
-            Conn::Tcp(stream) => Box::new(stream),
-            Conn::Boxed(stream) => stream,
         }
     }
 }

@@ -461,3 +461,62 @@ fn the_window_keeps_publishers_close_to_their_subscribers() {
     // long backlog, so even the slowest delivery is quick.
     assert!(r["max_us"].as_f64().unwrap() < 2_000_000.0, "{r}");
 }
+
+#[test]
+fn sub_with_several_urls_fails_over_when_the_connection_is_lost() {
+    let (a, b) = (support::start_broker(), support::start_broker());
+    let (relay, cut) = support::cuttable_relay(a);
+    // Nothing listens here: the first round skips it.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let urls = [dead, relay, b].map(|addr| format!("stomp://{addr}"));
+    let mut sub = stompkit(a)
+        .args(["sub", "/queue/fo", "--count", "2"])
+        .args(urls.iter().flat_map(|url| ["--url", url.as_str()]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(sub.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert_eq!(line, "subscribed to /queue/fo\n");
+    let out = send(a, &["/queue/fo", "through the relay to a"]);
+    assert!(out.status.success());
+    let mut stdout = BufReader::new(sub.stdout.take().unwrap());
+    let mut got = String::new();
+    stdout.read_line(&mut got).unwrap();
+    assert_eq!(got, "through the relay to a\n");
+    cut();
+    line.clear();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with(&format!("stompkit: connection to tcp {relay} lost")),
+        "{line:?}"
+    );
+    line.clear();
+    stderr.read_line(&mut line).unwrap();
+    // The round after the lost server starts with the next one: b.
+    assert_eq!(line, format!("stompkit: reconnected to tcp {b}\n"));
+    let out = send(b, &["/queue/fo", "from b"]);
+    assert!(out.status.success());
+    got.clear();
+    stdout.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "from b\n");
+    assert!(sub.wait().unwrap().success());
+    // More than one --url is refused where there is no failover.
+    let out = stompkit(a)
+        .args([
+            "bench", "--count", "1", "--url", &urls[1], "--url", &urls[2],
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        "stompkit: 2 --url options given: this command takes one\n"
+    );
+}

@@ -7,7 +7,15 @@
 //!   `Stream` of [`Message`]s), ack/nack with the right headers for the version,
 //!   transactions, receipts as futures, graceful disconnect. Heart-beats are sent
 //!   and checked automatically; a dead server or an ERROR frame ends every stream
-//!   with the error. Optional reconnect re-subscribes live subscriptions.
+//!   with the error. Optional reconnect ([`Reconnect`], jittered backoff)
+//!   re-subscribes live subscriptions, over several servers with
+//!   [`Connector::failover`]; [`Client::events`] streams [`ConnectionEvent`]s
+//!   for users; a message from before a reconnect is refused with
+//!   [`ClientError::StaleAck`] instead of an ACK the server does not know.
+//! - [`Client::request`]: request/reply through a temporary reply queue
+//!   (`reply-to:/temp-queue/…`, RabbitMQ's semantics) and `correlation-id`.
+//! - Any byte stream as a transport ([`Transport`], [`Connector::new`]);
+//!   `stompkit-ws` provides WebSocket (`stompkit_ws::connector`).
 //! - [`StompUrl`]: the one reader of broker addresses (`stomp://`,
 //!   `stomp+ssl://`, `ws://`, `wss://`): [`Scheme`], host, port, path, TLS or
 //!   not, with one-line [`UrlError`]s.
@@ -95,10 +103,12 @@ pub mod tls;
 
 pub use client::Client;
 pub use client::Transaction;
-pub use client::config::{ClientConfig, Reconnect};
+pub use client::config::{ClientConfig, Jitter, Reconnect};
 pub use client::connector::{Address, Connector, TlsClientConfig, Transport};
 pub use client::error::{ClientError, SubscriptionError};
+pub use client::events::{ConnectionEvent, ConnectionEvents};
 pub use client::receipt::Receipt;
+pub use client::request::REPLY_QUEUE;
 pub use client::subscription::{Message, PREFETCH_COUNT, SubscribeOptions, Subscription};
 pub use client::url::{Scheme, StompUrl, UrlError};
 pub use codec::{CodecError, Outgoing, StompCodec};

@@ -28,6 +28,11 @@
 //!   feature, on by default: without it rustls and ring are not compiled and
 //!   `wss://` is refused with [`WsError::TlsUnavailable`]),
 //!   [`connect_with_stream`] over any stream.
+//! - For `stompkit-tokio`'s async [`Client`](stompkit_tokio::Client): [`connector`]
+//!   makes a [`Connector`](stompkit_tokio::Connector) for a `ws://` or `wss://`
+//!   URL (or `stomp://`, `stomp+ssl://`: one function for every URL), so the
+//!   client runs over WebSocket with reconnect and failover as over TCP;
+//!   [`connect_client`] opens a session with it.
 //!
 //! # Example
 //!
@@ -156,6 +161,7 @@
 mod byte_stream;
 mod client;
 mod config;
+mod connector;
 mod error;
 mod handshake;
 mod message;
@@ -169,6 +175,7 @@ pub use config::{
     DEFAULT_PATHS, DEFAULT_READ_BUFFER, MESSAGE_SLACK, OriginPolicy, OutgoingMode, WsServerConfig,
     max_stomp_frame, websocket_config,
 };
+pub use connector::{MAX_CLIENT_MESSAGE, connect_client, connector};
 pub use error::WsError;
 pub use handshake::{
     MAX_REQUEST_HEAD, RequestHead, Sniff, parse_request_head, server_accept,

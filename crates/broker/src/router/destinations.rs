@@ -7,11 +7,13 @@
 
 use super::queues::QueueMessages;
 use super::subscriptions::SubKey;
+use super::wildcards::topic_kind;
 use super::{Refusal, Router, RouterConfig};
 use crate::config::QueueOverflow;
 use crate::message::header_line;
 use std::sync::Arc;
 use stompkit_frame::{Version, names};
+use stompkit_selector::Selector;
 
 /// A destination's slot in the router.
 pub(super) type DestKey = usize;
@@ -23,6 +25,9 @@ pub(super) enum Kind {
     Topic,
     /// Each message goes to one subscriber; held while none can take it.
     Queue,
+    /// A topic pattern (`wildcards.rs`): its subscribers get the messages of
+    /// every topic it matches; nothing is published to it.
+    Wildcard,
 }
 
 /// One destination.
@@ -46,6 +51,11 @@ pub(super) struct Destination {
     pub(super) durables: Vec<DestKey>,
     /// A durable subscription's queue dropped its oldest message (logged once).
     pub(super) overflowed: bool,
+    /// How many of `subs` have a selector (queues dispatch past a message
+    /// none of them selects, `selectors.rs`).
+    pub(super) selective: usize,
+    /// A durable subscription's selector: only what it selects is collected.
+    pub(super) selector: Option<Selector>,
 }
 
 impl Destination {
@@ -61,6 +71,8 @@ impl Destination {
             durable_of: None,
             durables: Vec::new(),
             overflowed: false,
+            selective: 0,
+            selector: None,
         }
     }
 
@@ -108,6 +120,12 @@ impl Router {
                 self.dests.len() - 1
             }
         };
+        if self.dests[key]
+            .as_ref()
+            .is_some_and(|d| d.kind == Kind::Wildcard)
+        {
+            self.wildcards.insert(&name, key);
+        }
         self.names.insert(name, key);
         key
     }
@@ -124,16 +142,20 @@ impl Router {
     pub(super) fn collect(&mut self, key: DestKey) {
         let unused = matches!(&self.dests[key], Some(d) if d.unused());
         if unused && let Some(d) = self.dests[key].take() {
+            if d.kind == Kind::Wildcard {
+                self.wildcards.remove(&d.name);
+            }
             self.names.remove(&d.name);
             self.free_dests.push(key);
         }
     }
 }
 
-/// `/topic/<name>` or `/queue/<name>` with a non-empty name; anything else is `None`.
+/// `/topic/<name>` (a pattern if it has a wildcard segment) or
+/// `/queue/<name>` with a non-empty name; anything else is `None`.
 pub(super) fn destination_kind(name: &str) -> Option<Kind> {
     if name.strip_prefix("/topic/").is_some_and(|n| !n.is_empty()) {
-        Some(Kind::Topic)
+        Some(topic_kind(name))
     } else if name.strip_prefix("/queue/").is_some_and(|n| !n.is_empty()) {
         Some(Kind::Queue)
     } else {

@@ -38,6 +38,7 @@ fn durable_sub(h: &mut Harness, conn: ConnId, id: &str, topic: &str, key: &str, 
         ack,
         prefetch: 0,
         durable: Some(key.into()),
+        selector: None,
         receipt: None,
     });
 }

@@ -2,63 +2,88 @@
 //!
 //! Owns a durable subscription's life: it is a queue of its own (named by the
 //! subscription's key, its MESSAGEs naming the topic) attached to its topic,
-//! which gets a copy of every message published to the topic whether its
-//! subscriber is there or not (full: the oldest are dropped, `queues.rs`); one
+//! which gets a copy of every message published to the topic (a pattern: to
+//! every topic it matches, `wildcards.rs`) whether its subscriber is there or not (full: the oldest are dropped, `queues.rs`); one
 //! subscriber at a time (a second gets ERROR); a plain UNSUBSCRIBE or a closed
 //! connection leaves it collecting, an UNSUBSCRIBE with its headers removes it
 //! for good. Which SUBSCRIBE is durable and its key (scope and name) is the
-//! session's. Also owns [`restore`](Router::restore): queues, their messages
+//! session's. A selector is the subscription's (stored with it): only what it
+//! selects is collected, and a SUBSCRIBE with another selector (or none)
+//! replaces the subscription, discarding what it held (ActiveMQ's way). Also owns [`restore`](Router::restore): queues, their messages
 //! and durable subscriptions as the store recovered them.
 
 use super::destinations::{DestKey, Destination, Kind, destination_kind};
+use super::selectors::selects;
+use super::subscriptions::Wants;
+use super::wildcards::topic_kind;
 use super::{ConnId, Refusal, Router};
 use crate::message::Message;
 use crate::outbox::Outbox;
 use crate::store::{Recovered, StoredSubscription};
 use std::sync::Arc;
-use stompkit_frame::AckMode;
+use stompkit_selector::Selector;
 
 impl Router {
     /// SUBSCRIBE to the topic `topic` through the durable subscription `key`,
-    /// created if new (or moved, dropping what it held, if it was on another
-    /// topic). Refused while another subscriber holds it.
+    /// created if new (or replaced, dropping what it held, if it was on
+    /// another topic or had another selector). Refused while another
+    /// subscriber holds it.
     pub(super) fn subscribe_durable(
         &mut self,
         conn: ConnId,
         id: String,
         topic: &str,
         key: String,
-        ack: AckMode,
-        prefetch: u32,
+        wants: Wants,
     ) -> Result<(), Refusal> {
         let topic_key = self.destination(topic)?;
         let existing = self.names.get(key.as_str()).copied();
+        let Wants {
+            ack,
+            prefetch,
+            selector,
+        } = wants;
         let backing = match existing.and_then(|k| self.dests[k].as_ref().map(|d| (k, d))) {
             Some((_, d)) if !d.subs.is_empty() => return Err(Refusal::DurableActive),
-            Some((k, d)) if d.durable_of == Some(topic_key) => k,
+            Some((k, d)) if d.durable_of == Some(topic_key) && d.selector == selector => k,
             other => {
                 if let Some((k, _)) = other {
                     self.forget_durable(k);
                 }
+                // Forgetting it may have removed the topic, now unused.
+                let topic_key = self.destination(topic)?;
                 self.may_create(self.names.len())?;
                 let subscription = StoredSubscription {
                     key,
                     destination: topic.to_owned(),
-                    selector: None,
+                    selector: selector.as_ref().map(|s| s.as_str().to_owned()),
                 };
                 self.journal.subscribe(subscription.clone());
-                self.attach_durable(&subscription, topic_key)
+                self.attach_durable(&subscription, topic_key, selector)
             }
         };
-        self.subscribe_to(conn, id, backing, ack, prefetch);
+        // The subscription's queue holds only what its selector selected.
+        let wants = Wants {
+            ack,
+            prefetch,
+            selector: None,
+        };
+        self.subscribe_to(conn, id, backing, wants);
         Ok(())
     }
 
-    /// Adds the queue of durable subscription `subscription` to topic `topic`.
-    fn attach_durable(&mut self, subscription: &StoredSubscription, topic: DestKey) -> DestKey {
+    /// Adds the queue of durable subscription `subscription` to topic
+    /// `topic`, collecting what `selector` selects.
+    fn attach_durable(
+        &mut self,
+        subscription: &StoredSubscription,
+        topic: DestKey,
+        selector: Option<Selector>,
+    ) -> DestKey {
         let name: Arc<str> = Arc::from(subscription.key.as_str());
         let mut dest = Destination::new(name, Kind::Queue, &subscription.destination);
         dest.durable_of = Some(topic);
+        dest.selector = selector;
         let key = self.insert_destination(dest);
         if let Some(t) = self.dests[topic].as_mut() {
             t.durables.push(key);
@@ -85,7 +110,7 @@ impl Router {
     }
 
     /// A message published to topic `topic`: a copy of its own for each
-    /// durable subscription of the topic.
+    /// durable subscription of the topic whose selector (if any) selects it.
     #[inline]
     pub(super) fn copy_to_durable_subscriptions(
         &mut self,
@@ -98,6 +123,14 @@ impl Router {
             _ => return,
         };
         for backing in backings {
+            let wanted = self.dests[backing].as_ref().is_some_and(|d| {
+                d.selector
+                    .as_ref()
+                    .is_none_or(|s| selects(s, message, self.next_message))
+            });
+            if !wanted {
+                continue;
+            }
             let num = self.next_number();
             // A durable subscription's queue drops its oldest rather than refuse.
             let _ = self.enqueue(backing, message.copy(num), publisher);
@@ -109,14 +142,16 @@ impl Router {
     /// `max_destinations` they are restored anyway (logged).
     pub(super) fn restore(&mut self, recovered: Recovered) {
         for subscription in &recovered.subscriptions {
-            let Ok(topic) = self.forced_destination(&subscription.destination, Kind::Topic) else {
+            let kind = topic_kind(&subscription.destination);
+            let Ok(topic) = self.forced_destination(&subscription.destination, kind) else {
                 tracing::warn!(
                     topic = subscription.destination,
                     "durable subscription not restored"
                 );
                 continue;
             };
-            self.attach_durable(subscription, topic);
+            let selector = restored_selector(subscription);
+            self.attach_durable(subscription, topic, selector);
         }
         for (queue, messages) in recovered.queues {
             let key = match self.names.get(queue.as_str()) {
@@ -156,5 +191,22 @@ impl Router {
             );
         }
         Ok(self.insert_destination(Destination::new(Arc::from(name), kind, name)))
+    }
+}
+
+/// A stored durable subscription's selector, parsed again (it parsed when it
+/// was stored; one that no longer does is logged and dropped).
+fn restored_selector(subscription: &StoredSubscription) -> Option<Selector> {
+    let text = subscription.selector.as_deref()?;
+    match Selector::parse(text) {
+        Ok(selector) => Some(selector),
+        Err(error) => {
+            tracing::warn!(
+                subscription = %subscription.key.replace('\0', "/"),
+                %error,
+                "stored selector no longer parses: collecting every message"
+            );
+            None
+        }
     }
 }

@@ -9,12 +9,26 @@
 //!
 //! Destinations (created on first use, removed when unused):
 //! - `/topic/<name>`: every current subscriber gets every message, in publish order
-//!   per publisher. Nothing is held. A client-ack topic subscriber with no credit,
+//!   per publisher, except one whose selector does not select it (skipped, not
+//!   dropped). Nothing is held. A client-ack topic subscriber with no credit,
 //!   or a subscriber whose outbox is full, misses the message (counted as dropped),
 //!   or with `slow_consumer = disconnect` (default) is closed with an ERROR.
+//! - `/topic/<pattern>` (SUBSCRIBE only): segments are separated by `.`; `*`
+//!   matches one segment, `#` zero or more, `>` (last) one or more. A message
+//!   published to a topic also reaches every subscription whose pattern
+//!   matches it, its MESSAGE naming the topic; a durable subscription on a
+//!   pattern collects from every matching topic (`wildcards.rs`).
 //! - `/queue/<name>`: each message goes to exactly one subscriber, round-robin among
-//!   those with free credit and room in their outbox; messages are held while none
-//!   can take them, up to the queue limits.
+//!   those with free credit and room in their outbox (and whose selector, if any,
+//!   selects it); messages are held while none can take them, up to the queue
+//!   limits, and one that no current subscriber selects does not hold up the
+//!   messages behind it.
+//! - `/reply-queue/<opaque>` and `/reply-topic/<opaque>`: a connection's
+//!   private reply destinations, made by `reply-to:/temp-queue/<name>` (or
+//!   `/temp-topic/<name>`) on its SENDs; a queue and a topic with one
+//!   subscriber, its owner, on the subscription `/temp-queue/<name>`. Anyone
+//!   may SEND to one, nobody may SUBSCRIBE; never stored; gone with the owner
+//!   (see `reply_queues.rs`).
 //! - Any other destination is refused by the session with an ERROR.
 //!
 //! Acknowledgement (C3, C4, S2): `auto` messages are done once written; `client` ACKs
@@ -41,8 +55,16 @@
 //! - `transactions.rs`: COMMIT, applied whole or refused whole.
 //! - `journal.rs`: what the store must write (one unit per command) and the
 //!   RECEIPTs held until it is durable.
-//! - `durable.rs`: durable topic subscriptions, and restoring from the store.
+//! - `durable.rs`: durable topic subscriptions (with their selectors), and
+//!   restoring from the store.
+//! - `selectors.rs`: what a SUBSCRIBE's `selector` (parsed once by the session,
+//!   `stompkit-selector`) means to routing, and queue dispatch past messages
+//!   no current subscriber selects.
 //! - `dead_letters.rs`: dead-letter queues.
+//! - `reply_queues.rs`: temporary destinations for request/reply (the
+//!   `reply-to` rewrite, reply destinations and their lifecycle).
+//! - `wildcards.rs`: the trie of subscribed topic patterns, and routing a
+//!   topic's message to the patterns it matches.
 //!
 //! Persistence (with a store, [`Router::with_store`]): a `persistent:true`
 //! message in a queue (or a durable subscription) is put in the store, its
@@ -58,9 +80,12 @@ mod destinations;
 mod durable;
 mod journal;
 mod queues;
+mod reply_queues;
+mod selectors;
 mod subscriptions;
 mod topics;
 mod transactions;
+mod wildcards;
 
 use crate::config::DestinationsConfig;
 use crate::message::Message;
@@ -71,11 +96,14 @@ use destinations::{DestKey, Destination, Kind};
 use journal::Journal;
 use std::collections::HashMap;
 use std::sync::Arc;
-use stompkit_frame::{AckMode, Frame, Version, names};
+use stompkit_frame::{AckMode, Command, Frame, Version, names};
+use stompkit_selector::Selector;
 use stompkit_wire::Encoder;
-use subscriptions::{SubKey, Subscription};
+use subscriptions::{SubKey, Subscription, Wants};
+use wildcards::Wildcards;
 
 pub use destinations::is_valid_destination;
+pub use reply_queues::{PrivateAccess, is_reserved_subscription_id, private_destination};
 
 /// Identifies a connection (unique for the broker's lifetime).
 pub type ConnId = u64;
@@ -137,6 +165,8 @@ pub enum RouterCommand {
         prefetch: u32,
         /// A durable topic subscription's key (its scope and name).
         durable: Option<String>,
+        /// Only messages it selects are delivered (`selectors.rs`).
+        selector: Option<Selector>,
         /// Receipt to answer.
         receipt: Option<String>,
     },
@@ -223,6 +253,8 @@ struct Conn {
     subs: HashMap<String, SubKey>,
     /// The last store unit its frames needed: its RECEIPTs wait for it.
     last_seq: u64,
+    /// Its temporary destinations (`reply_queues.rs`).
+    temps: reply_queues::TempDestinations,
 }
 
 /// Why the router refused something (becomes an ERROR `message`).
@@ -233,6 +265,9 @@ enum Refusal {
     TooManyDestinations,
     BadDestination,
     DurableActive,
+    TooManyTempQueues,
+    BadReplyTo,
+    NoRandomness,
 }
 
 impl Refusal {
@@ -243,6 +278,13 @@ impl Refusal {
             Refusal::TooManyDestinations => "too many destinations",
             Refusal::BadDestination => "unsupported destination",
             Refusal::DurableActive => "durable subscription is already active",
+            Refusal::TooManyTempQueues => {
+                "too many temporary queues on this connection ([destinations] max_temp_queues)"
+            }
+            Refusal::BadReplyTo => {
+                "invalid reply-to header: /temp-queue/ and /temp-topic/ need a name"
+            }
+            Refusal::NoRandomness => "no reply destination could be made (no random source)",
         }
     }
 }
@@ -273,7 +315,7 @@ struct Counters {
 /// router.handle(RouterCommand::Connect { conn: 1, outbox: outbox.clone(), version: Version::V1_2 });
 /// router.handle(RouterCommand::Subscribe { conn: 1, id: "s".into(),
 ///     destination: "/topic/a".into(), ack: AckMode::Auto, prefetch: 0, durable: None,
-///     receipt: None });
+///     selector: None, receipt: None });
 /// router.handle(RouterCommand::Send { conn: 1, frame: Frame::send("/topic/a").with_body("hi") });
 /// assert!(outbox.drain().starts_with(b"MESSAGE\ndestination:/topic/a\n"));
 /// ```
@@ -289,6 +331,8 @@ pub struct Router {
     next_message: u64,
     to_close: Vec<ConnId>,
     journal: Journal,
+    /// The patterns of wildcard subscriptions.
+    wildcards: Wildcards,
     /// Now, in ms since the Unix epoch (for expiry; set by the router task).
     now: u64,
 }
@@ -313,6 +357,7 @@ impl Router {
             next_message: 1,
             to_close: Vec::new(),
             journal: Journal::new(false),
+            wildcards: Wildcards::new(),
             now: 0,
         }
     }
@@ -397,10 +442,18 @@ impl Router {
                 ack,
                 prefetch,
                 durable,
+                selector,
                 receipt,
-            } => self.routed(conn, receipt.as_deref(), |r| match durable {
-                Some(key) => r.subscribe_durable(conn, id, &destination, key, ack, prefetch),
-                None => r.subscribe(conn, id, &destination, ack, prefetch),
+            } => self.routed(conn, receipt.as_deref(), |r| {
+                let wants = Wants {
+                    ack,
+                    prefetch,
+                    selector,
+                };
+                match durable {
+                    Some(key) => r.subscribe_durable(conn, id, &destination, key, wants),
+                    None => r.subscribe(conn, id, &destination, wants),
+                }
             }),
             RouterCommand::Unsubscribe {
                 conn,
@@ -442,7 +495,9 @@ impl Router {
         self.dests
             .iter()
             .flatten()
+            // A reply queue's name is a secret: not shown.
             .filter(|d| d.kind == Kind::Queue && d.durable_of.is_none())
+            .filter(|d| private_destination(Command::Send, &d.name) == PrivateAccess::Public)
             .map(|d| QueueStat {
                 name: d.name.to_string(),
                 depth: d.messages.len(),
@@ -474,6 +529,7 @@ impl Router {
                 encoder,
                 subs,
                 last_seq: 0,
+                temps: reply_queues::TempDestinations::new(),
             },
         );
     }
@@ -491,15 +547,20 @@ impl Router {
 
     /// Routes a SEND from `conn`, pausing `conn` where a receiver is congested
     /// (see `flow.rs`).
-    fn publish(&mut self, conn: ConnId, frame: Frame) -> Result<(), Refusal> {
+    fn publish(&mut self, conn: ConnId, mut frame: Frame) -> Result<(), Refusal> {
+        self.rewrite_reply_to(conn, &mut frame)?;
         let Some(name) = frame.destination() else {
             return Err(Refusal::BadDestination);
         };
         let publisher = self.conns.get(&conn).map(|c| c.outbox.clone());
-        let key = self.destination(name)?;
+        let Some((key, reply)) = self.target(name)? else {
+            return Ok(());
+        };
         let num = self.next_number();
         Metrics::add(&self.counters.metrics.messages_in, 1);
-        let message = Message::from_send(num, frame, self.now, self.config.default_ttl_ms);
+        let mut message = Message::from_send(num, frame, self.now, self.config.default_ttl_ms);
+        // A reply destination is never stored.
+        message.persistent &= !reply;
         if message.expired(self.now) {
             self.counters.expired += 1;
             self.collect(key);
@@ -509,11 +570,17 @@ impl Router {
         match kind {
             Some(Kind::Topic) => {
                 self.copy_to_durable_subscriptions(key, &message, publisher.as_ref());
+                self.fan_out_wildcards(key, &mut message, publisher.as_ref());
                 self.fan_out(key, message, publisher.as_ref());
                 self.collect(key);
                 Ok(())
             }
             Some(Kind::Queue) => self.enqueue(key, message, publisher.as_ref()),
+            // Nothing is published to a pattern (the session refuses it).
+            Some(Kind::Wildcard) => {
+                self.collect(key);
+                Err(Refusal::BadDestination)
+            }
             None => Ok(()),
         }
     }
@@ -644,6 +711,7 @@ impl Router {
             let mut keys: Vec<SubKey> = c.subs.into_values().collect();
             keys.sort_unstable();
             self.remove_subscriptions(&keys);
+            self.drop_reply_destinations(c.temps);
         }
     }
 
@@ -693,5 +761,7 @@ fn encode_or_log(encoder: &Encoder, frame: &Frame, buf: &mut bytes::BytesMut, co
 
 #[cfg(test)]
 mod durability_tests;
+#[cfg(test)]
+mod selector_tests;
 #[cfg(test)]
 mod tests;

@@ -7,12 +7,14 @@
 //! COMMIT's check alike), enqueueing a SEND, dispatch to subscribers with credit
 //! and room, and the one [`requeue`](Router::requeue) (NACK, UNSUBSCRIBE and a
 //! closed connection put messages back through it). Writing a MESSAGE is
-//! `subscriptions.rs`'s.
+//! `subscriptions.rs`'s; dispatch on a queue with a selective subscriber is
+//! `selectors.rs`'s.
 
 use super::acks::Unacked;
 use super::dead_letters::DeadLetter;
 use super::destinations::{DestKey, Destination, Kind};
 use super::subscriptions::{Payload, SubKey, Subscription};
+use super::wildcards::sent_to_lines;
 use super::{Refusal, Router, RouterConfig};
 use crate::config::QueueOverflow;
 use crate::message::Message;
@@ -86,6 +88,26 @@ impl QueueMessages {
     pub(super) fn back_mut(&mut self) -> Option<&mut Message> {
         self.messages.back_mut()
     }
+
+    /// The message at `at` (0: the oldest).
+    #[inline]
+    pub(super) fn get(&self, at: usize) -> Option<&Message> {
+        self.messages.get(at)
+    }
+
+    /// Takes the message at `at` (a selective subscriber's, from behind
+    /// messages it does not select).
+    pub(super) fn remove(&mut self, at: usize) -> Option<Message> {
+        let message = self.messages.remove(at)?;
+        self.bytes -= message.len();
+        Some(message)
+    }
+
+    /// Puts a message back at `at` (not taken after all).
+    pub(super) fn insert(&mut self, at: usize, message: Message) {
+        self.bytes += message.len();
+        self.messages.insert(at, message);
+    }
 }
 
 /// Whether a queue admits a message that takes it to `messages` held and
@@ -134,7 +156,15 @@ impl Router {
         let num = message.num;
         self.journal.put(&dest.name, &message);
         dest.messages.push_back(message);
-        self.pump_from(key, publisher);
+        if dest.selective > 0 {
+            // Every earlier message was offered to every subscriber able to
+            // take it, and any change since dispatched again: only the new
+            // one can go now (`selectors.rs`).
+            let newest = dest.messages.len() - 1;
+            self.pump_selective(key, newest, publisher);
+        } else {
+            self.pump_from(key, publisher);
+        }
         let Some(dest) = self.dests[key].as_mut() else {
             return Ok(());
         };
@@ -179,14 +209,21 @@ impl Router {
         result
     }
 
-    /// Queue dispatch: hand held messages round-robin to subscribers with credit.
+    /// Queue dispatch: hand held messages round-robin to subscribers with
+    /// credit (past messages none selects, if one has a selector).
     pub(super) fn pump(&mut self, key: DestKey) {
-        self.pump_from(key, None);
+        match self.dests[key].as_ref() {
+            Some(d) if d.selective > 0 && d.kind == Kind::Queue => {
+                self.pump_selective(key, 0, None)
+            }
+            _ => self.pump_from(key, None),
+        }
     }
 
-    /// [`pump`](Router::pump) on behalf of a publisher, who is paused if a
-    /// receiving outbox is congested.
+    /// [`pump`](Router::pump) without selectors, on behalf of a publisher,
+    /// who is paused if a receiving outbox is congested.
     fn pump_from(&mut self, key: DestKey, publisher: Option<&Arc<Outbox>>) {
+        let shows_sent_to = self.shows_sent_to(key);
         let Some(dest) = self.dests[key].as_mut() else {
             return;
         };
@@ -211,8 +248,10 @@ impl Router {
             }
             message.deliveries += 1;
             let (persistent, num) = (message.persistent, message.num);
+            let own = shows_sent_to.then(|| sent_to_lines(&message, sub.version));
+            let lines = own.as_ref().and_then(Option::as_ref).unwrap_or(&dest.lines);
             let payload = Payload::Held(message);
-            match sub.deliver(sk, &dest.lines, payload, publisher, &mut self.counters) {
+            match sub.deliver(sk, lines, payload, publisher, &mut self.counters) {
                 Some(mut message) => {
                     message.deliveries -= 1;
                     dest.messages.push_front(message);

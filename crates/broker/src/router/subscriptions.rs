@@ -1,7 +1,7 @@
 //! Subscriptions and the one delivery path.
 //!
 //! Owns [`Subscription`] (its connection, outbox, version, ack mode, credit,
-//! pre-encoded `subscription:` line and unacknowledged deliveries), SUBSCRIBE
+//! selector, pre-encoded `subscription:` line and unacknowledged deliveries), SUBSCRIBE
 //! and its removal (UNSUBSCRIBE, or its connection closing: unacked queue
 //! messages go back to the queue), and [`Subscription::deliver`]: every MESSAGE
 //! the router writes goes through it, topics and queues alike. It does not pick
@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use stompkit_frame::{AckMode, Version, names};
+use stompkit_selector::Selector;
 
 /// A subscription's slot in the router.
 pub(super) type SubKey = usize;
@@ -41,6 +42,18 @@ pub(super) struct Subscription {
     pub(super) unacked: VecDeque<Unacked>,
     /// Deliveries awaiting an ACK so far: the tag of the next one.
     pub(super) next_tag: u64,
+    /// Only the messages it selects are delivered to it (`selectors.rs`).
+    pub(super) selector: Option<Selector>,
+}
+
+/// What a SUBSCRIBE asks of its deliveries.
+pub(super) struct Wants {
+    /// Its ack mode.
+    pub(super) ack: AckMode,
+    /// Most unacked deliveries (client ack modes; 0: the default).
+    pub(super) prefetch: u32,
+    /// Its selector.
+    pub(super) selector: Option<Selector>,
 }
 
 /// What a delivery writes: a topic's message, shared by all its subscribers,
@@ -148,26 +161,24 @@ impl Router {
         conn: ConnId,
         id: String,
         destination: &str,
-        ack: AckMode,
-        prefetch: u32,
+        wants: Wants,
     ) -> Result<(), Refusal> {
         let dest = self.destination(destination)?;
-        self.subscribe_to(conn, id, dest, ack, prefetch);
+        self.subscribe_to(conn, id, dest, wants);
         Ok(())
     }
 
     /// Adds a subscription of `conn` to the destination `dest`.
-    pub(super) fn subscribe_to(
-        &mut self,
-        conn: ConnId,
-        id: String,
-        dest: DestKey,
-        ack: AckMode,
-        prefetch: u32,
-    ) {
+    pub(super) fn subscribe_to(&mut self, conn: ConnId, id: String, dest: DestKey, wants: Wants) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        let Wants {
+            ack,
+            prefetch,
+            selector,
+        } = wants;
+        let selective = selector.is_some();
         let sub = Subscription {
             conn,
             outbox: c.outbox.clone(),
@@ -182,6 +193,7 @@ impl Router {
             line: header_line(names::SUBSCRIPTION, &id, c.version),
             unacked: VecDeque::new(),
             next_tag: 0,
+            selector,
         };
         let key = match self.free_subs.pop() {
             Some(k) => {
@@ -199,6 +211,7 @@ impl Router {
         }
         if let Some(d) = self.dests[dest].as_mut() {
             d.subs.push(key);
+            d.selective += usize::from(selective);
         }
         Metrics::add(&self.counters.metrics.subscriptions, 1);
         self.pump(dest);
@@ -236,6 +249,7 @@ impl Router {
         if let Some(d) = self.dests[sub.dest].as_mut()
             && let Some(pos) = d.subs.iter().position(|&k| k == key)
         {
+            d.selective -= usize::from(sub.selector.is_some());
             d.subs.remove(pos);
             if d.next > pos {
                 d.next -= 1;

@@ -44,6 +44,7 @@ impl Harness {
             ack,
             prefetch,
             durable: None,
+            selector: None,
             receipt: None,
         });
     }

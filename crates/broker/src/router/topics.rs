@@ -1,6 +1,7 @@
 //! Topics: fan-out of one message to every subscriber.
 //!
-//! Owns topic delivery: every current subscriber with credit gets the message,
+//! Owns topic delivery: every current subscriber with credit whose selector
+//! (if any) selects the message gets it (the others skip it: not dropped),
 //! written through the one [`deliver`](super::subscriptions::Subscription::deliver);
 //! one with no credit, or whose outbox is full, misses it, and a full one is
 //! closed too under `slow_consumer = disconnect` (the policy is `flow.rs`'s;
@@ -22,7 +23,21 @@ impl Router {
         mut message: Message,
         publisher: Option<&Arc<Outbox>>,
     ) {
-        let Some(dest) = self.dests[key].as_ref() else {
+        self.fan_out_to(key, key, &mut message, publisher);
+    }
+
+    /// Delivers `message` to the subscribers of `key` (a topic, or a pattern
+    /// matching it), its MESSAGEs naming the topic `shown`.
+    #[inline]
+    pub(super) fn fan_out_to(
+        &mut self,
+        key: DestKey,
+        shown: DestKey,
+        message: &mut Message,
+        publisher: Option<&Arc<Outbox>>,
+    ) {
+        let (Some(dest), Some(shown)) = (self.dests[key].as_ref(), self.dests[shown].as_ref())
+        else {
             return;
         };
         let slow = self.config.slow_consumer;
@@ -30,6 +45,9 @@ impl Router {
             let Some(sub) = self.subs[sk].as_mut() else {
                 continue;
             };
+            if !sub.selects(message) {
+                continue;
+            }
             if !sub.has_credit() {
                 self.counters.dropped += 1;
                 continue;
@@ -42,8 +60,8 @@ impl Router {
                 continue;
             }
             // A topic's message is never handed back: nothing to requeue.
-            let payload = Payload::Shared(&mut message);
-            sub.deliver(sk, &dest.lines, payload, publisher, &mut self.counters);
+            let payload = Payload::Shared(message);
+            sub.deliver(sk, &shown.lines, payload, publisher, &mut self.counters);
         }
     }
 }

@@ -24,6 +24,8 @@ struct Plan<'a> {
     destinations: usize,
     /// Messages and bytes each queue it touches would hold.
     queues: HashMap<&'a str, (usize, usize)>,
+    /// Temporary destinations its SENDs' `reply-to` would make.
+    temps: HashSet<&'a str>,
 }
 
 impl Router {
@@ -54,6 +56,7 @@ impl Router {
             consumed: HashSet::new(),
             destinations: self.names.len(),
             queues: HashMap::new(),
+            temps: HashSet::new(),
         };
         for op in ops {
             match op {
@@ -92,7 +95,12 @@ impl<'a> Plan<'a> {
     /// A SEND: the destination it needs, and whether its queue admits it.
     fn send(&mut self, frame: &'a Frame) -> Result<(), Refusal> {
         let router = self.router;
+        let (temps, destinations) = (&mut self.temps, &mut self.destinations);
+        router.plan_reply_to(self.conn, frame, temps, destinations)?;
         let name = frame.destination().unwrap_or("");
+        if router.is_missing_reply_destination(name) {
+            return Ok(());
+        }
         let existing = router
             .names
             .get(name)

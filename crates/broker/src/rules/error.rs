@@ -5,7 +5,9 @@
 //! these texts. Does not build frames (`frames.rs`) nor decide when a rule is
 //! broken (`request.rs` and the sessions do).
 
+use crate::wildcard::PatternError;
 use std::fmt;
+use stompkit_selector::SelectorError;
 use stompkit_wire::ParseError;
 
 /// A broken protocol rule: the reason a session sends ERROR and closes (S4).
@@ -46,14 +48,26 @@ pub(crate) enum ProtocolError {
     MissingDestination,
     /// A destination this broker does not serve.
     UnsupportedDestination,
+    /// A wildcard where it may not be (SEND, queue, misplaced `>`).
+    Wildcard(PatternError),
     /// The principal may not SEND to or SUBSCRIBE to the destination.
     Forbidden,
+    /// SEND or SUBSCRIBE to `/temp-queue/…` or `/temp-topic/…` (they are
+    /// only for `reply-to`).
+    TemporaryDestination,
+    /// SUBSCRIBE to a reply destination (`/reply-queue/…`, `/reply-topic/…`).
+    ReplySubscribe,
+    /// SUBSCRIBE with an `id` the broker keeps for temporary destinations.
+    ReservedSubscriptionId,
     /// SUBSCRIBE, UNSUBSCRIBE or (1.2) ACK/NACK without `id` (C2, C4, C5).
     MissingId,
     /// SUBSCRIBE with an `ack` other than auto, client, client-individual.
     InvalidAckMode,
     /// SUBSCRIBE with a `prefetch-count` that is not a positive integer.
     InvalidPrefetch,
+    /// SUBSCRIBE with a `selector` that does not parse, is too long or
+    /// nests too deeply (the body says where and why).
+    InvalidSelector(SelectorError),
     /// A second SUBSCRIBE with an `id` in use on the connection.
     DuplicateSubscription,
     /// More subscriptions than `[limits] max_subscriptions`.
@@ -101,10 +115,17 @@ impl ProtocolError {
             ProtocolError::ServerFrame => "unexpected server frame from client",
             ProtocolError::MissingDestination => "missing destination header",
             ProtocolError::UnsupportedDestination => "unsupported destination",
+            ProtocolError::Wildcard(e) => e.message(),
             ProtocolError::Forbidden => "forbidden",
+            ProtocolError::TemporaryDestination => {
+                "temporary destinations are only for the reply-to header"
+            }
+            ProtocolError::ReplySubscribe => "reply destinations cannot be subscribed to",
+            ProtocolError::ReservedSubscriptionId => "reserved subscription id",
             ProtocolError::MissingId => "missing id header",
             ProtocolError::InvalidAckMode => "invalid ack mode",
             ProtocolError::InvalidPrefetch => "invalid prefetch-count header",
+            ProtocolError::InvalidSelector(_) => "invalid selector",
             ProtocolError::DuplicateSubscription => "duplicate subscription id",
             ProtocolError::TooManySubscriptions => "too many subscriptions",
             ProtocolError::DurableWithoutClientId => {
@@ -131,6 +152,29 @@ impl ProtocolError {
             ProtocolError::UnsupportedDestination => {
                 Some("destinations are /topic/<name> and /queue/<name>")
             }
+            ProtocolError::TemporaryDestination => Some(
+                "SEND with reply-to:/temp-queue/<name> (or /temp-topic/<name>): replies \
+                 arrive on the subscription id /temp-queue/<name> without a SUBSCRIBE",
+            ),
+            ProtocolError::ReplySubscribe => Some(
+                "only the connection that made a reply destination receives from it, \
+                 on the subscription id /temp-queue/<name>, without a SUBSCRIBE",
+            ),
+            ProtocolError::ReservedSubscriptionId => Some(
+                "subscription ids starting /temp-queue/ or /temp-topic/ are the broker's \
+                 (the subscriptions of temporary destinations)",
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl ProtocolError {
+    /// The ERROR frame's body when it is made for this one error (an
+    /// invalid selector's position and reason); else [`body`](Self::body).
+    pub(crate) fn detail(&self) -> Option<String> {
+        match self {
+            ProtocolError::InvalidSelector(e) => Some(e.to_string()),
             _ => None,
         }
     }

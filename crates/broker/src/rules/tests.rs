@@ -186,6 +186,7 @@ fn every_rule_has_its_own_message() {
         MissingId,
         InvalidAckMode,
         InvalidPrefetch,
+        InvalidSelector(stompkit_selector::Selector::parse("(").unwrap_err()),
         DuplicateSubscription,
         TooManySubscriptions,
         DurableWithoutClientId,

@@ -1,15 +1,24 @@
 //! SUBSCRIBE and UNSUBSCRIBE on an open session.
 //!
 //! Owns the connection's subscription ids (unique, at most `[limits]
-//! max_subscriptions`) and the `prefetch-count` bound. Does not check the frame's
+//! max_subscriptions`, none starting `/temp-queue/` or `/temp-topic/`: those
+//! are the ids of the router's reply-queue subscriptions) and the
+//! `prefetch-count` bound. Does not check the frame's
 //! headers, destination or permissions (the rules layer did, before) nor match
-//! messages to subscriptions (the router does).
+//! messages to subscriptions (the router does). A `selector` is parsed here,
+//! once per subscription (`stompkit-selector`); one that does not parse, is
+//! longer than 4 KiB or nests deeper than 64 gets ERROR `invalid selector`
+//! with the position in the body. An empty one is no selector (ActiveMQ).
 
 use super::{Effects, Open};
 use crate::config::BrokerConfig;
-use crate::router::RouterCommand;
+use crate::router::{RouterCommand, is_reserved_subscription_id};
 use crate::rules::{self, Durable, ProtocolError};
 use stompkit_frame::AckMode;
+use stompkit_selector::Selector;
+
+/// The SUBSCRIBE header holding a JMS message selector (ActiveMQ's).
+pub(super) const SELECTOR: &str = "selector";
 
 /// What a SUBSCRIBE asks for, as the rules layer checked it.
 pub(super) struct SubscribeRequest<'f> {
@@ -23,6 +32,8 @@ pub(super) struct SubscribeRequest<'f> {
     pub(super) prefetch: Option<&'f str>,
     /// Its durable-subscription headers.
     pub(super) durable: Option<Durable<'f>>,
+    /// Its raw `selector`.
+    pub(super) selector: Option<&'f str>,
 }
 
 impl Open {
@@ -42,14 +53,22 @@ impl Open {
             ack,
             prefetch,
             durable,
+            selector,
         } = request;
         if self.subscriptions.contains(id) {
             return Err(ProtocolError::DuplicateSubscription);
+        }
+        if is_reserved_subscription_id(id) {
+            return Err(ProtocolError::ReservedSubscriptionId);
         }
         if self.subscriptions.len() >= config.limits.max_subscriptions {
             return Err(ProtocolError::TooManySubscriptions);
         }
         let prefetch = rules::prefetch(prefetch, config.destinations.max_prefetch)?;
+        let selector = match selector.filter(|s| !s.trim().is_empty()) {
+            Some(text) => Some(Selector::parse(text).map_err(ProtocolError::InvalidSelector)?),
+            None => None,
+        };
         let durable = match durable {
             Some(d) if destination.starts_with("/topic/") => Some(self.durable_key(d, scope, id)?),
             _ => None,
@@ -62,6 +81,7 @@ impl Open {
             ack,
             prefetch,
             durable,
+            selector,
             receipt: fx.receipt.take(),
         });
         Ok(())

@@ -398,6 +398,37 @@ fn commit_abort_of_unknown_transaction_and_unknown_ack_are_errors() {
 }
 
 #[test]
+fn an_invalid_selector_is_an_error_with_its_position_and_an_empty_one_is_none() {
+    let mut w = World::new();
+    let c = w.connect("1.2");
+    w.bytes(
+        c,
+        b"SUBSCRIBE\nid:1\ndestination:/queue/a\nselector:n > 3 AND\nreceipt:r\n\n\0",
+    );
+    let e = w.error(c);
+    assert_eq!(e.message(), Some("invalid selector"));
+    assert_eq!(e.receipt_id(), Some("r"));
+    assert_eq!(
+        e.body(),
+        b"invalid selector at position 9: expected an expression\n"
+    );
+
+    let mut w = World::new();
+    let c = w.connect("1.2");
+    w.bytes(
+        c,
+        b"SUBSCRIBE\nid:1\ndestination:/queue/a\nselector: \nreceipt:r\n\n\0",
+    );
+    w.bytes(c, b"SEND\ndestination:/queue/a\n\nhi\0");
+    let got: Vec<Command> = w.frames(c).iter().map(|f| f.command).collect();
+    assert_eq!(
+        got,
+        [Command::Receipt, Command::Message],
+        "no selector: all"
+    );
+}
+
+#[test]
 fn nack_in_1_0_is_an_error() {
     let mut w = World::new();
     let c = w.connect("1.0");
@@ -868,4 +899,91 @@ fn a_nack_with_requeue_false_dead_letters_the_message() {
     let letter = w.frames(c).remove(0);
     assert_eq!(letter.body(), b"x");
     assert_eq!(letter.get("dead-letter-reason"), Some("nack"));
+}
+
+// ---------------------------------------------------------------- temporary destinations
+
+#[test]
+fn reply_destinations_take_sends_from_anyone_and_subscribes_from_no_one() {
+    let mut w = World::new();
+    // May send and subscribe to nothing at all.
+    w.judge = |_| {
+        Some(Verdict::Accepted(Principal {
+            login: Some("mute".into()),
+            permissions: Arc::new(Permissions::new(&[] as &[&str], &[] as &[&str])),
+        }))
+    };
+    let c = w.connect("1.2");
+    w.bytes(
+        c,
+        b"SEND\ndestination:/reply-queue/0123\nreceipt:r\n\nreply\0",
+    );
+    assert_eq!(
+        w.frames(c)[0].receipt_id(),
+        Some("r"),
+        "the name is the capability"
+    );
+    w.bytes(c, b"SUBSCRIBE\nid:s\ndestination:/reply-queue/0123\n\n\0");
+    let e = w.error(c);
+    assert_eq!(
+        e.message(),
+        Some("reply destinations cannot be subscribed to")
+    );
+}
+
+#[test]
+fn temporary_destinations_are_only_for_reply_to() {
+    for frame in [
+        &b"SEND\ndestination:/temp-queue/a\n\nx\0"[..],
+        b"SUBSCRIBE\nid:s\ndestination:/temp-queue/a\n\n\0",
+        b"SUBSCRIBE\nid:s\ndestination:/temp-topic/a\n\n\0",
+    ] {
+        let mut w = World::new();
+        let c = w.connect("1.2");
+        w.bytes(c, frame);
+        let e = w.error(c);
+        assert_eq!(
+            e.message(),
+            Some("temporary destinations are only for the reply-to header"),
+            "{}",
+            String::from_utf8_lossy(frame)
+        );
+    }
+}
+
+#[test]
+fn subscription_ids_of_temporary_destinations_are_reserved() {
+    let mut w = World::new();
+    let c = w.connect("1.2");
+    w.bytes(
+        c,
+        b"SUBSCRIBE\nid:/temp-queue/a\ndestination:/queue/q\n\n\0",
+    );
+    assert_eq!(w.error(c).message(), Some("reserved subscription id"));
+}
+
+#[test]
+fn a_reply_reaches_its_owner_through_sessions() {
+    let mut w = World::new();
+    let requester = w.connect("1.2");
+    let responder = w.connect("1.1");
+    w.bytes(responder, b"SUBSCRIBE\nid:s\ndestination:/queue/req\n\n\0");
+    w.bytes(
+        requester,
+        b"SEND\ndestination:/queue/req\nreply-to:/temp-queue/r\n\nask\0",
+    );
+    let request = &w.frames(responder)[0];
+    let reply_to = request.get("reply-to").unwrap().to_owned();
+    assert!(reply_to.starts_with("/reply-queue/"), "{reply_to}");
+    let reply = format!("SEND\ndestination:{reply_to}\n\nanswer\0");
+    w.bytes(responder, reply.as_bytes());
+    let got = &w.frames(requester)[0];
+    assert_eq!(got.subscription(), Some("/temp-queue/r"));
+    assert_eq!(got.body(), b"answer");
+    // UNSUBSCRIBE of the implicit subscription: it cannot be cancelled.
+    w.bytes(requester, b"UNSUBSCRIBE\nid:/temp-queue/r\n\n\0");
+    assert_eq!(
+        w.error(requester).message(),
+        Some("unknown subscription id")
+    );
 }

@@ -739,7 +739,7 @@ fn report(a: &LoadArgs, run: Run, outcome: Outcome) -> Result<Report> {
     Ok(Report {
         mode: a.mode.as_str().to_string(),
         destination: run.destination,
-        url: a.broker.url.clone(),
+        url: a.broker.urls(),
         publishers: a.publishers,
         subscribers: a.subscribers,
         size: run.size,

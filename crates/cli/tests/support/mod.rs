@@ -85,3 +85,38 @@ pub fn start_tls_front(backend: SocketAddr) -> (SocketAddr, std::path::PathBuf) 
     });
     (rx.recv().unwrap(), ca_file)
 }
+
+/// A TCP relay to `backend` on its own runtime thread: returns its address and
+/// a function that cuts every connection relayed so far (both ends see them
+/// close; the relay goes on accepting).
+pub fn cuttable_relay(backend: SocketAddr) -> (SocketAddr, impl Fn()) {
+    use std::sync::{Arc, Mutex};
+    let links: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let accepted = links.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let link = tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+                accepted.lock().unwrap().push(link.abort_handle());
+            }
+        });
+    });
+    let cut = move || {
+        for link in links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    };
+    (rx.recv().unwrap(), cut)
+}

@@ -158,19 +158,22 @@ impl ClientConfig {
 
     /// Reconnect after a lost connection (off by default). Needs a client made with
     /// a way to connect again ([`Client::connect_with`](crate::Client::connect_with),
-    /// [`Client::connect_tcp`](crate::Client::connect_tcp), `tls::connect`).
+    /// [`Client::connect_tcp`](crate::Client::connect_tcp), `tls::connect`,
+    /// `stompkit_ws::connect_client`).
     pub fn reconnect(mut self, policy: Reconnect) -> ClientConfig {
         self.reconnect = Some(policy);
         self
     }
 }
 
-/// Reconnect with exponential backoff. After a lost connection the client
-/// connects again, offering the version it had negotiated, re-sends SUBSCRIBE
+/// Reconnect with exponential backoff and jitter. After a lost connection the
+/// client connects again (through its [`Connector`](crate::Connector): with
+/// [`Connector::failover`](crate::Connector::failover), to the next server), offering the version it had negotiated, re-sends SUBSCRIBE
 /// for every live subscription (same ids and destinations) and carries on;
 /// requests waiting for a receipt fail with
 /// [`ClientError::ConnectionLost`](crate::ClientError::ConnectionLost). An ERROR frame
-/// is never retried.
+/// ends the session for good unless [`after_error`](Reconnect::after_error) is set; a
+/// CONNECT answered with ERROR (refused credentials) is never retried.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reconnect {
     /// Delay before the first attempt.
@@ -181,22 +184,72 @@ pub struct Reconnect {
     pub multiplier: f64,
     /// Give up after this many failed attempts in a row (`None`: never).
     pub max_attempts: Option<u32>,
+    /// How much of each delay is left to chance, so that many clients cut off
+    /// at once do not all come back at the same moment (default
+    /// [`Jitter::Equal`]).
+    pub jitter: Jitter,
+    /// Also reconnect after the server ended a session with an ERROR frame
+    /// (as stomp.js does), e.g. for brokers that send ERROR when they shut
+    /// down (stompkit-broker's `server shutting down`, RabbitMQ's
+    /// `connection_forced`). Default `false`: an ERROR usually answers
+    /// something this client did, and doing it again would fail again.
+    pub after_error: bool,
+}
+
+/// Randomness applied to each reconnect delay `d` (the exponential delay of
+/// [`Reconnect::delay`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Jitter {
+    /// Exactly `d`.
+    None,
+    /// Uniform in `[0, d]` ("full jitter": spreads clients the most).
+    Full,
+    /// Uniform in `[d/2, d]` ("equal jitter": never less than half of `d`).
+    #[default]
+    Equal,
 }
 
 impl Default for Reconnect {
-    /// 100 ms, doubling up to 30 s, never giving up.
+    /// 100 ms, doubling up to 30 s, equal jitter, never giving up, not after
+    /// an ERROR frame.
     fn default() -> Reconnect {
         Reconnect {
             initial_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(30),
             multiplier: 2.0,
             max_attempts: None,
+            jitter: Jitter::Equal,
+            after_error: false,
         }
     }
 }
 
 impl Reconnect {
-    /// The delay before attempt `attempt` (0-based).
+    /// The delay before attempt `attempt` (0-based) with [`jitter`](Reconnect::jitter)
+    /// applied, drawn at random: within [`delay_bounds`](Reconnect::delay_bounds).
+    pub fn jittered_delay(&self, attempt: u32) -> Duration {
+        self.delay_at(attempt, random_unit())
+    }
+
+    /// The shortest and longest delay [`jittered_delay`](Reconnect::jittered_delay)
+    /// can return for `attempt`.
+    pub fn delay_bounds(&self, attempt: u32) -> (Duration, Duration) {
+        (self.delay_at(attempt, 0.0), self.delay_at(attempt, 1.0))
+    }
+
+    /// The jittered delay for a draw `unit` in `[0, 1]` (0: the shortest).
+    fn delay_at(&self, attempt: u32, unit: f64) -> Duration {
+        let d = self.delay(attempt);
+        let unit = unit.clamp(0.0, 1.0);
+        match self.jitter {
+            Jitter::None => d,
+            Jitter::Full => d.mul_f64(unit),
+            Jitter::Equal => d / 2 + (d - d / 2).mul_f64(unit),
+        }
+    }
+
+    /// The delay before attempt `attempt` (0-based), without jitter: the
+    /// exponential curve, capped at [`max_delay`](Reconnect::max_delay).
     pub fn delay(&self, attempt: u32) -> Duration {
         let factor = self.multiplier.max(1.0).powi(attempt.min(64) as i32);
         let secs = self.initial_delay.as_secs_f64() * factor;
@@ -206,6 +259,21 @@ impl Reconnect {
             Duration::from_secs_f64(secs)
         }
     }
+}
+
+/// A number in `[0, 1)` from std's randomly keyed hasher (no rand crate): good
+/// enough to spread reconnects, not for anything secret.
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(now.as_nanos());
+    }
+    // The top 53 bits: every value exactly representable.
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
@@ -220,6 +288,37 @@ mod tests {
         assert_eq!(r.delay(3), Duration::from_millis(800));
         assert_eq!(r.delay(30), Duration::from_secs(30));
         assert_eq!(r.delay(u32::MAX), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn jitter_stays_within_its_bounds() {
+        let ms = Duration::from_millis;
+        let none = Reconnect {
+            jitter: Jitter::None,
+            ..Reconnect::default()
+        };
+        assert_eq!(none.delay_bounds(2), (ms(400), ms(400)));
+        assert_eq!(none.jittered_delay(2), ms(400));
+        let full = Reconnect {
+            jitter: Jitter::Full,
+            ..Reconnect::default()
+        };
+        assert_eq!(full.delay_bounds(2), (ms(0), ms(400)));
+        let equal = Reconnect::default();
+        assert_eq!(equal.jitter, Jitter::Equal);
+        assert_eq!(equal.delay_bounds(2), (ms(200), ms(400)));
+        assert_eq!(equal.delay_bounds(30), (ms(15_000), ms(30_000)));
+        for policy in [&full, &equal] {
+            let draws: Vec<Duration> = (0..200).map(|_| policy.jittered_delay(3)).collect();
+            let (lo, hi) = policy.delay_bounds(3);
+            assert!(draws.iter().all(|d| (lo..=hi).contains(d)), "{draws:?}");
+            // Random, not one fixed point: 200 equal draws would be a broken source.
+            assert!(draws.iter().any(|d| *d != draws[0]), "{draws:?}");
+        }
+        for _ in 0..1000 {
+            let u = random_unit();
+            assert!((0.0..1.0).contains(&u), "{u}");
+        }
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! Owns the CONNECT handshake (version and heart-beat negotiation through
 //! `stompkit-negotiate`), the subscription table, pending receipts, heart-beats
 //! in both directions, graceful disconnect, the end of the session (every stream
-//! and receipt gets the error) and optional reconnect.
+//! and receipt gets the error), optional reconnect (with the connector's
+//! failover and the policy's jittered backoff), the connection generation that
+//! makes acknowledgements of earlier connections stale, routing replies to
+//! waiting requests, and reporting connection events.
 //!
 //! A session runs a reader and a writer concurrently in the same task. The
 //! reader never waits on anything but the socket and its heart-beat deadline, so
@@ -11,17 +14,19 @@
 //! on a slow peer or while a consumer is slow (subscription buffers never block
 //! it; see `subscription`).
 
-use crate::client::Client;
-use crate::client::Inner;
 use crate::client::config::ClientConfig;
 use crate::client::connector::{Connector, Transport};
 use crate::client::error::ClientError;
+use crate::client::events::{ConnectionEvent, EventHub};
 use crate::client::receipt::ReceiptResult;
-use crate::client::subscription::{Message, Queue};
+use crate::client::request::Replies;
+use crate::client::subscription::{Delivery, Message, Queue};
+use crate::client::{Client, Inner, Shared};
 use crate::codec::{Outgoing, StompCodec, shrink_buffer};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 use stompkit_frame::{AckMode, Command, Frame, Version, names};
@@ -43,6 +48,9 @@ pub(crate) enum Request {
     Frame {
         bytes: Bytes,
         receipt: Option<(String, oneshot::Sender<ReceiptResult>)>,
+        /// Only on this connection generation (an ACK, a transaction's frame):
+        /// dropped unwritten when the connection changed in between.
+        session: Option<u64>,
     },
     /// Register a subscription, then write its (encoded) SUBSCRIBE.
     Subscribe {
@@ -149,9 +157,11 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Handshakes on `stream`, spawns the connection task and returns the handle.
+/// Handshakes on `stream` (to `server`), spawns the connection task and
+/// returns the handle.
 pub(crate) async fn start(
     stream: Box<dyn Transport>,
+    server: Arc<str>,
     connector: Option<Connector>,
     config: ClientConfig,
 ) -> Result<Client, ClientError> {
@@ -159,10 +169,18 @@ pub(crate) async fn start(
     let (requests_tx, requests) = mpsc::channel(config.request_buffer);
     let (dropped_tx, dropped) = mpsc::unbounded_channel();
     let closed = Arc::new(Mutex::new(None));
+    let shared = Shared {
+        session: Arc::new(AtomicU64::new(0)),
+        replies: Arc::new(Replies::default()),
+        events: Arc::new(EventHub::new(ConnectionEvent::Connected {
+            server: server.clone(),
+        })),
+    };
     let client = Client::from_parts(
         requests_tx,
         dropped_tx,
         closed.clone(),
+        shared.clone(),
         info.clone(),
         config.subscription_buffer,
     );
@@ -172,6 +190,8 @@ pub(crate) async fn start(
         dropped,
         client: client.downgrade(),
         closed,
+        shared,
+        server,
         info,
         config,
         connector,
@@ -215,6 +235,9 @@ struct Driver {
     dropped: mpsc::UnboundedReceiver<Arc<str>>,
     client: Weak<Inner>,
     closed: Arc<Mutex<Option<ClientError>>>,
+    shared: Shared,
+    /// The server of the current (or last) connection.
+    server: Arc<str>,
     info: SessionInfo,
     config: ClientConfig,
     connector: Option<Connector>,
@@ -244,6 +267,7 @@ impl Driver {
                 SessionEnd::Failed(e) => e,
             };
             tracing::debug!(%error, "STOMP connection ended");
+            self.connection_lost(&error);
             match self.reconnect(&error).await {
                 Some(next) => conn = next,
                 None => {
@@ -255,15 +279,28 @@ impl Driver {
         }
     }
 
+    /// A connection ended with `error`: what came on it is stale from now
+    /// on, and the application hears of it.
+    fn connection_lost(&self, error: &ClientError) {
+        self.shared.session.fetch_add(1, Ordering::SeqCst);
+        self.shared.events.emit(ConnectionEvent::Disconnected {
+            server: self.server.clone(),
+            reason: error.clone(),
+        });
+    }
+
     /// After a lost connection: connect again with backoff, re-subscribe, or
     /// give up (`None`).
     async fn reconnect(&mut self, error: &ClientError) -> Option<Conn> {
         let policy = self.config.reconnect.clone()?;
         let connector = self.connector.clone()?;
-        if !error.is_connection_loss() {
+        let retried_error = policy.after_error && matches!(error, ClientError::Server(_));
+        if !error.is_connection_loss() && !retried_error {
             return None;
         }
-        // Requests in flight may or may not have been processed.
+        // Requests in flight may or may not have been processed; replies to
+        // requests will never come (the reply queue went with the connection).
+        self.shared.replies.fail_all(&ClientError::ConnectionLost);
         {
             let mut state = self.state();
             for (_, tx) in state.receipts.drain() {
@@ -279,37 +316,26 @@ impl Driver {
             if policy.max_attempts.is_some_and(|max| attempt >= max) {
                 return None;
             }
-            tokio::time::sleep(policy.delay(attempt)).await;
+            let delay = policy.jittered_delay(attempt);
             attempt += 1;
+            self.shared
+                .events
+                .emit(ConnectionEvent::Reconnecting { attempt, delay });
+            tokio::time::sleep(delay).await;
             if self.client.strong_count() == 0 {
                 return None;
             }
-            let result = async {
-                let stream = connector.connect().await?;
-                handshake(stream, &self.config, &[self.info.version]).await
-            }
-            .await;
-            match result {
-                Ok((mut conn, info)) => {
-                    tracing::info!(attempt, "STOMP reconnected");
-                    self.info.heart_beat = info.heart_beat;
-                    let frames: Vec<Frame> = {
-                        let state = self.state();
-                        let mut subs: Vec<&SubEntry> = state.subscriptions.values().collect();
-                        subs.sort_by_key(|s| s.seq);
-                        subs.iter().map(|s| s.frame.clone()).collect()
-                    };
-                    let mut ok = true;
-                    for frame in frames {
-                        if conn.feed(frame).await.is_err() {
-                            ok = false;
-                            break;
-                        }
-                    }
-                    if ok && SinkExt::<Outgoing>::flush(&mut conn).await.is_ok() {
-                        return Some(conn);
-                    }
+            match self.connect_again(&connector).await {
+                Ok(Some((conn, server))) => {
+                    tracing::info!(attempt, %server, "STOMP reconnected");
+                    self.server = server.clone();
+                    self.shared.events.emit(ConnectionEvent::Reconnected {
+                        server,
+                        attempts: attempt,
+                    });
+                    return Some(conn);
                 }
+                Ok(None) => {}
                 Err(e) if e.is_connection_loss() => {
                     tracing::debug!(attempt, error = %e, "STOMP reconnect failed");
                 }
@@ -321,12 +347,43 @@ impl Driver {
         }
     }
 
+    /// One reconnect attempt: a new connection, the handshake offering the
+    /// negotiated version, every live SUBSCRIBE again. `Ok(None)` when the
+    /// new connection failed while re-subscribing.
+    async fn connect_again(
+        &mut self,
+        connector: &Connector,
+    ) -> Result<Option<(Conn, Arc<str>)>, ClientError> {
+        let (stream, server) = connector.open().await?;
+        let (mut conn, info) = handshake(stream, &self.config, &[self.info.version]).await?;
+        self.info.heart_beat = info.heart_beat;
+        let frames: Vec<Frame> = {
+            let state = self.state();
+            let mut subs: Vec<&SubEntry> = state.subscriptions.values().collect();
+            subs.sort_by_key(|s| s.seq);
+            subs.iter().map(|s| s.frame.clone()).collect()
+        };
+        for frame in frames {
+            if conn.feed(frame).await.is_err() {
+                return Ok(None);
+            }
+        }
+        if SinkExt::<Outgoing>::flush(&mut conn).await.is_err() {
+            return Ok(None);
+        }
+        Ok(Some((conn, server)))
+    }
+
     /// Ends the client for good: every stream, receipt and waiting request gets
     /// `error` (streams end cleanly when `clean`).
     fn finish(&mut self, error: ClientError, clean: bool, disconnect: ReceiptResult) {
         if let Ok(mut closed) = self.closed.lock() {
             *closed = Some(error.clone());
         }
+        self.shared.replies.fail_all(&error);
+        self.shared.events.emit(ConnectionEvent::Closed {
+            reason: error.clone(),
+        });
         self.requests.close();
         self.dropped.close();
         let stream_end = (!clean).then(|| error.clone());
@@ -395,21 +452,26 @@ impl Driver {
             grace,
             now,
         );
+        let session = self.shared.session();
         let end = {
-            let read = read_loop(
-                &self.state,
-                &self.client,
-                self.info.version,
-                &mut reader,
-                &mut read_beats,
-            );
+            let route = Route {
+                state: &self.state,
+                client: &self.client,
+                replies: &self.shared.replies,
+                version: self.info.version,
+                session,
+            };
+            let read = read_loop(&route, &mut reader, &mut read_beats);
             let write = write_loop(
                 &self.state,
                 &mut self.requests,
                 &mut self.dropped,
-                &mut writer,
-                &mut write_beats,
-                self.config.disconnect_timeout,
+                Writing {
+                    writer: &mut writer,
+                    beats: &mut write_beats,
+                    disconnect_timeout: self.config.disconnect_timeout,
+                    session,
+                },
             );
             tokio::pin!(read, write);
             tokio::select! {
@@ -449,15 +511,20 @@ async fn sleep_until(deadline: Option<std::time::Instant>) {
     }
 }
 
-/// Reads until the session ends: every event counts as liveness (H5); frames
-/// go to subscriptions and receipts.
-async fn read_loop(
-    state: &Mutex<State>,
-    client: &Weak<Inner>,
+/// Where the frames of one connection go.
+struct Route<'a> {
+    state: &'a Mutex<State>,
+    client: &'a Weak<Inner>,
+    replies: &'a Replies,
     version: Version,
-    reader: &mut Reader,
-    beats: &mut HeartBeater,
-) -> SessionEnd {
+    /// The connection generation.
+    session: u64,
+}
+
+/// Reads until the session ends: every event counts as liveness (H5); frames
+/// go to subscriptions, waiting requests and receipts.
+async fn read_loop(route: &Route<'_>, reader: &mut Reader, beats: &mut HeartBeater) -> SessionEnd {
+    let state = route.state;
     loop {
         let deadline = beats.poll_timeout();
         tokio::select! {
@@ -465,7 +532,7 @@ async fn read_loop(
                 Some(Ok(Event::HeartBeat)) => beats.on_received(now()),
                 Some(Ok(Event::Frame(frame))) => {
                     beats.on_received(now());
-                    if let Some(end) = dispatch(state, client, version, frame) {
+                    if let Some(end) = dispatch(route, frame) {
                         return end;
                     }
                 }
@@ -495,36 +562,15 @@ async fn read_loop(
 }
 
 /// Routes one frame from the server.
-fn dispatch(
-    state: &Mutex<State>,
-    client: &Weak<Inner>,
-    version: Version,
-    frame: Frame,
-) -> Option<SessionEnd> {
+fn dispatch(route: &Route<'_>, frame: Frame) -> Option<SessionEnd> {
     match frame.command {
         Command::Message => {
-            let target = {
-                let state = lock(state);
-                frame
-                    .subscription()
-                    .and_then(|id| state.subscriptions.get_key_value(id))
-                    .map(|(id, sub)| (id.clone(), sub.ack, sub.queue.clone()))
-            };
-            match target {
-                Some((id, ack, queue)) => {
-                    let message = Message::new(frame, version, ack, id, Client::upgrade(client));
-                    queue.push(message);
-                }
-                None => tracing::debug!(
-                    subscription = frame.subscription(),
-                    "MESSAGE for no live subscription dropped"
-                ),
-            }
+            deliver(route, frame);
             None
         }
         Command::Receipt => {
             let id = frame.receipt_id().unwrap_or_default();
-            let mut state = lock(state);
+            let mut state = lock(route.state);
             if state.disconnect.as_ref().is_some_and(|(d, _)| d == id) {
                 return Some(SessionEnd::Disconnected);
             }
@@ -544,15 +590,63 @@ fn dispatch(
     }
 }
 
+/// Hands a MESSAGE to its subscription, or to the request it answers.
+fn deliver(route: &Route<'_>, frame: Frame) {
+    let delivery = |ack_mode, subscription| Delivery {
+        version: route.version,
+        ack_mode,
+        subscription,
+        session: route.session,
+    };
+    let target = {
+        let state = lock(route.state);
+        frame
+            .subscription()
+            .and_then(|id| state.subscriptions.get_key_value(id))
+            .map(|(id, sub)| (id.clone(), sub.ack, sub.queue.clone()))
+    };
+    if let Some((id, ack, queue)) = target {
+        let client = Client::upgrade(route.client);
+        queue.push(Message::new(frame, delivery(ack, id), client));
+        return;
+    }
+    match frame.subscription() {
+        Some(id) if Replies::is_reply_subscription(id) => {
+            let d = delivery(AckMode::Auto, Arc::from(id));
+            let message = Message::new(frame, d, Client::upgrade(route.client));
+            if !route.replies.deliver(message) {
+                tracing::debug!("reply for no waiting request dropped");
+            }
+        }
+        id => tracing::debug!(
+            subscription = id,
+            "MESSAGE for no live subscription dropped"
+        ),
+    }
+}
+
+/// The write side of one connection.
+struct Writing<'a> {
+    writer: &'a mut Writer,
+    beats: &'a mut HeartBeater,
+    disconnect_timeout: Duration,
+    /// The connection generation.
+    session: u64,
+}
+
 /// Writes requests, UNSUBSCRIBEs of dropped subscriptions and heart-beats.
 async fn write_loop(
     state: &Mutex<State>,
     requests: &mut mpsc::Receiver<Request>,
     dropped: &mut mpsc::UnboundedReceiver<Arc<str>>,
-    writer: &mut Writer,
-    beats: &mut HeartBeater,
-    disconnect_timeout: Duration,
+    out: Writing<'_>,
 ) -> SessionEnd {
+    let Writing {
+        writer,
+        beats,
+        disconnect_timeout,
+        session,
+    } = out;
     let mut disconnect_deadline: Option<std::time::Instant> = None;
     loop {
         let deadline = beats.poll_timeout();
@@ -569,7 +663,7 @@ async fn write_loop(
                 let mut written = 0;
                 let mut result = Ok(());
                 while let Some(request) = next.take() {
-                    result = write_request(state, writer, request).await;
+                    result = write_request(state, writer, request, session).await;
                     if result.is_err() {
                         break;
                     }
@@ -637,14 +731,22 @@ async fn unsubscribe(
     }
 }
 
-/// Registers what a request needs registered, then writes it.
+/// Registers what a request needs registered, then writes it; a frame of an
+/// earlier connection generation than `session` is dropped unwritten.
 async fn write_request(
     state: &Mutex<State>,
     writer: &mut Writer,
     request: Request,
+    session: u64,
 ) -> Result<(), ClientError> {
     match request {
-        Request::Frame { bytes, receipt } => {
+        Request::Frame {
+            session: Some(of), ..
+        } if of != session => {
+            tracing::debug!(of, session, "frame of an earlier connection dropped");
+            Ok(())
+        }
+        Request::Frame { bytes, receipt, .. } => {
             if let Some((id, tx)) = receipt {
                 lock(state).receipts.insert(id, tx);
             }

@@ -1,9 +1,11 @@
 //! Making connections: [`Connector`] and `stomp://` / `stomp+ssl://` addresses.
 //!
 //! Owns how a byte stream to the server is obtained, once or again on
-//! reconnect: plain TCP, TLS (through `crate::tls`, with the `tls` feature) or
-//! any closure returning an `AsyncRead + AsyncWrite` stream. It does not speak
-//! STOMP, and it does not read URLs itself: [`StompUrl`] does.
+//! reconnect: plain TCP, TLS (through `crate::tls`, with the `tls` feature),
+//! any closure returning an `AsyncRead + AsyncWrite` stream (`stompkit-ws`
+//! makes WebSocket ones), or several of those tried in rotation
+//! ([`Connector::failover`]); and which server a stream went to. It does not
+//! speak STOMP, and it does not read URLs itself: [`StompUrl`] does.
 
 use crate::client::error::ClientError;
 use crate::client::url::StompUrl;
@@ -12,6 +14,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// The TLS client settings [`Connector::from_url`] and
@@ -36,11 +39,15 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for T {}
 
+/// A stream and the server it goes to.
+pub(crate) type Opened = (Box<dyn Transport>, Arc<str>);
+
 type ConnectFn =
     dyn Fn() -> BoxFuture<'static, Result<Box<dyn Transport>, ClientError>> + Send + Sync;
 
 /// Makes a new connection to the server each time it is asked (for the first
-/// connection and for reconnects).
+/// connection and for reconnects), or to one of several servers
+/// ([`failover`](Connector::failover)).
 ///
 /// ```
 /// use stompkit_tokio::Connector;
@@ -56,8 +63,23 @@ type ConnectFn =
 /// ```
 #[derive(Clone)]
 pub struct Connector {
-    connect: Arc<ConnectFn>,
+    dial: Dial,
     description: Arc<str>,
+}
+
+/// How a [`Connector`] gets its stream.
+#[derive(Clone)]
+enum Dial {
+    /// One server.
+    One(Arc<ConnectFn>),
+    /// Several, in rotation.
+    Failover(Arc<Failover>),
+}
+
+/// The servers of [`Connector::failover`] and where the next round starts.
+struct Failover {
+    servers: Vec<Connector>,
+    next: AtomicUsize,
 }
 
 impl fmt::Debug for Connector {
@@ -75,14 +97,58 @@ impl Connector {
         S: Transport,
     {
         Connector {
-            connect: Arc::new(move || {
+            dial: Dial::One(Arc::new(move || {
                 let fut = connect();
                 Box::pin(async move {
                     let stream = fut.await?;
                     Ok(Box::new(stream) as Box<dyn Transport>)
                 })
-            }),
+            })),
             description: Arc::from("custom"),
+        }
+    }
+
+    /// The same connector, described as `name` (in its `Debug` output and in
+    /// [`ConnectionEvent`](crate::ConnectionEvent)s; e.g. the URL it dials).
+    pub fn named(mut self, name: impl Into<Arc<str>>) -> Connector {
+        self.description = name.into();
+        self
+    }
+
+    /// How this connector describes its server (`tcp host:port`, `tls
+    /// host:port`, `custom`, the name given to [`named`](Connector::named)).
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Several servers, for failover: each [`connect`](Connector::connect) tries
+    /// them in turn and returns the first stream made (or the last error when
+    /// none answers). A round starts with the server after the one the
+    /// previous round connected to, so after a lost connection the client tries
+    /// the next server first, and a server that accepts connections but fails
+    /// the session does not hold up the others; the rotation wraps around, so a
+    /// server that comes back is used again. With [`Reconnect`](crate::Reconnect),
+    /// the backoff delay is waited between rounds, not between servers. An
+    /// empty list fails every connect with [`ClientError::InvalidAddress`].
+    ///
+    /// ```
+    /// use stompkit_tokio::Connector;
+    /// let servers = Connector::failover(vec![
+    ///     Connector::tcp("10.0.0.1:61613"),
+    ///     Connector::from_url("stomp://10.0.0.2:61613", None)?,
+    /// ]);
+    /// assert_eq!(servers.description(), "failover [tcp 10.0.0.1:61613, tcp 10.0.0.2:61613]");
+    /// # Ok::<(), stompkit_tokio::ClientError>(())
+    /// ```
+    pub fn failover(servers: Vec<Connector>) -> Connector {
+        let names: Vec<&str> = servers.iter().map(Connector::description).collect();
+        let description = Arc::from(format!("failover [{}]", names.join(", ")));
+        Connector {
+            dial: Dial::Failover(Arc::new(Failover {
+                servers,
+                next: AtomicUsize::new(0),
+            })),
+            description,
         }
     }
 
@@ -93,7 +159,7 @@ impl Connector {
         Fut: Future<Output = Result<Box<dyn Transport>, ClientError>> + Send + 'static,
     {
         Connector {
-            connect: Arc::new(move || Box::pin(connect())),
+            dial: Dial::One(Arc::new(move || Box::pin(connect()))),
             description: Arc::from(description),
         }
     }
@@ -148,7 +214,43 @@ impl Connector {
     /// on each reconnect); callers that speak STOMP themselves, such as the
     /// broker's relay mode, use it directly.
     pub async fn connect(&self) -> Result<Box<dyn Transport>, ClientError> {
-        (self.connect)().await
+        Ok(self.open().await?.0)
+    }
+
+    /// Opens one new stream and says which server it goes to (the description
+    /// of the connector that made it; for a failover, the server's).
+    pub(crate) fn open(&self) -> BoxFuture<'static, Result<Opened, ClientError>> {
+        match &self.dial {
+            Dial::One(connect) => {
+                let fut = connect();
+                let server = self.description.clone();
+                Box::pin(async move { Ok((fut.await?, server)) })
+            }
+            Dial::Failover(failover) => Box::pin(failover.clone().open()),
+        }
+    }
+}
+
+impl Failover {
+    /// One round over the servers, from `next`.
+    async fn open(self: Arc<Failover>) -> Result<Opened, ClientError> {
+        let n = self.servers.len();
+        let start = self.next.load(Ordering::Relaxed);
+        let mut last = None;
+        for i in 0..n {
+            let at = (start + i) % n;
+            match self.servers[at].open().await {
+                Ok(opened) => {
+                    self.next.store((at + 1) % n, Ordering::Relaxed);
+                    return Ok(opened);
+                }
+                Err(e) => {
+                    tracing::debug!(server = %self.servers[at].description, error = %e, "failover: server did not answer");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::InvalidAddress("failover with no server".into())))
     }
 }
 
@@ -218,6 +320,50 @@ mod tests {
         ] {
             assert!(Address::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A connector answering with a pipe when `up`, refusing otherwise.
+    fn server(name: &str, up: Arc<std::sync::atomic::AtomicBool>) -> Connector {
+        Connector::new(move || {
+            let up = up.load(Ordering::SeqCst);
+            async move {
+                if !up {
+                    return Err(io::Error::from(io::ErrorKind::ConnectionRefused));
+                }
+                Ok(tokio::io::duplex(64).0)
+            }
+        })
+        .named(name)
+    }
+
+    #[tokio::test]
+    async fn failover_rotates_and_skips_servers_that_are_down() {
+        use std::sync::atomic::AtomicBool;
+        let ups: Vec<Arc<AtomicBool>> = (0..3).map(|_| Arc::new(AtomicBool::new(true))).collect();
+        let servers = ["a", "b", "c"]
+            .iter()
+            .zip(&ups)
+            .map(|(name, up)| server(name, up.clone()))
+            .collect();
+        let failover = Connector::failover(servers);
+        let next = || async { failover.open().await.map(|(_, s)| s.to_string()) };
+        assert_eq!(next().await.unwrap(), "a");
+        // each round starts after the server used last
+        assert_eq!(next().await.unwrap(), "b");
+        ups[2].store(false, Ordering::SeqCst);
+        assert_eq!(next().await.unwrap(), "a", "c is down");
+        for up in &ups {
+            up.store(false, Ordering::SeqCst);
+        }
+        let e = next().await.unwrap_err();
+        assert!(e.is_connection_loss(), "{e:?}");
+        ups[1].store(true, Ordering::SeqCst);
+        assert_eq!(next().await.unwrap(), "b");
+        let none = Connector::failover(Vec::new());
+        assert!(matches!(
+            none.connect().await.err(),
+            Some(ClientError::InvalidAddress(_))
+        ));
     }
 
     #[cfg(feature = "tls")]

@@ -45,7 +45,8 @@ pub enum ClientError {
     /// While connecting, the server answered with a frame other than CONNECTED or ERROR.
     #[error("unexpected {0} frame while connecting")]
     UnexpectedFrame(Command),
-    /// The server did not answer in time (CONNECT or DISCONNECT).
+    /// The server did not answer in time (CONNECT, DISCONNECT, or no reply to
+    /// [`Client::request`](crate::Client::request) within its timeout).
     #[error("timed out waiting for the server")]
     Timeout,
     /// The session was closed by [`Client::disconnect`](crate::Client::disconnect).
@@ -55,6 +56,15 @@ pub enum ClientError {
     /// an auto-ack subscription).
     #[error("cannot acknowledge message: {0}")]
     CannotAck(&'static str),
+    /// The message was received on an earlier connection of this session: the
+    /// connection was lost and the client reconnected since, and the server
+    /// knows nothing of that delivery any more (it will deliver the message
+    /// again if it was not acknowledged). Nothing was sent. Also for a
+    /// [`Transaction`](crate::Transaction) begun on an earlier connection.
+    #[error(
+        "stale acknowledgement: the message came on an earlier connection (the client reconnected since)"
+    )]
+    StaleAck,
     /// TLS setup or handshake failed.
     #[cfg(feature = "tls")]
     #[error("TLS: {0}")]

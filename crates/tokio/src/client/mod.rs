@@ -1,7 +1,7 @@
 //! The async STOMP client: a cloneable [`Client`] handle over one connection task.
 //!
 //! Owns the handle's API (send, subscribe, ack, receipts, transactions,
-//! disconnect). Every call encodes its frame on the caller's task (so an
+//! connection events, disconnect; request/reply is in `request`). Every call encodes its frame on the caller's task (so an
 //! unencodable frame fails right there) and hands it to the connection task
 //! through a bounded channel; the task (in `connection`) owns the socket, the
 //! subscription table, pending receipts and heart-beats.
@@ -10,7 +10,9 @@ pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod connector;
 pub(crate) mod error;
+pub(crate) mod events;
 pub(crate) mod receipt;
+pub(crate) mod request;
 pub(crate) mod subscription;
 pub(crate) mod url;
 
@@ -18,7 +20,9 @@ use crate::client::config::ClientConfig;
 use crate::client::connection::{Request, SessionInfo};
 use crate::client::connector::{Connector, TlsClientConfig, Transport};
 use crate::client::error::ClientError;
+use crate::client::events::{ConnectionEvents, EventHub};
 use crate::client::receipt::Receipt;
+use crate::client::request::Replies;
 use crate::client::subscription::{Message, Queue, SubscribeOptions, Subscription};
 use bytes::{Bytes, BytesMut};
 use std::fmt;
@@ -41,10 +45,30 @@ pub(crate) struct Inner {
     requests: mpsc::Sender<Request>,
     dropped: mpsc::UnboundedSender<Arc<str>>,
     closed: Arc<Mutex<Option<ClientError>>>,
+    shared: Shared,
     encoder: Encoder,
     info: SessionInfo,
     next_id: AtomicU64,
     subscription_buffer: usize,
+}
+
+/// What the handles and the connection task both hold.
+#[derive(Clone, Debug)]
+pub(crate) struct Shared {
+    /// The connection generation: 0 for the first connection, one more each
+    /// time a connection is lost. Messages and transactions remember theirs.
+    pub(crate) session: Arc<AtomicU64>,
+    /// Requests waiting for their reply.
+    pub(crate) replies: Arc<Replies>,
+    /// Connection events.
+    pub(crate) events: Arc<EventHub>,
+}
+
+impl Shared {
+    /// The current connection generation.
+    pub(crate) fn session(&self) -> u64 {
+        self.session.load(Ordering::SeqCst)
+    }
 }
 
 impl fmt::Debug for Client {
@@ -65,7 +89,8 @@ impl Client {
         stream: S,
         config: ClientConfig,
     ) -> Result<Client, ClientError> {
-        connection::start(Box::new(stream), None, config).await
+        let server = Arc::from("(stream)");
+        connection::start(Box::new(stream), server, None, config).await
     }
 
     /// Opens a session over a connection made by `connector`, which is used again
@@ -74,8 +99,8 @@ impl Client {
         connector: Connector,
         config: ClientConfig,
     ) -> Result<Client, ClientError> {
-        let stream = connector.connect().await?;
-        connection::start(stream, Some(connector), config).await
+        let (stream, server) = connector.open().await?;
+        connection::start(stream, server, Some(connector), config).await
     }
 
     /// Opens a session over TCP to `addr` (`host:port`).
@@ -101,6 +126,7 @@ impl Client {
         requests: mpsc::Sender<Request>,
         dropped: mpsc::UnboundedSender<Arc<str>>,
         closed: Arc<Mutex<Option<ClientError>>>,
+        shared: Shared,
         info: SessionInfo,
         subscription_buffer: usize,
     ) -> Client {
@@ -109,6 +135,7 @@ impl Client {
                 requests,
                 dropped,
                 closed,
+                shared,
                 encoder: Encoder::new(Some(info.version)),
                 info,
                 next_id: AtomicU64::new(0),
@@ -151,6 +178,30 @@ impl Client {
         self.inner.requests.is_closed()
     }
 
+    /// A stream of [`ConnectionEvent`](crate::ConnectionEvent)s for this
+    /// session: first the current state (for a client just connected,
+    /// `Connected`), then every change (`Disconnected` with the reason,
+    /// `Reconnecting`, `Reconnected`, and `Closed` last), in order. Each call
+    /// opens a stream of its own.
+    ///
+    /// ```no_run
+    /// # async fn f(client: stompkit_tokio::Client) {
+    /// use futures_util::StreamExt;
+    /// use stompkit_tokio::ConnectionEvent;
+    /// let mut events = client.events();
+    /// while let Some(event) = events.next().await {
+    ///     match event {
+    ///         ConnectionEvent::Disconnected { reason, .. } => eprintln!("offline: {reason}"),
+    ///         ConnectionEvent::Reconnected { server, .. } => eprintln!("back on {server}"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn events(&self) -> ConnectionEvents {
+        self.inner.shared.events.subscribe()
+    }
+
     fn next_id(&self) -> u64 {
         self.inner.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -165,7 +216,7 @@ impl Client {
         self.closed_error().unwrap_or(ClientError::ConnectionClosed)
     }
 
-    async fn request(&self, request: Request) -> Result<(), ClientError> {
+    async fn submit(&self, request: Request) -> Result<(), ClientError> {
         self.inner
             .requests
             .send(request)
@@ -186,9 +237,10 @@ impl Client {
     pub async fn send(&self, frame: Frame) -> Result<(), ClientError> {
         check_client_frame(&frame)?;
         let bytes = self.encode(&frame)?;
-        self.request(Request::Frame {
+        self.submit(Request::Frame {
             bytes,
             receipt: None,
+            session: None,
         })
         .await
     }
@@ -201,9 +253,10 @@ impl Client {
         let mut frame = frame;
         frame.headers_mut().set(stompkit_frame::names::RECEIPT, &id);
         let bytes = self.encode(&frame)?;
-        self.request(Request::Frame {
+        self.submit(Request::Frame {
             bytes,
             receipt: Some((id, tx)),
+            session: None,
         })
         .await?;
         Ok(receipt)
@@ -260,7 +313,7 @@ impl Client {
             Some((rid, tx, r)) => (Some((rid, tx)), Some(r)),
             None => (None, None),
         };
-        self.request(Request::Subscribe {
+        self.submit(Request::Subscribe {
             id: id.clone(),
             frame,
             ack: options.ack,
@@ -274,31 +327,58 @@ impl Client {
     }
 
     pub(crate) async fn unsubscribe_id(&self, id: Arc<str>) -> Result<(), ClientError> {
-        self.request(Request::Unsubscribe { id }).await
+        self.submit(Request::Unsubscribe { id }).await
     }
 
     pub(crate) fn unsubscribe_on_drop(&self, id: Arc<str>) {
         let _ = self.inner.dropped.send(id);
     }
 
-    /// Acknowledges `message` (same as [`Message::ack`]).
+    /// Acknowledges `message` (same as [`Message::ack`]). A message received
+    /// before the client reconnected cannot be: [`ClientError::StaleAck`], and
+    /// nothing is sent.
     pub async fn ack(&self, message: &Message) -> Result<(), ClientError> {
-        self.send(message.ack_frame()?).await
+        self.send_in_session(message.ack_frame()?, message.session())
+            .await
     }
 
-    /// Refuses `message` (same as [`Message::nack`]; 1.1+).
+    /// Refuses `message` (same as [`Message::nack`]; 1.1+);
+    /// [`ClientError::StaleAck`] as for [`ack`](Client::ack).
     pub async fn nack(&self, message: &Message) -> Result<(), ClientError> {
-        self.send(message.nack_frame()?).await
+        self.send_in_session(message.nack_frame()?, message.session())
+            .await
     }
 
-    /// Starts a transaction (BEGIN, C6) with a fresh id.
+    /// Sends a frame that only means something on connection `session` (an
+    /// ACK, a frame of a transaction): refused with [`ClientError::StaleAck`]
+    /// when the connection has changed, and dropped by the connection task if
+    /// it changes before the frame is written.
+    async fn send_in_session(&self, frame: Frame, session: u64) -> Result<(), ClientError> {
+        check_client_frame(&frame)?;
+        let bytes = self.encode(&frame)?;
+        if self.inner.shared.session() != session {
+            return Err(ClientError::StaleAck);
+        }
+        self.submit(Request::Frame {
+            bytes,
+            receipt: None,
+            session: Some(session),
+        })
+        .await
+    }
+
+    /// Starts a transaction (BEGIN, C6) with a fresh id. The transaction
+    /// belongs to the current connection: after a reconnect the server has
+    /// aborted it, and its calls fail with [`ClientError::StaleAck`].
     pub async fn begin(&self) -> Result<Transaction, ClientError> {
         let id = format!("tx-{}", self.next_id());
-        self.send(Frame::begin(&id)).await?;
+        let session = self.inner.shared.session();
+        self.send_in_session(Frame::begin(&id), session).await?;
         Ok(Transaction {
             id,
             client: self.clone(),
             open: true,
+            session,
         })
     }
 
@@ -308,7 +388,7 @@ impl Client {
     /// [`ClientError::Disconnected`].
     pub async fn disconnect(&self) -> Result<(), ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.request(Request::Disconnect { done: tx }).await?;
+        self.submit(Request::Disconnect { done: tx }).await?;
         match rx.await {
             Ok(result) => result,
             Err(_) => match self.closed_error() {
@@ -318,7 +398,11 @@ impl Client {
         }
     }
 
-    fn abort_on_drop(&self, id: &str) {
+    fn abort_on_drop(&self, id: &str, session: u64) {
+        if self.inner.shared.session() != session {
+            // The server aborted it with the connection it belonged to.
+            return;
+        }
         let bytes = match self.encode(&Frame::abort(id)) {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -331,6 +415,7 @@ impl Client {
         if let Err(e) = self.inner.requests.try_send(Request::Frame {
             bytes,
             receipt: None,
+            session: Some(session),
         }) {
             tracing::debug!(transaction = id, error = %e, "ABORT not queued");
         }
@@ -365,6 +450,8 @@ pub struct Transaction {
     id: String,
     client: Client,
     open: bool,
+    /// The connection generation it was begun on.
+    session: u64,
 }
 
 impl Transaction {
@@ -373,44 +460,64 @@ impl Transaction {
         &self.id
     }
 
-    /// Sends `frame` inside the transaction.
+    /// Sends `frame` inside the transaction ([`ClientError::StaleAck`] after a
+    /// reconnect).
     pub async fn send(&self, frame: Frame) -> Result<(), ClientError> {
-        self.client.send(frame.with_transaction(&self.id)).await
+        self.client
+            .send_in_session(frame.with_transaction(&self.id), self.session)
+            .await
     }
 
-    /// Acknowledges `message` inside the transaction.
+    /// Acknowledges `message` inside the transaction; [`ClientError::StaleAck`]
+    /// when the message or the transaction came before a reconnect.
     pub async fn ack(&self, message: &Message) -> Result<(), ClientError> {
-        self.send(message.ack_frame()?).await
+        self.ack_or_nack(message.ack_frame()?, message).await
     }
 
-    /// Refuses `message` inside the transaction (1.1+).
+    /// Refuses `message` inside the transaction (1.1+); [`ClientError::StaleAck`]
+    /// as for [`ack`](Transaction::ack).
     pub async fn nack(&self, message: &Message) -> Result<(), ClientError> {
-        self.send(message.nack_frame()?).await
+        self.ack_or_nack(message.nack_frame()?, message).await
     }
 
-    /// COMMIT.
+    async fn ack_or_nack(&self, frame: Frame, message: &Message) -> Result<(), ClientError> {
+        if message.session() != self.session {
+            return Err(ClientError::StaleAck);
+        }
+        self.send(frame).await
+    }
+
+    /// COMMIT ([`ClientError::StaleAck`] after a reconnect: the server aborted
+    /// the transaction when the connection was lost).
     pub async fn commit(mut self) -> Result<(), ClientError> {
         self.open = false;
-        self.client.send(Frame::commit(&self.id)).await
+        self.client
+            .send_in_session(Frame::commit(&self.id), self.session)
+            .await
     }
 
     /// COMMIT with a receipt: resolves when the server has committed.
     pub async fn commit_with_receipt(mut self) -> Result<Receipt, ClientError> {
         self.open = false;
+        if self.client.inner.shared.session() != self.session {
+            return Err(ClientError::StaleAck);
+        }
         self.client.send_with_receipt(Frame::commit(&self.id)).await
     }
 
-    /// ABORT.
+    /// ABORT ([`ClientError::StaleAck`] after a reconnect).
     pub async fn abort(mut self) -> Result<(), ClientError> {
         self.open = false;
-        self.client.send(Frame::abort(&self.id)).await
+        self.client
+            .send_in_session(Frame::abort(&self.id), self.session)
+            .await
     }
 }
 
 impl Drop for Transaction {
     fn drop(&mut self) {
         if self.open {
-            self.client.abort_on_drop(&self.id);
+            self.client.abort_on_drop(&self.id, self.session);
         }
     }
 }

@@ -98,8 +98,10 @@ impl SubscribeOptions {
     }
 }
 
-/// A message delivered to a subscription: the MESSAGE frame, plus what is needed
-/// to acknowledge it.
+/// A message delivered to a subscription (or the reply to a
+/// [`Client::request`]): the MESSAGE frame, plus what is needed to acknowledge
+/// it, including the connection it came on (after a reconnect it can no
+/// longer be acknowledged: [`ClientError::StaleAck`]).
 #[derive(Clone, Debug)]
 pub struct Message {
     frame: Frame,
@@ -107,23 +109,34 @@ pub struct Message {
     ack_mode: AckMode,
     subscription: Arc<str>,
     client: Option<Client>,
+    /// The connection generation it arrived on.
+    session: u64,
+}
+
+/// Where a message came from: its subscription, how it is acknowledged and on
+/// which connection.
+pub(crate) struct Delivery {
+    pub(crate) version: Version,
+    pub(crate) ack_mode: AckMode,
+    pub(crate) subscription: Arc<str>,
+    pub(crate) session: u64,
 }
 
 impl Message {
-    pub(crate) fn new(
-        frame: Frame,
-        version: Version,
-        ack_mode: AckMode,
-        subscription: Arc<str>,
-        client: Option<Client>,
-    ) -> Message {
+    pub(crate) fn new(frame: Frame, delivery: Delivery, client: Option<Client>) -> Message {
         Message {
             frame,
-            version,
-            ack_mode,
-            subscription,
+            version: delivery.version,
+            ack_mode: delivery.ack_mode,
+            subscription: delivery.subscription,
             client,
+            session: delivery.session,
         }
+    }
+
+    /// The connection generation the message arrived on.
+    pub(crate) fn session(&self) -> u64 {
+        self.session
     }
 
     /// The MESSAGE frame.
@@ -197,13 +210,16 @@ impl Message {
     }
 
     /// Acknowledges the message (client and client-individual subscriptions).
+    /// [`ClientError::StaleAck`], sending nothing, when the client reconnected
+    /// since the message arrived.
     pub async fn ack(&self) -> Result<(), ClientError> {
-        self.client()?.send(self.ack_frame()?).await
+        self.client()?.ack(self).await
     }
 
-    /// Refuses the message (1.1+).
+    /// Refuses the message (1.1+); [`ClientError::StaleAck`] as for
+    /// [`ack`](Message::ack).
     pub async fn nack(&self) -> Result<(), ClientError> {
-        self.client()?.send(self.nack_frame()?).await
+        self.client()?.nack(self).await
     }
 
     fn client(&self) -> Result<&Client, ClientError> {
@@ -446,11 +462,15 @@ mod tests {
     use futures_util::task::noop_waker_ref;
 
     fn msg(n: u32) -> Message {
+        let delivery = Delivery {
+            version: Version::V1_2,
+            ack_mode: AckMode::Auto,
+            subscription: Arc::from("0"),
+            session: 0,
+        };
         Message::new(
             Frame::new(Command::Message).header("message-id", &n.to_string()),
-            Version::V1_2,
-            AckMode::Auto,
-            Arc::from("0"),
+            delivery,
             None,
         )
     }
