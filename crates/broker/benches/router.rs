@@ -8,6 +8,11 @@
 //! subscription matches, beside 10 or 100,000 wildcard subscriptions on
 //! unrelated segments (`u<i>.*`, `*.u<i>`, `u<i>.#`, `#.u<i>`): the cost must
 //! not grow with the patterns that do not match.
+//!
+//! `router_selective`: a queue holding 0 or 10,000 messages that its one
+//! subscriber's selector (`x = 1`, client-individual, prefetch 1) does not
+//! select; one SEND it selects, then its ACK, which dispatches the queue
+//! again from the oldest held message.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use bytes::{Bytes, BytesMut};
@@ -15,8 +20,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use std::hint::black_box;
 use std::sync::Arc;
 use stompkit_broker::Metrics;
-use stompkit_broker::internals::{Outbox, Router, RouterCommand, RouterConfig, Take};
+use stompkit_broker::internals::{AckRef, Outbox, Router, RouterCommand, RouterConfig, Take};
 use stompkit_frame::{AckMode, Frame, Version};
+use stompkit_selector::Selector;
 
 fn setup(subscribers: usize, destination: &str) -> (Router, Vec<Arc<Outbox>>) {
     let mut router = Router::new(RouterConfig::default(), Arc::new(Metrics::default()));
@@ -143,5 +149,75 @@ fn publish_wildcards(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, publish, publish_wildcards);
+/// A router whose `/queue/sel` holds `unwanted` messages (`x:2`) and has one
+/// subscriber selecting `x = 1`, client-individual with prefetch 1.
+fn setup_selective(unwanted: usize) -> (Router, Arc<Outbox>) {
+    let mut router = Router::new(RouterConfig::default(), Arc::new(Metrics::default()));
+    let outbox = Arc::new(Outbox::new(usize::MAX));
+    router.handle(RouterCommand::Connect {
+        conn: 0,
+        outbox: outbox.clone(),
+        version: Version::V1_2,
+    });
+    for _ in 0..unwanted {
+        router.handle(RouterCommand::Send {
+            conn: 0,
+            frame: Frame::send("/queue/sel").header("x", "2"),
+        });
+    }
+    router.handle(RouterCommand::Subscribe {
+        conn: 0,
+        id: "s".into(),
+        destination: "/queue/sel".into(),
+        ack: AckMode::ClientIndividual,
+        prefetch: 1,
+        durable: None,
+        selector: Some(Selector::parse("x = 1").unwrap()),
+        receipt: None,
+    });
+    (router, outbox)
+}
+
+/// The `ack` header of the one MESSAGE in `outbox`.
+fn take_ack(outbox: &Outbox, spare: &mut BytesMut) -> String {
+    spare.clear();
+    assert_eq!(outbox.take(spare), Take::Data);
+    outbox.written();
+    let text = std::str::from_utf8(spare).unwrap();
+    let start = text.find("\nack:").unwrap() + "\nack:".len();
+    let end = start + text[start..].find('\n').unwrap();
+    text[start..end].to_owned()
+}
+
+fn selective_backlog(c: &mut Criterion) {
+    let mut group = c.benchmark_group("router_selective");
+    for n in [0, 10_000] {
+        let (mut router, outbox) = setup_selective(n);
+        let frame = Frame::send("/queue/sel").header("x", "1");
+        let mut spare = BytesMut::new();
+        group.throughput(Throughput::Elements(1));
+        group.bench_with_input(BenchmarkId::new("backlog", n), &n, |b, _| {
+            b.iter(|| {
+                router.handle(RouterCommand::Send {
+                    conn: 0,
+                    frame: frame.clone(),
+                });
+                let id = take_ack(&outbox, &mut spare);
+                let ack = AckRef {
+                    id,
+                    subscription: None,
+                    requeue: true,
+                };
+                router.handle(RouterCommand::Ack {
+                    conn: 0,
+                    ack,
+                    receipt: None,
+                });
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, publish, publish_wildcards, selective_backlog);
 criterion_main!(benches);

@@ -93,6 +93,10 @@ pub struct Message {
     /// Headers and body are in allocations of their own ([`Message::compact`]).
     compact: bool,
     blocks: [Option<Block>; 3],
+    /// A queue's subscriber generation at which no subscriber selected it
+    /// (0: never looked at); the router's queue dispatch skips it until a
+    /// subscription joins.
+    pub(crate) unwanted_at: u64,
 }
 
 #[derive(Debug)]
@@ -134,6 +138,7 @@ impl Message {
             deliveries: 0,
             blocks: [None, None, None],
             compact: false,
+            unwanted_at: 0,
         };
         (message, marks)
     }

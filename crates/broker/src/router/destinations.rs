@@ -54,6 +54,10 @@ pub(super) struct Destination {
     /// How many of `subs` have a selector (queues dispatch past a message
     /// none of them selects, `selectors.rs`).
     pub(super) selective: usize,
+    /// Bumped whenever a subscription joins (from 1): a held message none of
+    /// the subscribers selected at this generation is not offered again
+    /// before the next (`selectors.rs`).
+    pub(super) joined: u64,
     /// A durable subscription's selector: only what it selects is collected.
     pub(super) selector: Option<Selector>,
 }
@@ -72,6 +76,7 @@ impl Destination {
             durables: Vec::new(),
             overflowed: false,
             selective: 0,
+            joined: 1,
             selector: None,
         }
     }

@@ -95,6 +95,12 @@ impl QueueMessages {
         self.messages.get(at)
     }
 
+    /// The message at `at`, to mark it.
+    #[inline]
+    pub(super) fn get_mut(&mut self, at: usize) -> Option<&mut Message> {
+        self.messages.get_mut(at)
+    }
+
     /// Takes the message at `at` (a selective subscriber's, from behind
     /// messages it does not select).
     pub(super) fn remove(&mut self, at: usize) -> Option<Message> {

@@ -258,3 +258,22 @@ fn another_selector_replaces_a_durable_subscription_and_discards_what_it_held() 
     send(&mut h, "/topic/t", &[("n", "2")], "new");
     assert_eq!(h.bodies(3), ["new"]);
 }
+
+#[test]
+fn messages_nobody_selected_go_to_a_subscriber_that_joins_later() {
+    let mut h = harness(&[1, 2, 3]);
+    subscribe(&mut h, 1, "/queue/q", "x = 1", AckMode::Auto, 0, None);
+    for (x, body) in [("2", "a"), ("3", "b"), ("1", "c"), ("2", "d")] {
+        send(&mut h, "/queue/q", &[("x", x)], body);
+    }
+    assert_eq!(h.bodies(1), ["c"]);
+    // Marked unwanted by subscriber 1: an ACK-less pump (another message for
+    // it) passes them over, and a new subscriber still gets them, in order.
+    send(&mut h, "/queue/q", &[("x", "1")], "e");
+    assert_eq!(h.bodies(1), ["e"]);
+    subscribe(&mut h, 2, "/queue/q", "x = 2", AckMode::Auto, 0, None);
+    assert_eq!(h.bodies(2), ["a", "d"]);
+    subscribe(&mut h, 3, "/queue/q", "x = 3", AckMode::Auto, 0, None);
+    assert_eq!(h.bodies(3), ["b"]);
+    assert_eq!(h.router.queue_stats()[0].depth, 0);
+}

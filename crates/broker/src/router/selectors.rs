@@ -52,7 +52,10 @@ impl Router {
     /// from position `from` on, oldest first, goes to the next subscriber in
     /// round-robin order that can take it and selects it; one that none
     /// selects stays where it is, and the messages behind it go on. Stops
-    /// when no subscriber can take anything. Kept out of line: queues
+    /// when no subscriber can take anything. A message no subscriber selects
+    /// (with credit or without) is marked and not evaluated again until a
+    /// subscription joins, so a backlog nobody wants costs one comparison per
+    /// message, not a selector per subscriber. Kept out of line: queues
     /// without selectors never pay for it.
     #[inline(never)]
     pub(super) fn pump_selective(
@@ -73,13 +76,24 @@ impl Router {
                 }
                 continue;
             }
-            let (chosen, any_free) = choose(dest, &self.subs, message);
-            let Some((idx, sk)) = chosen else {
-                if !any_free {
-                    break;
-                }
+            if message.unwanted_at == dest.joined {
                 at += 1;
                 continue;
+            }
+            let (idx, sk) = match choose(dest, &self.subs, message) {
+                Choice::To(idx, sk) => (idx, sk),
+                Choice::NobodyFree => break,
+                Choice::Later => {
+                    at += 1;
+                    continue;
+                }
+                Choice::Unwanted => {
+                    if let Some(m) = dest.messages.get_mut(at) {
+                        m.unwanted_at = dest.joined;
+                    }
+                    at += 1;
+                    continue;
+                }
             };
             dest.next = idx + 1;
             let (Some(sub), Some(mut message)) = (self.subs[sk].as_mut(), dest.messages.remove(at))
@@ -102,15 +116,22 @@ impl Router {
     }
 }
 
+/// Where one held message goes now.
+enum Choice {
+    /// To this subscriber (index in `dest.subs`, key).
+    To(usize, SubKey),
+    /// No subscriber can take any message now.
+    NobodyFree,
+    /// A subscriber that cannot take it now selects it: it waits.
+    Later,
+    /// No current subscriber selects it.
+    Unwanted,
+}
+
 /// The next subscriber in round-robin order with credit and room that
-/// selects `message` (index in `dest.subs`, key), and whether any subscriber
-/// could take a message at all. A full outbox is skipped and marked blocked,
-/// as in `queues.rs`.
-fn choose(
-    dest: &Destination,
-    subs: &[Option<Subscription>],
-    message: &Message,
-) -> (Option<(usize, SubKey)>, bool) {
+/// selects `message`. A full outbox is skipped and marked blocked, as in
+/// `queues.rs`.
+fn choose(dest: &Destination, subs: &[Option<Subscription>], message: &Message) -> Choice {
     let n = dest.subs.len();
     let mut any_free = false;
     for i in 0..n {
@@ -119,17 +140,34 @@ fn choose(
         let Some(sub) = subs[sk].as_ref() else {
             continue;
         };
-        if !sub.has_credit() || sub.outbox.is_closing() {
-            continue;
-        }
-        if sub.outbox.is_full() {
-            sub.outbox.mark_blocked();
+        if !can_take(sub) {
+            if sub.outbox.is_full() {
+                sub.outbox.mark_blocked();
+            }
             continue;
         }
         any_free = true;
         if sub.selects(message) {
-            return (Some((idx, sk)), true);
+            return Choice::To(idx, sk);
         }
     }
-    (None, any_free)
+    let waits = || {
+        dest.subs
+            .iter()
+            .filter_map(|&sk| subs[sk].as_ref())
+            .any(|sub| !can_take(sub) && sub.selects(message))
+    };
+    if !any_free {
+        Choice::NobodyFree
+    } else if waits() {
+        Choice::Later
+    } else {
+        Choice::Unwanted
+    }
+}
+
+/// Whether a subscriber can take a message now: credit, and an open outbox
+/// with room.
+fn can_take(sub: &Subscription) -> bool {
+    sub.has_credit() && !sub.outbox.is_closing() && !sub.outbox.is_full()
 }

@@ -212,6 +212,7 @@ impl Router {
         if let Some(d) = self.dests[dest].as_mut() {
             d.subs.push(key);
             d.selective += usize::from(selective);
+            d.joined += 1;
         }
         Metrics::add(&self.counters.metrics.subscriptions, 1);
         self.pump(dest);
