@@ -540,38 +540,6 @@ async fn start_publishers(
             let p = a.publishers as u64;
             c / p + u64::from((i as u64) < c % p)
         });
-        if let Some(window) = a.receipt_window {
-            let templates = receipted::Templates::new(
-                session.version,
-                destination,
-                &headers,
-                size,
-                a.transaction.is_some(),
-            )?;
-            let plan = receipted::Plan {
-                count,
-                duration,
-                warmup: Duration::from_secs_f64(a.warmup.max(0.0)),
-                rate: a.rate.map(|r| r / a.publishers as f64),
-                batch,
-                window,
-                transaction: a.transaction,
-                receipt_timeout: Duration::from_secs_f64((a.drain_timeout * 2.0).max(60.0)),
-            };
-            let counters = receipted::Counters {
-                published: shared.published.clone(),
-                window: shared.window.clone(),
-                fan_out: shared.fan_out,
-            };
-            publishers.spawn(receipted::run(
-                session,
-                templates,
-                plan,
-                counters,
-                start.clone(),
-            ));
-            continue;
-        }
         let plan = publisher::Plan {
             count,
             duration,
@@ -581,15 +549,38 @@ async fn start_publishers(
             // Behind a slow broker's backlog (at most the window) the RECEIPT comes late.
             receipt_timeout: Duration::from_secs_f64((a.drain_timeout * 2.0).max(60.0)),
         };
-        publishers.spawn(publisher::run(
+        let counters = publisher::Counters {
+            published: shared.published.clone(),
+            window: shared.window.clone(),
+            fan_out: shared.fan_out,
+        };
+        let Some(window) = a.receipt_window else {
+            publishers.spawn(publisher::run(
+                session,
+                template,
+                plan,
+                counters,
+                start.clone(),
+            ));
+            continue;
+        };
+        let templates = receipted::Templates::new(
+            session.version,
+            destination,
+            &headers,
+            size,
+            a.transaction.is_some(),
+        )?;
+        let plan = receipted::Plan {
+            send: plan,
+            window,
+            transaction: a.transaction,
+        };
+        publishers.spawn(receipted::run(
             session,
-            template,
+            templates,
             plan,
-            publisher::Counters {
-                published: shared.published.clone(),
-                window: shared.window.clone(),
-                fan_out: shared.fan_out,
-            },
+            counters,
             start.clone(),
         ));
     }

@@ -19,7 +19,7 @@
 use super::clock;
 use super::flow::Window;
 use super::proto::{SendTemplate, Session, stamp};
-use super::publisher::PublisherStats;
+use super::publisher::{self, Counters, PublisherStats};
 use super::scan::Scanner;
 use super::subscriber::new_histogram;
 use crate::transport::{ReadHalf, WriteHalf};
@@ -42,25 +42,17 @@ const PLACEHOLDER: &str = "0000000000000000";
 /// The receipt of the final DISCONNECT.
 const END_RECEIPT: &[u8] = b"bench-end";
 
-/// How much one receipted publisher sends.
+/// How much one receipted publisher sends: a plain publisher's plan, a
+/// window of RECEIPTs and, optionally, transactions.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    /// Measured messages to send (`None`: until `duration` is over).
-    pub count: Option<u64>,
-    /// How long to send measured messages when `count` is `None`.
-    pub duration: Duration,
-    /// Warm-up time before measuring.
-    pub warmup: Duration,
-    /// Messages per second for this publisher (`None`: as fast as the window allows).
-    pub rate: Option<f64>,
-    /// Largest number of SENDs per write.
-    pub batch: usize,
+    /// Count, duration, warm-up, rate, batch and RECEIPT timeout, as for a
+    /// publisher without receipts (`rate: None`: as fast as the window allows).
+    pub send: publisher::Plan,
     /// Most messages whose RECEIPT has not arrived.
     pub window: u64,
     /// SENDs per transaction (`None`: a receipt on every SEND).
     pub transaction: Option<u64>,
-    /// How long to wait for a RECEIPT when the window is full, and at the end.
-    pub receipt_timeout: Duration,
 }
 
 /// The pre-encoded frames: a SEND whose id is its receipt (or its transaction),
@@ -250,16 +242,6 @@ impl Book {
     }
 }
 
-/// The counters a receipted publisher shares with the rest of the run.
-pub struct Counters {
-    /// Measured messages receipted, over all publishers.
-    pub published: Arc<AtomicU64>,
-    /// The run's delivery window (see [`super::flow`]).
-    pub window: Arc<Window>,
-    /// Deliveries one message makes.
-    pub fan_out: u64,
-}
-
 /// Waits for `start`, sends the warm-up and measured phases with receipts,
 /// waits for every RECEIPT, then disconnects.
 pub async fn run(
@@ -290,7 +272,7 @@ pub async fn run(
     while !*start.borrow_and_update() {
         start.changed().await?;
     }
-    let batch = plan.batch.clamp(1, window as usize);
+    let batch = plan.send.batch.clamp(1, window as usize);
     let mut writer = Writer {
         frames: templates.send.repeat(batch),
         templates,
@@ -303,15 +285,19 @@ pub async fn run(
         window: counters.window,
         fan_out: counters.fan_out,
     };
-    if !plan.warmup.is_zero() {
-        let until = Instant::now() + plan.warmup;
+    if !plan.send.warmup.is_zero() {
+        let until = Instant::now() + plan.send.warmup;
         writer.phase(b'W', None, Some(until)).await?;
     }
     let measured_start = Instant::now();
-    let until = plan.count.is_none().then(|| measured_start + plan.duration);
-    writer.phase(b'M', plan.count, until).await?;
+    let until = plan
+        .send
+        .count
+        .is_none()
+        .then(|| measured_start + plan.send.duration);
+    writer.phase(b'M', plan.send.count, until).await?;
     writer.wait(window).await?;
-    finish(writer.wr, reader, plan.receipt_timeout).await?;
+    finish(writer.wr, reader, plan.send.receipt_timeout).await?;
     let ledger = std::mem::take(&mut *book.ledger());
     Ok(PublisherStats {
         published: ledger.measured,
@@ -380,7 +366,7 @@ impl Writer {
                 continue;
             }
             let mut n = (self.batch as u64).min(remaining);
-            if let Some(rate) = self.plan.rate {
+            if let Some(rate) = self.plan.send.rate {
                 let due = ((now - start).as_secs_f64() * rate) as u64 + 1;
                 if due <= sent {
                     let next = start + Duration::from_secs_f64(sent as f64 / rate);
@@ -446,7 +432,7 @@ impl Writer {
     /// Takes `n` window permits for good (RECEIPTs give them back), failing on
     /// an ERROR or when no RECEIPT frees room within the timeout.
     async fn take_room(&mut self, n: u32) -> Result<()> {
-        let timeout = self.plan.receipt_timeout;
+        let timeout = self.plan.send.receipt_timeout;
         tokio::select! {
             permit = tokio::time::timeout(timeout, self.book.room.acquire_many(n)) => match permit {
                 Ok(permit) => permit?.forget(),
@@ -459,7 +445,7 @@ impl Writer {
 
     /// Waits until every RECEIPT is in (all `window` permits are back).
     async fn wait(&mut self, window: u32) -> Result<()> {
-        let timeout = self.plan.receipt_timeout;
+        let timeout = self.plan.send.receipt_timeout;
         tokio::select! {
             permit = tokio::time::timeout(timeout, self.book.room.acquire_many(window)) => match permit {
                 Ok(permit) => drop(permit?),
