@@ -161,6 +161,7 @@ async fn an_ack_from_before_a_reconnect_is_stale_and_never_sent() {
     let before = next_message(&mut sub).await;
     assert_eq!(before.body(), b"one");
     let tx = client.begin().await.unwrap();
+    let receipted_tx = client.begin().await.unwrap();
 
     // The connection goes; the broker puts the unacknowledged message back
     // and delivers it again on the new connection.
@@ -190,6 +191,10 @@ async fn an_ack_from_before_a_reconnect_is_stale_and_never_sent() {
         assert!(matches!(result, Err(ClientError::StaleAck)), "{result:?}");
     }
     assert!(matches!(tx.commit().await, Err(ClientError::StaleAck)));
+    assert!(matches!(
+        receipted_tx.commit_with_receipt().await,
+        Err(ClientError::StaleAck)
+    ));
 
     // The session is fine: the new delivery is acknowledged, the broker
     // answers a receipt (an ACK with an unknown id would have been an ERROR

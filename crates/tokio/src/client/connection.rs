@@ -732,7 +732,7 @@ async fn unsubscribe(
 }
 
 /// Registers what a request needs registered, then writes it; a frame of an
-/// earlier connection generation than `session` is dropped unwritten.
+/// earlier connection generation than `session` is dropped unwritten (its receipt, if any, resolves with `StaleAck`).
 async fn write_request(
     state: &Mutex<State>,
     writer: &mut Writer,
@@ -741,9 +741,14 @@ async fn write_request(
 ) -> Result<(), ClientError> {
     match request {
         Request::Frame {
-            session: Some(of), ..
+            session: Some(of),
+            receipt,
+            ..
         } if of != session => {
             tracing::debug!(of, session, "frame of an earlier connection dropped");
+            if let Some((_, tx)) = receipt {
+                let _ = tx.send(Err(ClientError::StaleAck));
+            }
             Ok(())
         }
         Request::Frame { bytes, receipt, .. } => {

@@ -248,15 +248,29 @@ impl Client {
     /// Sends a client frame with a fresh `receipt` header (V9); the returned
     /// [`Receipt`] resolves when the server's RECEIPT arrives (S3).
     pub async fn send_with_receipt(&self, frame: Frame) -> Result<Receipt, ClientError> {
+        self.send_with_receipt_in(frame, None).await
+    }
+
+    /// [`send_with_receipt`](Client::send_with_receipt), only on connection
+    /// generation `session` when given ([`ClientError::StaleAck`] otherwise,
+    /// also when the connection is lost before it is written).
+    async fn send_with_receipt_in(
+        &self,
+        frame: Frame,
+        session: Option<u64>,
+    ) -> Result<Receipt, ClientError> {
         check_client_frame(&frame)?;
         let (id, tx, receipt) = self.receipt_pair();
         let mut frame = frame;
         frame.headers_mut().set(stompkit_frame::names::RECEIPT, &id);
         let bytes = self.encode(&frame)?;
+        if session.is_some_and(|s| s != self.inner.shared.session()) {
+            return Err(ClientError::StaleAck);
+        }
         self.submit(Request::Frame {
             bytes,
             receipt: Some((id, tx)),
-            session: None,
+            session,
         })
         .await?;
         Ok(receipt)
@@ -499,10 +513,9 @@ impl Transaction {
     /// COMMIT with a receipt: resolves when the server has committed.
     pub async fn commit_with_receipt(mut self) -> Result<Receipt, ClientError> {
         self.open = false;
-        if self.client.inner.shared.session() != self.session {
-            return Err(ClientError::StaleAck);
-        }
-        self.client.send_with_receipt(Frame::commit(&self.id)).await
+        self.client
+            .send_with_receipt_in(Frame::commit(&self.id), Some(self.session))
+            .await
     }
 
     /// ABORT ([`ClientError::StaleAck`] after a reconnect).
