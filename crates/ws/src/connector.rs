@@ -55,41 +55,29 @@ pub fn connector(url: &str, options: ClientOptions) -> Result<Connector, ClientE
     let tls = None;
     match parsed.scheme() {
         Scheme::Stomp | Scheme::StompSsl => Connector::from_url(url, tls),
-        Scheme::Ws | Scheme::Wss => Ok(websocket(parsed, options, tls)),
+        Scheme::Ws | Scheme::Wss => Ok(websocket(parsed, options)),
     }
 }
 
-/// The WebSocket connector of [`connector`].
-fn websocket(
-    url: StompUrl,
-    mut options: ClientOptions,
-    tls: Option<stompkit_tokio::TlsClientConfig>,
-) -> Connector {
+/// The WebSocket connector of [`connector`]: `wss://` without TLS settings
+/// trusts the system's root certificates, loaded on each connect (so a
+/// missing system store is a connect error).
+fn websocket(url: StompUrl, mut options: ClientOptions) -> Connector {
     options.parser.max_body = options.parser.max_body.max(MAX_CLIENT_MESSAGE);
-    #[cfg(feature = "tls")]
-    if url.is_tls() && tls.is_none() {
-        // Loaded on each connect, so a missing system store is a connect error.
-        let name = url.to_string();
-        return Connector::new(move || {
-            let (url, options) = (url.clone(), options.clone());
-            async move {
-                let roots = stompkit_tokio::tls::client_config_with_native_roots()
-                    .map_err(std::io::Error::other)?;
-                open(&url, options.tls(roots)).await
-            }
-        })
-        .named(name);
-    }
-    #[cfg(feature = "tls")]
-    if let Some(tls) = tls {
-        options = options.tls(tls);
-    }
-    #[cfg(not(feature = "tls"))]
-    let _: Option<stompkit_tokio::TlsClientConfig> = tls;
     let name = url.to_string();
     Connector::new(move || {
         let (url, options) = (url.clone(), options.clone());
-        async move { open(&url, options).await }
+        async move {
+            #[cfg(feature = "tls")]
+            let options = if url.is_tls() && options.tls.is_none() {
+                let roots = stompkit_tokio::tls::client_config_with_native_roots()
+                    .map_err(std::io::Error::other)?;
+                options.tls(roots)
+            } else {
+                options
+            };
+            open(&url, options).await
+        }
     })
     .named(name)
 }
