@@ -13,6 +13,7 @@ use super::Router;
 use super::destinations::DestKey;
 use crate::message::Message;
 use crate::metrics::Metrics;
+use stompkit_frame::names;
 
 /// Why a message is dead-lettered (its `dead-letter-reason`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,8 +50,14 @@ impl Router {
         let Some(d) = self.dests[from].as_ref() else {
             return;
         };
-        let original = match d.durable_of.and_then(|t| self.dests[t].as_ref()) {
-            Some(topic) => topic.name.to_string(),
+        // A durable subscription's message names the topic it was sent to
+        // (for a subscription on a pattern, one of many).
+        let original = match d.durable_of {
+            Some(_) => message
+                .headers()
+                .get(names::DESTINATION)
+                .unwrap_or(&d.name)
+                .to_string(),
             None => d.name.to_string(),
         };
         self.journal.remove(&message);

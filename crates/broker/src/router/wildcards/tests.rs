@@ -243,3 +243,40 @@ fn a_durable_pattern_collects_from_every_matching_topic() {
         ]
     );
 }
+
+#[test]
+fn a_durable_pattern_dead_letters_to_the_queue_of_the_topic_sent_to() {
+    let mut h = Harness::new(RouterConfig::default());
+    h.connect(1, Version::V1_2);
+    h.connect(2, Version::V1_2);
+    h.router.handle(RouterCommand::Subscribe {
+        conn: 1,
+        id: "d".into(),
+        destination: "/topic/news.*".into(),
+        ack: AckMode::ClientIndividual,
+        prefetch: 0,
+        durable: Some("d1".into()),
+        selector: None,
+        receipt: None,
+    });
+    h.send(2, "/topic/news.sport", "goal");
+    let frames = h.frames(1);
+    assert_eq!(frames.len(), 1);
+    h.router.handle(RouterCommand::Nack {
+        conn: 1,
+        ack: crate::router::AckRef {
+            id: frames[0].ack().unwrap().to_owned(),
+            subscription: None,
+            requeue: false,
+        },
+        receipt: None,
+    });
+    h.sub(2, "dlq", "/queue/news.sport.dlq", AckMode::Auto, 0);
+    let letters = h.frames(2);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].body(), b"goal");
+    assert_eq!(
+        letters[0].get("original-destination"),
+        Some("/topic/news.sport")
+    );
+}
