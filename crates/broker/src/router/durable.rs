@@ -118,11 +118,10 @@ impl Router {
         message: &Message,
         publisher: Option<&Arc<Outbox>>,
     ) {
-        let backings = match self.dests[topic].as_ref() {
-            Some(t) if !t.durables.is_empty() => t.durables.clone(),
-            _ => return,
-        };
-        for backing in backings {
+        let mut i = 0;
+        // `enqueue` never changes a topic's durable subscriptions.
+        while let Some(&backing) = self.dests[topic].as_ref().and_then(|t| t.durables.get(i)) {
+            i += 1;
             let wanted = self.dests[backing].as_ref().is_some_and(|d| {
                 d.selector
                     .as_ref()

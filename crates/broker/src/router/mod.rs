@@ -96,7 +96,7 @@ use destinations::{DestKey, Destination, Kind};
 use journal::Journal;
 use std::collections::HashMap;
 use std::sync::Arc;
-use stompkit_frame::{AckMode, Command, Frame, Version, names};
+use stompkit_frame::{AckMode, Frame, Version, names};
 use stompkit_selector::Selector;
 use stompkit_wire::Encoder;
 use subscriptions::{SubKey, Subscription, Wants};
@@ -497,7 +497,7 @@ impl Router {
             .flatten()
             // A reply queue's name is a secret: not shown.
             .filter(|d| d.kind == Kind::Queue && d.durable_of.is_none())
-            .filter(|d| private_destination(Command::Send, &d.name) == PrivateAccess::Public)
+            .filter(|d| !reply_queues::is_reply_destination(&d.name))
             .map(|d| QueueStat {
                 name: d.name.to_string(),
                 depth: d.messages.len(),

@@ -98,7 +98,7 @@ pub fn is_reserved_subscription_id(id: &str) -> bool {
 
 /// Whether `name` is a reply destination's (`/reply-queue/…`, `/reply-topic/…`).
 #[inline]
-fn is_reply_destination(name: &str) -> bool {
+pub(super) fn is_reply_destination(name: &str) -> bool {
     name.starts_with("/reply-") && (name.starts_with(REPLY_QUEUE) || name.starts_with(REPLY_TOPIC))
 }
 
