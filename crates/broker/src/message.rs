@@ -38,13 +38,13 @@ const EXPIRATION: &str = "expiration";
 /// ActiveMQ's expiry: ms since the Unix epoch (0 = never).
 const EXPIRES: &str = "expires";
 /// What a SEND's own headers say about its message; for each, the first
-/// occurrence counts (`None`: absent; an unparsable number: `Some(None)`).
+/// occurrence counts (an unparsable number counts as absent).
 #[derive(Default)]
 struct Marks {
     content_length: bool,
-    persistent: Option<bool>,
-    expiration: Option<Option<u64>>,
-    expires: Option<Option<u64>>,
+    persistent: bool,
+    expiration: Option<u64>,
+    expires: Option<u64>,
 }
 
 impl Marks {
@@ -53,10 +53,10 @@ impl Marks {
     fn read(headers: &Headers) -> Marks {
         let [content_length, persistent, expiration, expires] =
             headers.first_values([names::CONTENT_LENGTH, PERSISTENT, EXPIRATION, EXPIRES]);
-        let number = |v: Option<&str>| v.map(|v| v.parse().ok());
+        let number = |v: Option<&str>| v.and_then(|v| v.parse().ok());
         Marks {
             content_length: content_length.is_some(),
-            persistent: persistent.map(|v| v == "true"),
+            persistent: persistent == Some("true"),
             expiration: number(expiration),
             expires: number(expires),
         }
@@ -114,8 +114,8 @@ impl Message {
         let (_, headers, body) = frame.into_parts();
         let (mut message, marks) = Message::new(num, headers, body);
         message.expires = match (marks.expiration, marks.expires) {
-            (Some(Some(ttl)), _) => now.saturating_add(ttl),
-            (_, Some(Some(at))) => at,
+            (Some(ttl), _) => now.saturating_add(ttl),
+            (_, Some(at)) => at,
             _ if default_ttl > 0 => now.saturating_add(default_ttl),
             _ => 0,
         };
@@ -126,21 +126,32 @@ impl Message {
     fn new(num: u64, headers: Headers, body: Bytes) -> (Message, Marks) {
         let marks = Marks::read(&headers);
         let content_length = marks.content_length || memchr::memchr(0, &body).is_some();
-        let message = Message {
+        let message = Message::of_parts(num, headers, body, content_length, marks.persistent);
+        (message, marks)
+    }
+
+    /// A fresh (undelivered, never expiring) message of these parts.
+    fn of_parts(
+        num: u64,
+        headers: Headers,
+        body: Bytes,
+        content_length: bool,
+        persistent: bool,
+    ) -> Message {
+        Message {
             num,
             size: std::cell::OnceCell::new(),
             headers,
             body,
             content_length,
             redelivered: false,
-            persistent: marks.persistent == Some(true),
+            persistent,
             expires: 0,
             deliveries: 0,
             blocks: [None, None, None],
             compact: false,
             unwanted_at: 0,
-        };
-        (message, marks)
+        }
     }
 
     /// A message recovered from the store: `redelivered` when it was delivered
@@ -158,8 +169,10 @@ impl Message {
     /// A copy numbered `num` sharing this one's body (a durable
     /// subscription's own copy of a topic message).
     pub fn copy(&self, num: u64) -> Message {
-        let (mut message, _) = Message::new(num, self.headers.clone(), self.body.clone());
-        message.persistent = self.persistent;
+        let headers = self.headers.clone();
+        let body = self.body.clone();
+        let mut message =
+            Message::of_parts(num, headers, body, self.content_length, self.persistent);
         message.expires = self.expires;
         message
     }
