@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 /// The broker binary, in memory, on an ephemeral port.
 fn broker(name: &str) -> (Scratch, BrokerProcess) {
     let scratch = Scratch::new(name);
-    let process = scratch.bare().arg("--in-memory").start();
+    let process = scratch.in_memory().start();
     (scratch, process)
 }
 

@@ -23,6 +23,7 @@
 // The crate root of a test file resolves modules beside it, so the parts in
 // tests/durable/ are named by path.
 #[path = "durable/harness.rs"]
+#[allow(dead_code)] // `Scratch::in_memory` is for the other test targets.
 mod harness;
 
 #[path = "durable/crash.rs"]

@@ -18,7 +18,7 @@ use stompkit_frame::{Command, Frame};
 
 /// The broker, all in memory, with `/metrics`, plus `extra` arguments.
 fn broker(scratch: &Scratch, extra: &[&str]) -> BrokerProcess {
-    let mut launch = scratch.bare().arg("--in-memory").metrics();
+    let mut launch = scratch.in_memory().metrics();
     for arg in extra {
         launch = launch.arg(arg);
     }
@@ -174,6 +174,10 @@ async fn nobody_may_subscribe_to_a_reply_queue() {
     // Not even its owner: its replies come without a SUBSCRIBE.
     let (error, _) = owner.request_or_error(subscribe).await;
     assert_eq!(error.command, Command::Error, "{error:?}");
+    assert_eq!(
+        error.message(),
+        Some("reply destinations cannot be subscribed to")
+    );
     // The reply queue was not disturbed by the attempt: a new owner's reply
     // still works (the old owner's connection was closed by its ERROR).
     let mut owner = Conn::connect(broker.addr).await;
@@ -283,8 +287,7 @@ async fn replies_after_the_owner_left_are_dropped_and_counted() {
 async fn max_temp_queues_is_enforced_per_connection() {
     let scratch = Scratch::new("reply-limit");
     let broker = scratch
-        .bare()
-        .arg("--in-memory")
+        .in_memory()
         .env("STOMPKIT_DESTINATIONS_MAX_TEMP_QUEUES", "2")
         .start();
     let mut responder = Conn::connect(broker.addr).await;

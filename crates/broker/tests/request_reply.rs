@@ -54,7 +54,7 @@ async fn responder(addr: SocketAddr) -> (Client, mpsc::UnboundedReceiver<String>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_request_resolves_with_its_own_reply() {
     let scratch = Scratch::new("client-request");
-    let broker = scratch.bare().arg("--in-memory").start();
+    let broker = scratch.in_memory().start();
     let (service, mut seen) = responder(broker.addr).await;
     let requester = client(broker.addr).await;
 

@@ -27,7 +27,7 @@ const QUIET: Duration = Duration::from_millis(300);
 
 fn in_memory(name: &str) -> (Scratch, BrokerProcess) {
     let scratch = Scratch::new(name);
-    let broker = scratch.bare().arg("--in-memory").metrics().start();
+    let broker = scratch.in_memory().metrics().start();
     (scratch, broker)
 }
 
@@ -136,19 +136,10 @@ async fn selectors_compare_literals_in_like_between_and_jms_names() {
     }
     // The RECEIPTs came after every delivery was queued to the subscribers.
     for (sub, (selector, want)) in subs.iter_mut().zip(cases) {
-        let got = read_for(sub, QUIET).await;
+        let got = sub.messages(want.len()).await;
         assert_eq!(bodies(&got), want, "{selector}");
+        sub.assert_quiet(QUIET).await;
     }
-}
-
-/// Every MESSAGE that arrives until nothing has for `quiet`.
-async fn read_for(conn: &mut Conn, quiet: Duration) -> Vec<Frame> {
-    let mut got = Vec::new();
-    while let Ok(f) = tokio::time::timeout(quiet, conn.r.next()).await {
-        assert_eq!(f.command, Command::Message, "{f:?}");
-        got.push(f);
-    }
-    got
 }
 
 #[tokio::test]
@@ -171,7 +162,7 @@ async fn a_queue_message_waits_for_a_consumer_that_selects_it_while_later_ones_f
     assert_eq!(bodies(&red.messages(2).await), ["r1", "r2"]);
     assert_eq!(bodies(&blue.messages(2).await), ["b1", "b2"]);
     red.assert_quiet(QUIET).await;
-    blue.assert_quiet(Duration::ZERO).await;
+    blue.assert_quiet(QUIET).await;
     // The green one waited at the head; a consumer that selects it gets it.
     let mut green = Conn::connect(broker.addr).await;
     let early = green
@@ -264,8 +255,9 @@ async fn a_durable_subscription_keeps_its_selector_through_a_crash() {
     }
     let (mut sub, early) = durable(broker.addr, "n > 3").await;
     let mut got = early;
-    got.extend(read_for(&mut sub, QUIET).await);
+    got.extend(sub.messages(3usize.saturating_sub(got.len())).await);
     assert_eq!(bodies(&got), ["n5", "n7", "n9"]);
+    sub.assert_quiet(QUIET).await;
     sub.disconnect().await;
 
     // Another selector replaces the subscription: what it held is discarded.

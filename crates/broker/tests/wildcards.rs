@@ -19,7 +19,7 @@ use stompkit_frame::{Command, Frame};
 
 /// A broker in memory, configured by `config` (TOML) if given.
 fn broker(scratch: &Scratch, config: Option<&str>) -> BrokerProcess {
-    let mut launch = scratch.bare().arg("--in-memory");
+    let mut launch = scratch.in_memory();
     if let Some(text) = config {
         let path = scratch.root().join("broker.toml");
         std::fs::write(&path, text).unwrap();

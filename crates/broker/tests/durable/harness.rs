@@ -74,6 +74,11 @@ impl Scratch {
         Launch::new(self.root.path().join(format!("broker-{n}.log")))
     }
 
+    /// A launch keeping nothing on disk (`--in-memory`).
+    pub fn in_memory(&self) -> Launch {
+        self.bare().arg("--in-memory")
+    }
+
     /// A launch storing in [`Scratch::data`].
     pub fn launch(&self) -> Launch {
         self.bare().arg("--data-dir").arg(self.data())
@@ -1001,30 +1006,4 @@ pub async fn until_topic_marker(
     publisher.request(transient(topic, &end, &[])).await;
     publisher.disconnect().await;
     sub.until_body(before, &end).await
-}
-
-// ------------------------------------------------------------------ self-checks
-
-/// The record finder and the log matcher, on data made here (they decide what
-/// the corrupt-tail test damages and looks for).
-#[test]
-fn the_helpers_find_the_last_record_and_the_warning() {
-    assert_eq!(crc32_ieee(b"123456789"), 0xCBF4_3926);
-    assert_eq!(crc32c(b"123456789"), 0xE306_9283);
-    for crc in [crc32_ieee, crc32c] {
-        let mut segment = b"SEGHEAD\x01\x00\x00\x00\x00".to_vec();
-        let mut starts = Vec::new();
-        for payload in [&b"first record"[..], b"", b"the last one\0\0\0\0\0\0\0\0"] {
-            starts.push(segment.len());
-            segment.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-            segment.extend_from_slice(&crc(payload).to_le_bytes());
-            segment.extend_from_slice(payload);
-        }
-        assert_eq!(last_record(&segment), (starts[2], 20));
-    }
-    let log = "WARN recovery: log/0000000000000002.seg: skipped 37 bytes (truncated record)";
-    assert!(line_with(log, "0000000000000002.seg", 37));
-    assert!(!line_with(log, "0000000000000002.seg", 3));
-    assert!(!line_with(log, "0000000000000002.seg", 7));
-    assert!(!line_with(log, "0000000000000001.seg", 37));
 }

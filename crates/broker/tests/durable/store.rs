@@ -280,3 +280,27 @@ async fn a_failing_write_refuses_the_send_and_keeps_what_was_receipted() {
     );
     assert!(indices.iter().all(|&i| i <= refused), "{indices:?}");
 }
+
+/// The record finder and the log matcher, on data made here (they decide what
+/// the corrupt-tail test damages and looks for).
+#[test]
+fn the_helpers_find_the_last_record_and_the_warning() {
+    assert_eq!(crc32_ieee(b"123456789"), 0xCBF4_3926);
+    assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+    for crc in [crc32_ieee, crc32c] {
+        let mut segment = b"SEGHEAD\x01\x00\x00\x00\x00".to_vec();
+        let mut starts = Vec::new();
+        for payload in [&b"first record"[..], b"", b"the last one\0\0\0\0\0\0\0\0"] {
+            starts.push(segment.len());
+            segment.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            segment.extend_from_slice(&crc(payload).to_le_bytes());
+            segment.extend_from_slice(payload);
+        }
+        assert_eq!(last_record(&segment), (starts[2], 20));
+    }
+    let log = "WARN recovery: log/0000000000000002.seg: skipped 37 bytes (truncated record)";
+    assert!(line_with(log, "0000000000000002.seg", 37));
+    assert!(!line_with(log, "0000000000000002.seg", 3));
+    assert!(!line_with(log, "0000000000000002.seg", 7));
+    assert!(!line_with(log, "0000000000000001.seg", 37));
+}
