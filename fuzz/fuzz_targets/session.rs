@@ -105,7 +105,9 @@ use stompkit_broker::internals::store::{
 use stompkit_broker::internals::{
     ConnId, Outbox, Router, RouterCommand, Session, Take, is_valid_destination,
 };
-use stompkit_broker::{BrokerConfig, Metrics, Permissions, Principal, QueueOverflow, Verdict};
+use stompkit_broker::{
+    BrokerConfig, Credential, Metrics, Permissions, Principal, QueueOverflow, Verdict,
+};
 use stompkit_frame::{AckMode, Command, Frame, Version};
 use stompkit_wire::{Encoder, Event, Parser};
 
@@ -602,7 +604,7 @@ struct World {
     commits: usize,
     /// The raw client was ever used (its messages are stored, untagged).
     raw_ever: bool,
-    /// `metrics.dropped` after the last command.
+    /// `metrics.dropped_total()` after the last command.
     dropped: u64,
     /// Connections that got ERROR `message could not be made durable`.
     not_durable: HashSet<ConnId>,
@@ -792,7 +794,7 @@ impl World {
             }
         }
         self.router.flush_metrics();
-        let dropped = Metrics::get(&self.metrics.dropped);
+        let dropped = self.metrics.dropped_total();
         if dropped != self.dropped {
             self.dropped = dropped;
             if self.config.destinations.queue_overflow == QueueOverflow::DropOldest {
@@ -895,6 +897,7 @@ impl World {
                 let principal = Principal {
                     login: None,
                     permissions: c.permissions.clone(),
+                    credential: Credential::Anonymous,
                 };
                 let verdict = Verdict::Accepted(principal);
                 if let Some(v) = c.session.handle_verdict(verdict, now, &mut out) {
@@ -2171,7 +2174,7 @@ impl World {
             outbox: outbox.clone(),
             version: Version::V1_2,
         });
-        for queue in probe.queue_stats() {
+        for queue in probe.queues() {
             probe.handle(RouterCommand::Subscribe {
                 conn,
                 id: queue.name.clone(),
@@ -2488,9 +2491,9 @@ fuzz_target!(|input: Input| {
         0,
         "subscription gauge"
     );
-    let queues = world.router.queue_stats();
+    let queues = world.router.queues();
     assert!(
-        queues.len() == world.router.destination_count() && queues.iter().all(|q| q.depth > 0),
+        queues.len() == world.router.destination_count() && queues.iter().all(|q| q.ready > 0),
         "unused destinations left: {} destinations, queues {queues:?}",
         world.router.destination_count()
     );

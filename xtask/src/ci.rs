@@ -256,7 +256,7 @@ fn interop() -> Vec<Step> {
         },
         Step {
             name: "browser",
-            about: "the demo page in headless Chromium, driven by playwright-core (needs nodejs, npm, chromium)",
+            about: "the demo page and the admin dashboard in headless Chromium, driven by playwright-core (needs nodejs, npm, chromium)",
             run: |_| crate::interop_js::run(None, crate::interop_js::Suites::Browser),
         },
         Step {

@@ -8,7 +8,9 @@
 //! `<target>/interop-data/` (removed when it stops) and
 //! `STOMPKIT_DESTINATIONS_MAX_DELIVERIES=3` (the dead-letter tests NACK that many
 //! times), learning its port from the line
-//! `stompkit-broker listening on stomp://<ip>:<port>` it prints, running pytest
+//! `stompkit-broker listening on stomp://<ip>:<port>` it prints (and, for a
+//! broker started with `--admin`, its admin URL from
+//! `stompkit-broker admin on http://<ip>:<port>/`: [`Broker::admin_url`]), running pytest
 //! with `STOMP_HOST`/`STOMP_PORT` (and `STOMPKIT_INTEROP_MAX_DELIVERIES`, the
 //! same 3, when it started the broker), and stopping the broker however the run
 //! ends (a guard kills it on drop). It does not know what the tests check; the
@@ -36,6 +38,9 @@ use std::time::{Duration, Instant};
 
 /// What the broker prints once per listener after binding.
 const LISTENING: &str = "stompkit-broker listening on stomp://";
+/// What the broker prints after binding its admin listener (`--admin ADDR`),
+/// followed by `http://<ip>:<port>/`.
+const ADMIN: &str = "stompkit-broker admin on ";
 /// How long the broker may take from spawn to its `listening` line.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Upper bound for the whole pytest run (the suite takes well under a minute).
@@ -224,6 +229,8 @@ pub(crate) struct Broker {
     log: PathBuf,
     /// The store's directory, removed on drop.
     data_dir: Option<PathBuf>,
+    /// The URLs of the broker's `admin on` lines, as they come.
+    admin_lines: mpsc::Receiver<String>,
 }
 
 impl Broker {
@@ -279,12 +286,14 @@ impl Broker {
             let _ = child.wait();
             bail!("no stdout pipe from the broker");
         };
+        let (admin, admin_lines) = mpsc::channel();
         // From here on the guard owns the child: any early return kills it.
         let mut broker = Broker {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log,
             data_dir: None,
+            admin_lines,
         };
         let (found, listening) = mpsc::channel();
         thread::spawn(move || {
@@ -298,7 +307,12 @@ impl Broker {
                             let _ = sender.send(rest.trim().to_owned());
                         }
                     }
-                    _ => println!("broker: {line}"),
+                    _ => {
+                        if let Some(url) = line.strip_prefix(ADMIN) {
+                            let _ = admin.send(url.trim().to_owned());
+                        }
+                        println!("broker: {line}");
+                    }
                 }
             }
         });
@@ -325,6 +339,28 @@ impl Broker {
             .parse()
             .with_context(|| format!("the broker printed an unreadable address {address:?}"))?;
         Ok(broker)
+    }
+
+    /// The admin listener's URL (`http://<ip>:<port>/`), from the line the
+    /// broker prints after binding it: start it with `--admin ADDR`
+    /// ([`start_with`](Broker::start_with)). An error when no such line comes
+    /// within the startup timeout, or it holds no `http://<ip>:<port>/`.
+    pub(crate) fn admin_url(&mut self) -> Result<String> {
+        let url = match self.admin_lines.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(url) => url,
+            Err(_) => {
+                self.print_log_tail();
+                bail!("no `{ADMIN}http://<ip>:<port>/` line within {STARTUP_TIMEOUT:?}");
+            }
+        };
+        let addr = url
+            .strip_prefix("http://")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .and_then(|addr| addr.parse::<SocketAddr>().ok());
+        match addr {
+            Some(_) => Ok(url),
+            None => bail!("the broker printed an unreadable admin URL {url:?}"),
+        }
     }
 
     /// The broker's process id.
@@ -459,6 +495,23 @@ mod tests {
         // The guard killed and reaped it, so its /proc entry is gone.
         #[cfg(target_os = "linux")]
         assert!(!Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn reads_the_admin_url_from_its_line() {
+        let script = "echo 'stompkit-broker listening on stomp://127.0.0.1:40123'; \
+                      echo 'stompkit-broker metrics on http://127.0.0.1:40125/metrics'; \
+                      echo 'stompkit-broker admin on http://127.0.0.1:40124/'; exec sleep 30";
+        let mut broker = Broker::spawn(shell(script), log("admin")).unwrap();
+        assert_eq!(broker.admin_url().unwrap(), "http://127.0.0.1:40124/");
+        let script = "echo 'stompkit-broker listening on stomp://127.0.0.1:40123'; \
+                      echo 'stompkit-broker admin on http://nowhere/'; exec sleep 30";
+        let mut broker = Broker::spawn(shell(script), log("admin-bad")).unwrap();
+        let error = broker.admin_url().err().unwrap();
+        assert!(
+            format!("{error:#}").contains("unreadable admin URL"),
+            "{error:#}"
+        );
     }
 
     #[test]

@@ -10,8 +10,12 @@
 //! (only when `package-lock.json` changed),
 //! the broker (built and started on `127.0.0.1:0` with the interop suite's
 //! [`Broker`] guard, so the same 100 ms heart-beat floor and a fresh data
-//! directory of its own), then `node --test` with
-//! `STOMPKIT_WS_URL=ws://<ip>:<port>/ws` and `STOMPKIT_SCREENSHOT_DIR=<target>`.
+//! directory of its own; for the browser suite also with `--admin 127.0.0.1:0`,
+//! its admin URL read from the line it prints), then `node --test` with
+//! `STOMPKIT_WS_URL=ws://<ip>:<port>/ws`, `STOMPKIT_ADMIN_URL=http://<ip>:<port>/`
+//! (the browser suite's dashboard test) and `STOMPKIT_SCREENSHOT_DIR=<target>`.
+//! Against a broker already running (`--addr`), `STOMPKIT_ADMIN_URL` is passed
+//! on from the environment as it is.
 //! It does not know what the tests check; `interop/js/README.md` does.
 
 use crate::cmd;
@@ -31,7 +35,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
 /// The suites, relative to `interop/js`.
 const STOMPJS_TESTS: [&str; 2] = ["test/stompjs.test.mjs", "test/patterns.test.mjs"];
-const BROWSER_TESTS: &str = "test/browser.test.mjs";
+/// The demo chat page, and the admin dashboard (on the admin listener).
+const BROWSER_TESTS: [&str; 2] = ["test/browser.test.mjs", "test/dashboard.test.mjs"];
 
 /// Which of the JavaScript suites to run.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -49,9 +54,19 @@ impl Suites {
     fn files(self) -> &'static [&'static str] {
         match self {
             Suites::Stompjs => &STOMPJS_TESTS,
-            Suites::Browser => &[BROWSER_TESTS],
-            Suites::All => &[STOMPJS_TESTS[0], STOMPJS_TESTS[1], BROWSER_TESTS],
+            Suites::Browser => &BROWSER_TESTS,
+            Suites::All => &[
+                STOMPJS_TESTS[0],
+                STOMPJS_TESTS[1],
+                BROWSER_TESTS[0],
+                BROWSER_TESTS[1],
+            ],
         }
+    }
+
+    /// Whether the suites need the broker's admin listener (the dashboard test).
+    fn need_admin(self) -> bool {
+        self != Suites::Stompjs
     }
 }
 
@@ -69,10 +84,17 @@ pub fn run(addr: Option<SocketAddr>, suites: Suites) -> Result<String> {
     let dir = cmd::root().join("interop").join("js");
     npm_ci(&dir)?;
     let mut broker = None;
+    let mut admin_url = None;
     let addr = match addr {
         Some(addr) => addr,
         None => {
-            let running = Broker::start(&build_broker()?)?;
+            let mut running = match suites.need_admin() {
+                true => Broker::start_with(&build_broker()?, &["--admin", "127.0.0.1:0"])?,
+                false => Broker::start(&build_broker()?)?,
+            };
+            if suites.need_admin() {
+                admin_url = Some(running.admin_url()?);
+            }
             let addr = running.addr;
             broker = Some(running);
             addr
@@ -90,6 +112,10 @@ pub fn run(addr: Option<SocketAddr>, suites: Suites) -> Result<String> {
         .env("STOMPKIT_SCREENSHOT_DIR", cmd::target_dir())
         .env("STOMPKIT_CHROMIUM", chromium.unwrap_or_default())
         .stdin(std::process::Stdio::null());
+    if let Some(url) = &admin_url {
+        println!("interop-js: admin listener {url}");
+        command.env("STOMPKIT_ADMIN_URL", url);
+    }
     let status = run_with_timeout(&mut command, SUITE_TIMEOUT, "the JavaScript interop suites");
     let broker_exit = match broker.as_mut() {
         Some(broker) => broker.exited()?,

@@ -9,7 +9,7 @@
 //! `server.rs`'s.
 
 use crate::http;
-use crate::metrics::Metrics;
+use crate::metrics::{ErrorReason, Metrics};
 use crate::router::ConnId;
 use crate::serve::{self, First, Listener};
 use crate::shared::Shared;
@@ -56,7 +56,7 @@ pub(crate) async fn accept_loop(
         if open >= shared.config.limits.max_connections as u64 {
             shared.metrics.connections.fetch_sub(1, Ordering::Relaxed);
             tracing::warn!(target: LOG_TARGET, %peer, "too many connections: refusing");
-            Metrics::add(&shared.metrics.errors, 1);
+            shared.metrics.count_error(ErrorReason::ConnectionLimit);
             if tls.is_none() {
                 tokio::spawn(refuse_busy(stream, listener.clone()));
             } // A TLS peer could not read a plain answer: it is just closed.
@@ -94,9 +94,7 @@ async fn serve_counted(
             }
             let timeout = shared.config.login_timeout();
             match tls::handshake(&acceptor, stream, timeout).await {
-                Ok(stream) => {
-                    serve::serve_stream(stream, peer, conn, shared.clone(), listener).await
-                }
+                Ok(stream) => serve::serve_tls(stream, peer, conn, shared.clone(), listener).await,
                 Err(e) => {
                     tracing::info!(target: LOG_TARGET, %peer, error = %e, "TLS handshake failed")
                 }

@@ -6,7 +6,10 @@
 //! or `STOMPKIT_SERVER_LISTEN=127.0.0.1:61613,[::1]:61613`. The value is read as a TOML
 //! value when it parses as one (numbers, booleans, arrays) and as a string otherwise;
 //! a comma-separated string sets a list. Overrides are applied generically by walking
-//! the serialized key tree, so a new key needs no extra code.
+//! the serialized key tree, so a new key needs no extra code. A variable naming a
+//! known section and no key of it (`STOMPKIT_LIMITS_MAX_CONECTIONS`) is an error,
+//! as an unknown key in the file is; other `STOMPKIT_*` variables (the CLI's,
+//! [`OTHER_VARIABLES`]) are left alone.
 //!
 //! It does not parse the command line (`main.rs` does, and `--listen`/`--metrics`
 //! override the file) and does not validate semantics beyond types.
@@ -51,6 +54,18 @@ pub struct BrokerConfig {
     pub tls: TlsConfig,
     /// Where durable messages and subscriptions are kept.
     pub store: StoreConfig,
+    /// The admin listener: HTTP API, dashboard and metrics.
+    pub admin: AdminConfig,
+}
+
+/// `[admin]`: the admin listener (JSON API, dashboard, `/metrics`,
+/// `/healthz`). Off unless `listen` is set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// `IP:PORT` to serve the admin API on (default empty: off). On a loopback
+    /// address no login is asked; elsewhere a user with `admin = true`.
+    pub listen: String,
 }
 
 /// `[store]`: the data directory of persistent messages and durable
@@ -92,6 +107,9 @@ pub struct ServerConfig {
     pub metrics: String,
     /// `tracing` filter, e.g. `info` or `stompkit_broker=debug` (default `info`).
     pub log_level: String,
+    /// Log lines on stderr: `text` (default) or `json` (one object per line;
+    /// `--log-format`).
+    pub log_format: LogFormat,
     /// How long graceful shutdown waits for clients to go, in ms (default 5000).
     pub shutdown_timeout_ms: u64,
     /// How long a closing connection may take to flush its last bytes, in ms (default 2000).
@@ -104,10 +122,23 @@ impl Default for ServerConfig {
             listen: vec!["127.0.0.1:61613".to_owned()],
             metrics: String::new(),
             log_level: "info".to_owned(),
+            log_format: LogFormat::Text,
             shutdown_timeout_ms: 5000,
             close_linger_ms: 2000,
         }
     }
+}
+
+/// How log lines are written (`[server] log_format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Readable lines: time, level, target, message and fields (default).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields`
+    /// (with `message`).
+    Json,
 }
 
 /// `[limits]`: per-connection and per-frame bounds.
@@ -429,36 +460,88 @@ pub enum ConfigError {
     /// without the `tls` feature.
     #[error("{0}: this build of stompkit has no TLS support (built without the \"tls\" feature)")]
     TlsUnavailable(String),
+    /// A `STOMPKIT_<SECTION>_<KEY>` variable of a known section names no key
+    /// of it (a misspelt key is refused, as in the TOML file).
+    #[error("unknown configuration variable {var} (no key {key} in [{section}])")]
+    UnknownVariable {
+        /// The variable, as set.
+        var: String,
+        /// The section it names, lower case.
+        section: String,
+        /// What follows the section, lower case.
+        key: String,
+    },
+    /// `[server] log_level` is no log filter.
+    #[error("invalid [server] log_level {value:?}: {error}")]
+    LogLevel {
+        /// The value, as set.
+        value: String,
+        /// The filter parser's reason.
+        error: String,
+    },
+    /// `[admin] listen` in relay mode: the upstream broker holds the queues,
+    /// topics and subscriptions the admin API would show.
+    #[error(
+        "[admin] listen cannot be used with [relay] upstream: in relay mode the upstream broker holds the queues and subscriptions; use its own admin tools"
+    )]
+    AdminInRelayMode,
 }
+
+/// `STOMPKIT_*` variables that are no broker configuration although they start
+/// like a section's (the `stompkit` CLI's and the test tools'): left alone.
+pub(crate) const OTHER_VARIABLES: &[&str] = &[
+    // The CLI's (`stompkit --help`).
+    "STOMPKIT_URL",
+    "STOMPKIT_LOGIN",
+    "STOMPKIT_PASSCODE",
+    "STOMPKIT_TOKEN",
+    "STOMPKIT_CA_FILE",
+    "STOMPKIT_ADMIN_URL",
+    // The tests' and tools'.
+    "STOMPKIT_STORE_PERF_DIR",
+    "STOMPKIT_WS_URL",
+    "STOMPKIT_WS_IDLE_READ_BUFFER",
+];
 
 impl BrokerConfig {
     /// Reads a TOML document (missing keys take their defaults).
     pub fn from_toml(text: &str) -> Result<BrokerConfig, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))
+        toml::from_str(text).map_err(|e| ConfigError::Toml(toml_error(&e, text)))
     }
 
-    /// Applies `STOMPKIT_<SECTION>_<KEY>` overrides from `vars` (pass `std::env::vars()`).
+    /// Applies `STOMPKIT_<SECTION>_<KEY>` overrides from `vars` (pass
+    /// `std::env::vars()`). What follows `STOMPKIT_` is read in any case
+    /// (`STOMPKIT_limits_max_body` is `STOMPKIT_LIMITS_MAX_BODY`); two
+    /// variables that differ only in case are an error.
     pub fn with_env(
         self,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<BrokerConfig, ConfigError> {
-        let vars: std::collections::HashMap<String, String> = vars
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("STOMPKIT_"))
-            .collect();
-        if vars.is_empty() {
+        // By the upper-case name: (the name as set, the value).
+        let mut by_name = std::collections::HashMap::new();
+        for (var, value) in vars.into_iter().filter(|(k, _)| k.starts_with("STOMPKIT_")) {
+            if let Some((other, _)) = by_name.insert(var.to_ascii_uppercase(), (var.clone(), value))
+            {
+                let (a, b) = (var.clone().min(other.clone()), var.max(other));
+                return Err(ConfigError::Toml(format!(
+                    "{a} and {b} are the same variable (the case of a variable's name is ignored)"
+                )));
+            }
+        }
+        if by_name.is_empty() {
             return Ok(self);
         }
         let mut tree =
             toml::Value::try_from(&self).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        check_variables(&tree, by_name.values().map(|(var, _)| var))?;
         if let toml::Value::Table(sections) = &mut tree {
             for (section, keys) in sections.iter_mut() {
                 let toml::Value::Table(keys) = keys else {
                     continue;
                 };
                 for (key, value) in keys.iter_mut() {
-                    let var = format!("STOMPKIT_{}_{}", section, key).to_uppercase();
-                    if let Some(text) = vars.get(&var) {
+                    let upper = format!("STOMPKIT_{section}_{key}").to_ascii_uppercase();
+                    if let Some((var, text)) = by_name.get(&upper) {
                         *value = env_value(text, value)
                             .map_err(|e| ConfigError::Toml(format!("{var}: {e}")))?;
                     }
@@ -466,7 +549,7 @@ impl BrokerConfig {
             }
         }
         tree.try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Toml(e.to_string()))
+            .map_err(|e: toml::de::Error| ConfigError::Toml(without_values(e.message())))
     }
 
     /// The parser limits for client connections.
@@ -508,6 +591,79 @@ impl BrokerConfig {
     pub fn frame_timeout(&self) -> Duration {
         Duration::from_millis(self.limits.frame_timeout_ms)
     }
+}
+
+/// Refuses a variable `STOMPKIT_<SECTION>_<KEY>` whose section is one of
+/// `tree`'s (the serialized configuration) but whose key is none of that
+/// section's; other `STOMPKIT_*` variables and [`OTHER_VARIABLES`] pass.
+fn check_variables<'a>(
+    tree: &toml::Value,
+    vars: impl Iterator<Item = &'a String>,
+) -> Result<(), ConfigError> {
+    let toml::Value::Table(sections) = tree else {
+        return Ok(());
+    };
+    let mut vars: Vec<&String> = vars.collect();
+    vars.sort();
+    for var in vars {
+        if OTHER_VARIABLES.contains(&var.as_str()) {
+            continue;
+        }
+        let Some(rest) = var.strip_prefix("STOMPKIT_") else {
+            continue;
+        };
+        let rest = rest.to_ascii_lowercase();
+        for (section, keys) in sections {
+            let (Some(key), toml::Value::Table(keys)) = (
+                rest.strip_prefix(section.as_str())
+                    .and_then(|r| r.strip_prefix('_')),
+                keys,
+            ) else {
+                continue;
+            };
+            if !keys.contains_key(key) {
+                return Err(ConfigError::UnknownVariable {
+                    var: var.clone(),
+                    section: section.clone(),
+                    key: key.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A TOML error of `text` on one line: `line L, column C: what` (the
+/// parser's own text quotes the source over several lines).
+pub(crate) fn toml_error(error: &toml::de::Error, text: &str) -> String {
+    let message = without_values(error.message().trim()).replace('\n', "; ");
+    let Some(span) = error.span() else {
+        return message;
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("line {line}, column {column}: {message}")
+}
+
+/// `message` with the value left out of a type error: `invalid type: integer
+/// `12345`, expected a string` reads `invalid type: integer, expected a
+/// string` (the value may be a secret: a `token_secret` or `password_hash`
+/// of the wrong type, shown in a start error or a failed reload's log line).
+fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        let Some(rest) = message.strip_prefix(prefix) else {
+            continue;
+        };
+        // The value may hold anything; what follows it is the type's own text.
+        let Some(at) = rest.rfind(", expected ") else {
+            return format!("{prefix}(value not shown)");
+        };
+        let (found, expected) = rest.split_at(at);
+        let kind = found.split(['`', '"']).next().unwrap_or("").trim();
+        return format!("{prefix}{kind}{expected}");
+    }
+    message.to_owned()
 }
 
 /// Reads one environment value in the shape of the default it replaces.
@@ -646,6 +802,153 @@ mod tests {
         ));
         // Plain entries are unaffected.
         assert!(ListenSpec::parse("stomp://127.0.0.1:1", true).is_ok());
+    }
+
+    #[test]
+    fn unknown_variable_of_a_known_section_is_an_error() {
+        let vars = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let e = BrokerConfig::default()
+            .with_env(vars(&[("STOMPKIT_LIMITS_MAX_CONECTIONS", "10")]))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown configuration variable STOMPKIT_LIMITS_MAX_CONECTIONS \
+             (no key max_conections in [limits])"
+        );
+        for (var, section, key) in [
+            ("STOMPKIT_SERVER_LOG_LEVELS", "server", "log_levels"),
+            ("STOMPKIT_AUTH_USER", "auth", "user"),
+            ("STOMPKIT_TLS_CERT", "tls", "cert"),
+            ("STOMPKIT_ADMIN_LISTENER", "admin", "listener"),
+            ("STOMPKIT_STORE_DIRECTORY", "store", "directory"),
+            ("STOMPKIT_HEARTBEAT_MIN", "heartbeat", "min"),
+        ] {
+            let e = BrokerConfig::default()
+                .with_env(vars(&[(var, "1")]))
+                .unwrap_err();
+            assert!(
+                matches!(&e, ConfigError::UnknownVariable { var: v, section: s, key: k }
+                    if v == var && s == section && k == key),
+                "{var}: {e:?}"
+            );
+        }
+        // Keys with underscores, other STOMPKIT_* variables and the CLI's are fine.
+        let c = BrokerConfig::default()
+            .with_env(vars(&[
+                ("STOMPKIT_LIMITS_MAX_CONNECTIONS", "10"),
+                ("STOMPKIT_AUTH_TOKEN_MAX_TTL_S", "60"),
+                ("STOMPKIT_URL", "stomp://127.0.0.1:1"),
+                ("STOMPKIT_LOGIN", "alice"),
+                ("STOMPKIT_PASSCODE", "secret"),
+                ("STOMPKIT_TOKEN", "v1.1.x"),
+                ("STOMPKIT_CA_FILE", "ca.pem"),
+                ("STOMPKIT_ADMIN_URL", "http://127.0.0.1:61680"),
+                ("STOMPKIT_STORE_PERF_DIR", "/tmp/x"),
+                ("STOMPKIT_WS_URL", "ws://127.0.0.1:1/ws"),
+                ("STOMPKIT_CHROMIUM", "/usr/bin/chromium"),
+                ("STOMPKIT_SCREENSHOT_DIR", "/tmp"),
+                ("STOMPKIT_INTEROP_ADDR", "127.0.0.1:1"),
+                ("STOMPKIT_SERVER", "x"),
+                ("STOMPKIT_SERVERS_LISTEN", "x"),
+            ]))
+            .unwrap();
+        assert_eq!(c.limits.max_connections, 10);
+        assert_eq!(c.auth.token_max_ttl_s, 60);
+    }
+
+    #[test]
+    fn toml_errors_are_one_line_with_their_position() {
+        let e = BrokerConfig::from_toml("[limits]\nmax_body = 1\n[limits\n").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("invalid configuration: line 3, column "),
+            "{text}"
+        );
+        assert!(!text.contains('\n'), "{text}");
+        let e = BrokerConfig::from_toml("[limits]\nmax_bogus = 1\n").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("line 2, column 1") && text.contains("max_bogus"),
+            "{text}"
+        );
+        assert!(!text.contains('\n'), "{text}");
+    }
+
+    #[test]
+    fn variables_are_read_in_any_case() {
+        let vars = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let c = BrokerConfig::default()
+            .with_env(vars(&[
+                ("STOMPKIT_limits_max_body", "16"),
+                ("STOMPKIT_Server_Log_Level", "debug"),
+            ]))
+            .unwrap();
+        assert_eq!(
+            (c.limits.max_body, c.server.log_level.as_str()),
+            (16, "debug")
+        );
+        let e = BrokerConfig::default()
+            .with_env(vars(&[("STOMPKIT_limits_max_bodies", "16")]))
+            .unwrap_err();
+        assert!(matches!(e, ConfigError::UnknownVariable { .. }), "{e}");
+        let e = BrokerConfig::default()
+            .with_env(vars(&[
+                ("STOMPKIT_LIMITS_MAX_BODY", "16"),
+                ("STOMPKIT_limits_max_body", "32"),
+            ]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("STOMPKIT_LIMITS_MAX_BODY and STOMPKIT_limits_max_body"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn type_errors_leave_the_value_out() {
+        for (text, value, kind) in [
+            (
+                "[auth]\ntoken_secret = 12345678901234567\n",
+                "12345678901234567",
+                "integer",
+            ),
+            ("[relay]\npasscode = 987654\n", "987654", "integer"),
+            (
+                "[[auth.users]]\nlogin = \"a\"\npassword_hash = 1.25\n",
+                "1.25",
+                "floating point",
+            ),
+            (
+                "[limits]\nmax_body = \"s3cr3t, expected it\"\n",
+                "s3cr3t",
+                "string",
+            ),
+        ] {
+            let e = BrokerConfig::from_toml(text).unwrap_err().to_string();
+            assert!(!e.contains(value), "{e}");
+            assert!(
+                e.contains(&format!("invalid type: {kind}, expected ")),
+                "{e}"
+            );
+        }
+        // The same for an environment value that makes the wrong type.
+        let users = [("STOMPKIT_AUTH_USERS".to_owned(), "hunter2".to_owned())];
+        let e = BrokerConfig::default()
+            .with_env(users)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains("hunter2") && e.contains("invalid type: string"),
+            "{e}"
+        );
     }
 
     #[test]

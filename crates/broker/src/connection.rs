@@ -30,6 +30,14 @@
 //! meets the slow-consumer bound. Heart-beats from the client are not expected
 //! while paused.
 //!
+//! Reload: a configuration reload (SIGHUP, `reload.rs`) bumps a generation
+//! carried by the same watch as the shutdown signal, so each round's wait
+//! registers one waker for both (one lock, as for the shutdown signal alone);
+//! a read from the client costs one atomic load to see a reload the wait has
+//! not. The session's principal is then checked again with the new
+//! authenticator ([`Wiring::reauthorize`]), once any login in progress has its
+//! verdict.
+//!
 //! Memory: the read buffer grows to the frame being read and is dropped whenever
 //! everything read has been parsed; the outbox gives back large buffers once
 //! drained.
@@ -38,10 +46,12 @@ mod local;
 
 pub(crate) use local::serve_local;
 
-use crate::auth::{AuthRequest, Verdict};
+use crate::auth::{AuthRequest, Authenticator, Verdict};
 use crate::flow::Exemption;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, Take};
+use crate::registry::TransportKind;
+use crate::reload::Signals;
 use crate::router::{ConnId, RouterCommand};
 use crate::shared::{Shared, ToRouter};
 use crate::transport::{CloseReason, Inbound, Outbound};
@@ -78,6 +88,8 @@ pub(crate) struct StompTransport<I, O> {
     pub(crate) peer: SocketAddr,
     /// When the connection was accepted (starts the login timeout).
     pub(crate) accepted: Instant,
+    /// What carries it (the admin API shows it).
+    pub(crate) kind: TransportKind,
 }
 
 /// Why the client is not read this round, as the wiring's timers see it.
@@ -153,6 +165,9 @@ pub(crate) trait Wiring: Send {
     fn on_timer(&mut self, now: Now, hold: Hold);
     /// The broker is shutting down.
     fn shutdown(&mut self);
+    /// The configuration was reloaded: the session's principal as `auth` (the
+    /// new authenticator) sees it (new permissions, or ERROR and close).
+    fn reauthorize(&mut self, auth: &Authenticator);
     /// The client's transport ended (EOF or a read error).
     fn client_gone(&mut self);
     /// The outbox toward the client closed.
@@ -187,7 +202,13 @@ struct Client<I> {
     pushback: Arc<Outbox>,
     verdict: PendingVerdict,
     exemption: Exemption<Instant>,
+    /// The shutdown signal, for [`Wiring::prepare`] (the round's wait
+    /// watches `signals`).
     shutdown: watch::Receiver<bool>,
+    /// Changes when the configuration is reloaded or the broker shuts down.
+    signals: watch::Receiver<Signals>,
+    /// The reload generation the session's principal was last checked at.
+    checked: u64,
     shared: Arc<Shared>,
     peer: SocketAddr,
 }
@@ -218,6 +239,15 @@ pub(crate) fn drive<W: Wiring, I: Inbound, O: Outbound>(
         wiring.drained_to(),
         Some(shared.metrics.clone()),
     ));
+    let mut signals = shared.signals();
+    let Signals {
+        shutting_down,
+        generation: checked,
+    } = *signals.borrow();
+    if shutting_down {
+        // Accepted as the shutdown began: the first wait sees it.
+        signals.mark_changed();
+    }
     let mut client = Client {
         inbound,
         reading: Reading {
@@ -229,6 +259,8 @@ pub(crate) fn drive<W: Wiring, I: Inbound, O: Outbound>(
         verdict: None,
         exemption: Exemption::default(),
         shutdown: shared.shutdown.clone(),
+        signals,
+        checked,
         shared,
         peer,
     };
@@ -276,7 +308,7 @@ impl<I: Inbound> Client<I> {
         if self.verdict.is_none()
             && let Some(request) = wiring.take_auth_request()
         {
-            let (auth, peer) = (self.shared.auth.clone(), self.peer);
+            let (auth, peer) = (self.shared.authenticator(), self.peer);
             self.verdict = Some(Box::pin(
                 async move { auth.authenticate(peer, request).await },
             ));
@@ -330,7 +362,7 @@ impl<I: Inbound> Client<I> {
                     self.inbound.set_close_reason(CloseReason::Policy);
                 }
             }
-            _ = self.shutdown.changed() => self.shut_down(wiring),
+            Ok(()) = self.signals.changed() => self.on_signals(wiring, login),
             _ = self.outbox.closed() => wiring.client_outbox_closed(),
             event = wiring.next() => {
                 if let Some(version) = wiring.on_event(event) {
@@ -348,8 +380,47 @@ impl<I: Inbound> Client<I> {
             Ok(0) | Err(_) => wiring.client_gone(),
             Ok(n) => {
                 Metrics::add(&self.shared.metrics.bytes_in, n as u64);
+                // Frames read after a reload obey it, even when this round's
+                // wait took the read before the reload's signal.
+                self.recheck_if_reloaded(wiring);
                 self.bytes_read(wiring);
             }
+        }
+    }
+
+    /// The shutdown signal or a reload: shut down, or check the principal
+    /// again (not while a login is checked: its verdict is rechecked after).
+    fn on_signals<W: Wiring>(&mut self, wiring: &mut W, login: bool) {
+        let signals = *self.signals.borrow_and_update();
+        if signals.shutting_down {
+            // Again at a reload during the shutdown: the session ignores it.
+            self.shut_down(wiring);
+        } else if !login {
+            self.reauthorize(wiring, signals.generation);
+        }
+    }
+
+    /// [`reauthorize`](Client::reauthorize) when a reload came since the
+    /// last check: one atomic load while the watch is unchanged (it is left
+    /// unseen: the next round's wait handles what changed).
+    fn recheck_if_reloaded<W: Wiring>(&mut self, wiring: &mut W) {
+        if self.signals.has_changed().unwrap_or(false) {
+            let generation = self.signals.borrow().generation;
+            self.reauthorize(wiring, generation);
+        }
+    }
+
+    /// The configuration was reloaded (`generation`): unless already done
+    /// for it, the session's principal is checked again (a removed user's
+    /// connection closes as a policy violation).
+    fn reauthorize<W: Wiring>(&mut self, wiring: &mut W, generation: u64) {
+        if generation == self.checked {
+            return;
+        }
+        self.checked = generation;
+        wiring.reauthorize(&self.shared.authenticator());
+        if wiring.is_closed() {
+            self.inbound.set_close_reason(CloseReason::Policy);
         }
     }
 
@@ -400,6 +471,10 @@ impl<I: Inbound> Client<I> {
         {
             self.inbound.set_close_reason(reason);
         }
+        // A reload while the login was checked (seen by the wait or not):
+        // the frames pipelined after CONNECT obey it.
+        let generation = self.signals.borrow().generation;
+        self.reauthorize(wiring, generation);
         self.parse(wiring, now);
     }
 

@@ -7,7 +7,8 @@
 //! every response closes the connection), the static pages embedded in the
 //! binary (`assets/`: `GET /` the chat page, `/chat.js`, `/chat.css`) and the
 //! plain-text error responses (404, 405, and 400/431 for a malformed request
-//! head). The metrics endpoint (`metrics_endpoint.rs`) answers through it too.
+//! head). The metrics endpoint (`metrics_endpoint.rs`) and the admin listener
+//! (`admin/`: 204, 401, 411, 413, 415 too) answer through it.
 //! WebSocket upgrades never get here (`serve.rs` hands them to
 //! `stompkit_ws::server_accept_with_prefix`).
 
@@ -41,7 +42,7 @@ const PAGES: [(&str, &str, &str); 3] = [
 /// The extra headers of every page: no caching, and security: scripts,
 /// styles and connections only from the broker itself (the chat page opens its
 /// WebSocket to the same host), no framing by other sites, no inline code.
-const PAGE_HEADERS: &str = "Cache-Control: no-cache\r\n\
+pub(crate) const PAGE_HEADERS: &str = "Cache-Control: no-cache\r\n\
 Content-Security-Policy: default-src 'none'; script-src 'self'; \
 style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
 form-action 'none'; frame-ancestors 'none'\r\nX-Content-Type-Options: nosniff\r\n\
@@ -108,9 +109,15 @@ where
 fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        204 => "No Content",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
@@ -120,7 +127,7 @@ fn reason_phrase(status: u16) -> &'static str {
 
 /// One HTTP/1.1 response, written by [`Response::send`]: the status line,
 /// `Content-Type`, `Content-Length`, the `extra` headers, `Connection: close`,
-/// then the body.
+/// then the body (a `204 No Content` has neither body nor content headers).
 pub(crate) struct Response<'a> {
     /// The status code (its reason phrase is ours).
     pub(crate) status: u16,
@@ -137,16 +144,22 @@ pub(crate) struct Response<'a> {
 impl Response<'_> {
     /// Writes the response and closes the stream's sending side.
     pub(crate) async fn send<W: AsyncWrite + Unpin>(&self, stream: &mut W) -> io::Result<()> {
+        let content = match self.status {
+            204 => String::new(),
+            _ => format!(
+                "Content-Type: {}\r\nContent-Length: {}\r\n",
+                self.content_type,
+                self.body.len()
+            ),
+        };
         let head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n",
+            "HTTP/1.1 {} {}\r\n{content}{}Connection: close\r\n\r\n",
             self.status,
             reason_phrase(self.status),
-            self.content_type,
-            self.body.len(),
             self.extra,
         );
         stream.write_all(head.as_bytes()).await?;
-        if !self.head_only {
+        if !self.head_only && self.status != 204 {
             stream.write_all(self.body).await?;
         }
         stream.flush().await?;

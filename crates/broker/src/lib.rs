@@ -35,8 +35,10 @@
 #![deny(missing_docs)]
 
 mod accept;
+mod admin;
 pub mod auth;
 mod authz;
+mod check;
 mod config;
 mod connection;
 mod flow;
@@ -45,7 +47,9 @@ mod message;
 mod metrics;
 mod metrics_endpoint;
 mod outbox;
+mod registry;
 mod relay;
+mod reload;
 mod router;
 mod router_task;
 mod rules;
@@ -59,15 +63,18 @@ mod transport;
 mod upstream;
 mod wildcard;
 
-pub use auth::{AuthRequest, AuthSetupError, Authenticator, Principal, Verdict};
+pub use auth::{AuthRequest, AuthSetupError, Authenticator, Credential, Principal, Verdict};
 pub use authz::{Glob, Permissions};
+pub use check::StartError;
+pub use check::{MASKED, check_config, masked_toml};
 pub use config::{
-    AuthConfig, BrokerConfig, ConfigError, DestinationsConfig, HeartbeatConfig, LimitsConfig,
-    ListenSpec, OriginCheck, OutgoingMessages, QueueOverflow, RelayConfig, Secret, ServerConfig,
-    SlowConsumer, StoreConfig, TlsConfig, UserConfig, WebSocketConfig,
+    AdminConfig, AuthConfig, BrokerConfig, ConfigError, DestinationsConfig, HeartbeatConfig,
+    LimitsConfig, ListenSpec, LogFormat, OriginCheck, OutgoingMessages, QueueOverflow, RelayConfig,
+    Secret, ServerConfig, SlowConsumer, StoreConfig, TlsConfig, UserConfig, WebSocketConfig,
 };
-pub use metrics::{Metrics, QueueStat, render as render_metrics};
-pub use server::{BoundListener, Broker, RunningBroker, StartError, raise_nofile_limit};
+pub use metrics::{DropReason, ErrorReason, Metrics};
+pub use reload::{ReloadError, Reloaded};
+pub use server::{BoundListener, Broker, RunningBroker, raise_nofile_limit};
 pub use session::{PREFETCH_COUNT, SERVER};
 pub use store::StoreError;
 pub use tls::TlsSetupError;

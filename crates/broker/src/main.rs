@@ -9,35 +9,55 @@
 //! with the `[tls]` certificate: `tls://ADDR` for both, `wss://ADDR`,
 //! `stomp+ssl://ADDR`),
 //! `--ws-only`, `--config FILE` (TOML, see `stompkit.sample.toml`),
-//! `--metrics ADDR`, `--log-level LEVEL`, `--upstream URL` and
+//! `--metrics ADDR`, `--log-level LEVEL`, `--log-format text|json` (`[server]
+//! log_format`; json: one object per line), `--upstream URL` and
 //! `--upstream-ca-file FILE` (relay mode, `[relay]`), `--version`. Every config key can also
 //! be set with a `STOMPKIT_<SECTION>_<KEY>` environment variable; command-line
 //! flags win. After binding it prints to stdout, per listener,
 //! `stompkit-broker listening on stomp://<ip>:<port>` when it serves TCP STOMP and
 //! `stompkit-broker websocket on ws://<ip>:<port>/ws` when it serves WebSocket
 //! (the first configured path; `stomp+ssl://` and `wss://` on TLS listeners), then
-//! `stompkit-broker metrics on http://<ip>:<port>/metrics` when enabled. Logs go
-//! to stderr.
+//! `stompkit-broker metrics on http://<ip>:<port>/metrics` when enabled, then
+//! `stompkit-broker admin on http://<ip>:<port>/` (`https://` over TLS) with
+//! `--admin ADDR`. Logs go to stderr.
 //! A configuration that cannot start (e.g. anonymous access on a non-loopback
-//! address) prints one line to stderr and exits with status 2.
+//! address, an unknown `STOMPKIT_<SECTION>_<KEY>` variable) prints one line to
+//! stderr and exits with status 2.
+//!
+//! SIGINT and SIGTERM shut down gracefully. SIGHUP reloads the configuration
+//! (the `--config` file, the environment and the same flags again): users
+//! (`[[auth.users]]`, `users_file`), permissions (`default_*`, `anonymous_*`,
+//! per-user `send`/`subscribe`, `allow_anonymous`) and the TLS certificate
+//! files change without dropping connections; open sessions get their new
+//! permissions for their next frame, those of removed users ERROR `user
+//! removed` and close (a token login of no user keeps the token logins'
+//! rules, as a new token login gets them). Permissions apply to the frames
+//! after the reload: a SUBSCRIBE accepted before it keeps receiving, even when
+//! the new rules forbid it. Changed keys that need a restart are logged and
+//! ignored. The log says `configuration reloaded`, or (error level) why the
+//! reload failed, the previous configuration staying in force.
 //!
 //! Subcommands:
 //! - `stompkit-broker passwd LOGIN` reads a password (without echo on a terminal,
 //!   else the first line of stdin) and prints its argon2id hash for `[[auth.users]]`.
 //! - `stompkit-broker token LOGIN --ttl 1h` prints a signed token passcode made
 //!   with `[auth] token_secret` (from `--config` or `STOMPKIT_AUTH_TOKEN_SECRET`).
+//! - `stompkit-broker check-config FILE` checks FILE (with the environment and
+//!   flags) as a start would, short of binding, and prints the effective
+//!   configuration as TOML with its secrets masked; exit status 0, or one line
+//!   on stderr and 2.
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use stompkit_broker::auth::{password, token};
-use stompkit_broker::{Broker, BrokerConfig, raise_nofile_limit};
+use stompkit_broker::{Broker, BrokerConfig, LogFormat, RunningBroker, raise_nofile_limit};
 
 /// A STOMP 1.0/1.1/1.2 broker.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(name = "stompkit-broker", version, about)]
 struct Args {
     /// Address to accept STOMP connections on, over TCP and WebSocket (repeatable; `ws://ADDR`: WebSocket only, `stomp://ADDR`: TCP only; TLS with the [tls] certificate: `tls://ADDR` both, `wss://ADDR`, `stomp+ssl://ADDR`) [default: 127.0.0.1:61613].
@@ -49,12 +69,18 @@ struct Args {
     /// TOML configuration file.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Serve Prometheus metrics at http://ADDR/metrics.
+    /// Serve Prometheus metrics at http://ADDR/metrics and health at /healthz.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
+    /// Serve the admin API, dashboard and metrics at http://ADDR/ ([admin] listen).
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<String>,
     /// Log filter (error, warn, info, debug, trace or tracing directives).
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
+    /// Log lines on stderr: text, or json (one object per line) ([server] log_format).
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
     /// Relay mode: relay every client session to this broker
     /// (stomp://HOST:PORT or stomp+ssl://HOST:PORT) with the client's own credentials.
     #[arg(long, value_name = "URL")]
@@ -75,9 +101,17 @@ struct Args {
     command: Option<Tool>,
 }
 
-/// Helpers for the `[auth]` section.
-#[derive(Subcommand, Debug)]
+/// Helpers for the `[auth]` section, and checking a configuration.
+#[derive(Subcommand, Debug, Clone)]
 enum Tool {
+    /// Check FILE (and the STOMPKIT_* variables and flags) as the broker does
+    /// at start, short of binding, and print the effective configuration with
+    /// its secrets masked. Exit status 0 when valid, 2 (one line on stderr)
+    /// when not.
+    CheckConfig {
+        /// The TOML configuration file.
+        file: PathBuf,
+    },
     /// Read a password (no echo; stdin when not a terminal) and print its argon2id
     /// hash, for `password_hash` in `[[auth.users]]`.
     Passwd {
@@ -137,51 +171,16 @@ fn main() -> ExitCode {
 }
 
 fn start(args: Args) -> anyhow::Result<()> {
-    let mut config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            BrokerConfig::from_toml(&text)?
-        }
-        None => BrokerConfig::default(),
+    if let Some(Tool::CheckConfig { file }) = &args.command {
+        return check_config(&args, file);
     }
-    .with_env(std::env::vars())?;
-    if !args.listen.is_empty() {
-        config.server.listen = args.listen.clone();
-    }
-    if args.ws_only {
-        config.websocket.ws_only = true;
-    }
-    if let Some(m) = args.metrics {
-        config.server.metrics = m;
-    }
-    if let Some(l) = args.log_level {
-        config.server.log_level = l;
-    }
-    if let Some(upstream) = args.upstream {
-        config.relay.upstream = upstream;
-    }
-    if let Some(ca_file) = args.upstream_ca_file {
-        config.relay.ca_file = ca_file;
-    }
-    if let Some(dir) = args.data_dir {
-        config.store.dir = dir;
-    }
-    if args.in_memory {
-        config.store.in_memory = true;
-    }
+    let config = load_config(&args, args.config.as_deref())?;
     match args.command {
-        Some(Tool::Passwd { login }) => return passwd(&login),
-        Some(Tool::Token { login, ttl }) => return mint_token(&config, &login, ttl),
-        None => {}
+        Some(Tool::Passwd { ref login }) => return passwd(login),
+        Some(Tool::Token { ref login, ttl }) => return mint_token(&config, login, ttl),
+        _ => {}
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(
-            &config.server.log_level,
-        )?)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging(&config)?;
     // One descriptor per connection, plus listeners, logs and the runtime's own.
     let wanted = config.limits.max_connections as u64 + NOFILE_RESERVE;
     match raise_nofile_limit() {
@@ -199,11 +198,94 @@ fn start(args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(config))
+    runtime.block_on(run(config, args))
 }
 
-async fn run(config: BrokerConfig) -> anyhow::Result<()> {
+/// The configuration: `file` (when given) or the defaults, then the
+/// `STOMPKIT_*` variables, then the command-line flags. A reload reads it again
+/// the same way.
+fn load_config(args: &Args, file: Option<&Path>) -> anyhow::Result<BrokerConfig> {
+    let mut config = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            BrokerConfig::from_toml(&text).with_context(|| path.display().to_string())?
+        }
+        None => BrokerConfig::default(),
+    }
+    .with_env(std::env::vars())?;
+    if !args.listen.is_empty() {
+        config.server.listen = args.listen.clone();
+    }
+    if args.ws_only {
+        config.websocket.ws_only = true;
+    }
+    if let Some(m) = &args.metrics {
+        config.server.metrics = m.clone();
+    }
+    if let Some(a) = &args.admin {
+        config.admin.listen = a.clone();
+    }
+    if let Some(l) = &args.log_level {
+        config.server.log_level = l.clone();
+    }
+    if let Some(f) = &args.log_format {
+        config.server.log_format = match f.as_str() {
+            "json" => LogFormat::Json,
+            _ => LogFormat::Text,
+        };
+    }
+    if let Some(upstream) = &args.upstream {
+        config.relay.upstream = upstream.clone();
+    }
+    if let Some(ca_file) = &args.upstream_ca_file {
+        config.relay.ca_file = ca_file.clone();
+    }
+    if let Some(dir) = &args.data_dir {
+        config.store.dir = dir.clone();
+    }
+    if args.in_memory {
+        config.store.in_memory = true;
+    }
+    Ok(config)
+}
+
+/// `check-config FILE`: checks, then prints the effective configuration.
+fn check_config(args: &Args, file: &Path) -> anyhow::Result<()> {
+    let config = load_config(args, Some(file))?;
+    stompkit_broker::check_config(&config).with_context(|| file.display().to_string())?;
+    let text = stompkit_broker::masked_toml(&config)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "# {}: valid. The effective configuration (file, STOMPKIT_* variables, flags), secrets masked:\n",
+        file.display()
+    )?;
+    write!(stdout, "{text}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Log lines to stderr, filtered by `log_level`, as text or JSON.
+fn init_logging(config: &BrokerConfig) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.server.log_level)
+        .with_context(|| format!("invalid [server] log_level {:?}", config.server.log_level))?;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.server.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+    Ok(())
+}
+
+async fn run(config: BrokerConfig, args: Args) -> anyhow::Result<()> {
     catch_file_size_signal()?;
+    // Before anything is printed: a SIGHUP from then on reloads.
+    let mut signals = Signals::new();
     let ws_path = config.websocket.paths.first().cloned().unwrap_or_default();
     let broker = Broker::bind(config).await.context("cannot start")?;
     {
@@ -227,10 +309,15 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
         if let Some(addr) = broker.metrics_addr() {
             writeln!(stdout, "stompkit-broker metrics on http://{addr}/metrics")?;
         }
+        if let Some(url) = broker.admin_url() {
+            writeln!(stdout, "stompkit-broker admin on {url}")?;
+        }
         stdout.flush()?;
     }
     tracing::info!(addrs = ?broker.local_addrs(), "broker started");
-    wait_for_signal().await;
+    while signals.next().await == Signal::Reload {
+        reload(&broker, &args).await;
+    }
     tracing::info!("shutting down");
     broker.shutdown().await;
     Ok(())
@@ -289,25 +376,91 @@ fn catch_file_size_signal() -> std::io::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!(error = %e, "no SIGTERM handler: waiting for Ctrl-C only");
-                ctrl_c().await;
-                return;
+/// SIGHUP: read the configuration again and apply what can change while
+/// running; one line says what happened.
+async fn reload(broker: &RunningBroker, args: &Args) {
+    let outcome = match load_config(args, args.config.as_deref()) {
+        Ok(config) => broker.reload(config).await.map_err(anyhow::Error::from),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(reloaded) => {
+            if !reloaded.needs_restart.is_empty() {
+                tracing::warn!(
+                    keys = reloaded.needs_restart.join(", "),
+                    "configuration changes that need a restart were ignored"
+                );
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            tracing::info!(tls = reloaded.tls, "configuration reloaded");
+        }
+        Err(e) => tracing::error!("configuration reload failed, the previous one stays: {e:#}"),
+    }
+}
+
+/// What a signal asks of the broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signal {
+    /// SIGINT (Ctrl-C) or SIGTERM: shut down.
+    Stop,
+    /// SIGHUP: reload the configuration.
+    Reload,
+}
+
+/// The signals the broker handles, installed once.
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Installs the handlers (a handler that cannot be installed is logged and
+    /// its signal keeps its default action).
+    fn new() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let install = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no {name} handler");
+                    None
+                }
+            };
+            Signals {
+                term: install(SignalKind::terminate(), "SIGTERM"),
+                hup: install(SignalKind::hangup(), "SIGHUP"),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// The next signal.
+    async fn next(&mut self) -> Signal {
+        #[cfg(unix)]
+        {
+            async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = ctrl_c() => Signal::Stop,
+                _ = recv(&mut self.term) => Signal::Stop,
+                _ = recv(&mut self.hup) => Signal::Reload,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            ctrl_c().await;
+            Signal::Stop
         }
     }
-    #[cfg(not(unix))]
-    ctrl_c().await;
 }
 
 /// Waits for Ctrl-C; if that cannot be waited for, says so and returns (the

@@ -1,15 +1,118 @@
-//! Metrics: counters and gauges, and their Prometheus text rendering.
+//! Metrics: the broker's live counters.
 //!
-//! Owns [`Metrics`] (relaxed atomics, shared by the router, the connections and the
-//! metrics endpoint; the router adds its per-delivery counts once per command batch,
-//! so the hot path touches no shared cache line) and [`render`], the Prometheus text
-//! exposition format. Serving it over HTTP is `server.rs`'s job.
+//! Owns [`Metrics`] (relaxed atomics, shared by the router, the connections and
+//! the metrics endpoint; the router adds its per-delivery counts once per
+//! command batch, so the hot path touches no shared cache line), the reasons a
+//! message is dropped ([`DropReason`]) or an ERROR is sent ([`ErrorReason`]),
+//! and the store's write latency histogram. Turning them into Prometheus text
+//! at scrape time, with the router's queues and the process's figures, is
+//! `metrics_endpoint.rs`'s; nothing here formats text.
 
-use std::fmt::Write as _;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-/// Broker-wide counters. All relaxed atomics; read them with [`Metrics::get`].
-#[derive(Debug, Default)]
+/// Why a message was dropped (the `reason` label of
+/// `stompkit_messages_dropped_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// A client-ack topic subscriber had no credit (prefetch) left.
+    NoCredit,
+    /// A topic subscriber's outbox was full (slow consumer).
+    SlowConsumer,
+    /// A full queue (`queue_overflow = drop-oldest`, or a durable
+    /// subscription's queue while its subscriber is away) dropped its oldest.
+    QueueFull,
+    /// A dead letter its dead-letter queue could not take (limits).
+    DeadLetterRefused,
+    /// Sent to a reply destination (`/reply-queue/…`, `/reply-topic/…`) whose
+    /// owner is gone, or held for an owner that went away.
+    ReplyDestinationGone,
+}
+
+impl DropReason {
+    /// Every reason, in label order.
+    pub const ALL: [DropReason; 5] = [
+        DropReason::NoCredit,
+        DropReason::SlowConsumer,
+        DropReason::QueueFull,
+        DropReason::DeadLetterRefused,
+        DropReason::ReplyDestinationGone,
+    ];
+
+    /// Its `reason` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            DropReason::NoCredit => "no_credit",
+            DropReason::SlowConsumer => "slow_consumer",
+            DropReason::QueueFull => "queue_full",
+            DropReason::DeadLetterRefused => "dead_letter_refused",
+            DropReason::ReplyDestinationGone => "reply_destination_gone",
+        }
+    }
+}
+
+/// Why an ERROR frame was sent, or a connection refused (the `reason` label
+/// of `stompkit_errors_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorReason {
+    /// The session refused a frame: malformed, forbidden, a refused login, a
+    /// protocol rule broken (every ERROR `rules/` writes).
+    Protocol,
+    /// The router refused a frame: queue full, unknown ACK, too many
+    /// destinations, unsupported destination, ….
+    Refused,
+    /// A topic subscriber was too slow (`slow_consumer = disconnect`).
+    SlowConsumer,
+    /// The store could not write what the frame needed.
+    StoreWrite,
+    /// A connection over `max_connections` was refused.
+    ConnectionLimit,
+    /// TCP STOMP on a WebSocket-only listener.
+    StompDisabled,
+    /// Relay mode: an ERROR from the upstream, or the relay's own.
+    Relay,
+    /// An administrator closed the connection, deleted its queue or its
+    /// durable subscription (the admin API).
+    Admin,
+}
+
+impl ErrorReason {
+    /// Every reason, in label order.
+    pub const ALL: [ErrorReason; 8] = [
+        ErrorReason::Protocol,
+        ErrorReason::Refused,
+        ErrorReason::SlowConsumer,
+        ErrorReason::StoreWrite,
+        ErrorReason::ConnectionLimit,
+        ErrorReason::StompDisabled,
+        ErrorReason::Relay,
+        ErrorReason::Admin,
+    ];
+
+    /// Its `reason` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorReason::Protocol => "protocol",
+            ErrorReason::Refused => "refused",
+            ErrorReason::SlowConsumer => "slow_consumer",
+            ErrorReason::StoreWrite => "store_write",
+            ErrorReason::ConnectionLimit => "connection_limit",
+            ErrorReason::StompDisabled => "stomp_disabled",
+            ErrorReason::Relay => "relay",
+            ErrorReason::Admin => "admin",
+        }
+    }
+}
+
+/// The upper bounds of the store write latency buckets, in seconds: 0.5 ms
+/// doubling up to about 4 s (an fdatasync on a busy disk).
+fn store_write_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.0005, 2.0, 14)
+}
+
+/// Broker-wide counters. All relaxed atomics; read one with [`Metrics::get`].
+#[derive(Debug)]
 pub struct Metrics {
     /// Connections open now.
     pub connections: AtomicU64,
@@ -25,23 +128,49 @@ pub struct Metrics {
     pub bytes_in: AtomicU64,
     /// Bytes written to clients.
     pub bytes_out: AtomicU64,
-    /// Messages dropped (slow consumers with `drop`, no credit on a topic, full queues
-    /// with `drop-oldest`).
-    pub dropped: AtomicU64,
     /// Queue messages delivered again after a NACK or a subscriber going away.
     pub redelivered: AtomicU64,
     /// Header copies dropped because a receiver's version cannot carry them.
     pub dropped_headers: AtomicU64,
-    /// ERROR frames sent.
-    pub errors: AtomicU64,
     /// Messages dropped because they expired before delivery.
     pub expired: AtomicU64,
     /// Messages moved to a dead-letter queue.
     pub dead_lettered: AtomicU64,
-    /// Messages sent to a reply destination (`/reply-queue/…`,
-    /// `/reply-topic/…`) that does not exist (any more: its owner is gone),
-    /// or held for an owner that went away: dropped.
-    pub reply_dropped: AtomicU64,
+    /// Logins refused (bad password or token, unknown user, anonymous
+    /// refused), and admin API credentials refused.
+    pub auth_failures: AtomicU64,
+    /// Connections closed because they did not read their messages fast
+    /// enough (`slow_consumer = disconnect`).
+    pub slow_consumer_disconnects: AtomicU64,
+    /// Messages dropped, by [`DropReason`] (indexed by `reason as usize`).
+    dropped: [AtomicU64; DropReason::ALL.len()],
+    /// ERROR frames sent and connections refused, by [`ErrorReason`].
+    errors: [AtomicU64; ErrorReason::ALL.len()],
+    /// Seconds each store batch took to write and sync.
+    store_write: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            connections: AtomicU64::new(0),
+            connections_total: AtomicU64::new(0),
+            subscriptions: AtomicU64::new(0),
+            messages_in: AtomicU64::new(0),
+            messages_out: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            redelivered: AtomicU64::new(0),
+            dropped_headers: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            auth_failures: AtomicU64::new(0),
+            slow_consumer_disconnects: AtomicU64::new(0),
+            dropped: Default::default(),
+            errors: Default::default(),
+            store_write: Histogram::new(store_write_buckets()),
+        }
+    }
 }
 
 impl Metrics {
@@ -57,178 +186,64 @@ impl Metrics {
             counter.fetch_add(n, Ordering::Relaxed);
         }
     }
-}
 
-/// One queue's state, as the router reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QueueStat {
-    /// The destination name (`/queue/...`).
-    pub name: String,
-    /// Messages held (not yet delivered).
-    pub depth: usize,
-    /// Bytes held (headers and bodies).
-    pub bytes: usize,
-    /// Subscribers now.
-    pub subscribers: usize,
-}
-
-/// A per-queue gauge: metric name, help text, and its value for one queue.
-type QueueGauge = (&'static str, &'static str, fn(&QueueStat) -> usize);
-
-/// Renders the metrics and queue stats in the Prometheus text format (version 0.0.4).
-pub fn render(m: &Metrics, queues: &[QueueStat]) -> String {
-    let mut out = String::with_capacity(2048);
-    for (name, kind, help, value) in counters(m).into_iter().chain(fates(m)) {
-        put(
-            &mut out,
-            format_args!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
-                Metrics::get(value)
-            ),
-        );
+    /// Counts `n` messages dropped for `reason`.
+    #[inline]
+    pub fn count_dropped(&self, reason: DropReason, n: u64) {
+        Metrics::add(&self.dropped[reason as usize], n);
     }
-    let gauges: [QueueGauge; 3] = [
-        ("stompkit_queue_depth", "Messages held by a queue.", |q| {
-            q.depth
-        }),
-        (
-            "stompkit_queue_bytes",
-            "Bytes (headers and bodies) held by a queue.",
-            |q| q.bytes,
-        ),
-        (
-            "stompkit_queue_subscribers",
-            "Subscribers of a queue.",
-            |q| q.subscribers,
-        ),
-    ];
-    for (metric, help, value) in gauges {
-        put(
-            &mut out,
-            format_args!("# HELP {metric} {help}\n# TYPE {metric} gauge\n"),
-        );
-        for q in queues {
-            let name = label(&q.name);
-            put(
-                &mut out,
-                format_args!("{metric}{{queue=\"{name}\"}} {}\n", value(q)),
-            );
+
+    /// Messages dropped for `reason` since start.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        Metrics::get(&self.dropped[reason as usize])
+    }
+
+    /// Messages dropped for any reason since start.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().map(Metrics::get).sum()
+    }
+
+    /// Counts one ERROR frame sent (or connection refused) for `reason`.
+    #[inline]
+    pub fn count_error(&self, reason: ErrorReason) {
+        Metrics::add(&self.errors[reason as usize], 1);
+    }
+
+    /// ERROR frames sent (and connections refused) for `reason` since start.
+    pub fn errors(&self, reason: ErrorReason) -> u64 {
+        Metrics::get(&self.errors[reason as usize])
+    }
+
+    /// Records one store batch's write and sync taking `took`.
+    pub fn observe_store_write(&self, took: Duration) {
+        self.store_write.observe(took.as_secs_f64());
+    }
+
+    /// The store write latency histogram (shared: a clone observes into the
+    /// same buckets).
+    pub(crate) fn store_write(&self) -> &Histogram {
+        &self.store_write
+    }
+}
+
+/// Message drops the router gathers between two flushes (plain integers: the
+/// routing path touches no atomic).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DropCounts([u64; DropReason::ALL.len()]);
+
+impl DropCounts {
+    /// One more message dropped for `reason`.
+    #[inline]
+    pub(crate) fn one(&mut self, reason: DropReason) {
+        self.0[reason as usize] += 1;
+    }
+
+    /// Adds the gathered drops to `metrics` and starts again from zero.
+    pub(crate) fn flush(&mut self, metrics: &Metrics) {
+        for reason in DropReason::ALL {
+            metrics.count_dropped(reason, std::mem::take(&mut self.0[reason as usize]));
         }
     }
-    out
-}
-
-/// Appends formatted text to `out`.
-fn put(out: &mut String, args: std::fmt::Arguments<'_>) {
-    // Formatting into a String cannot fail: its `write_str` always returns Ok.
-    let _ = out.write_fmt(args);
-}
-
-/// One broker-wide counter: name, type, help text, value.
-type Counter<'m> = (&'static str, &'static str, &'static str, &'m AtomicU64);
-
-/// The broker-wide counters of connections and traffic.
-fn counters(m: &Metrics) -> [Counter<'_>; 7] {
-    [
-        (
-            "stompkit_connections",
-            "gauge",
-            "Open connections.",
-            &m.connections,
-        ),
-        (
-            "stompkit_connections_total",
-            "counter",
-            "Connections accepted.",
-            &m.connections_total,
-        ),
-        (
-            "stompkit_subscriptions",
-            "gauge",
-            "Live subscriptions.",
-            &m.subscriptions,
-        ),
-        (
-            "stompkit_messages_in_total",
-            "counter",
-            "Messages published.",
-            &m.messages_in,
-        ),
-        (
-            "stompkit_messages_out_total",
-            "counter",
-            "Messages delivered.",
-            &m.messages_out,
-        ),
-        (
-            "stompkit_bytes_in_total",
-            "counter",
-            "Bytes read from clients.",
-            &m.bytes_in,
-        ),
-        (
-            "stompkit_bytes_out_total",
-            "counter",
-            "Bytes written to clients.",
-            &m.bytes_out,
-        ),
-    ]
-}
-
-/// The broker-wide counters of what became of messages other than delivery,
-/// and of errors.
-fn fates(m: &Metrics) -> [Counter<'_>; 7] {
-    [
-        (
-            "stompkit_dropped_total",
-            "counter",
-            "Messages dropped.",
-            &m.dropped,
-        ),
-        (
-            "stompkit_redelivered_total",
-            "counter",
-            "Messages redelivered.",
-            &m.redelivered,
-        ),
-        (
-            "stompkit_dropped_headers_total",
-            "counter",
-            "Header copies a receiver's version could not carry.",
-            &m.dropped_headers,
-        ),
-        (
-            "stompkit_errors_total",
-            "counter",
-            "ERROR frames sent.",
-            &m.errors,
-        ),
-        (
-            "stompkit_messages_expired_total",
-            "counter",
-            "Messages dropped because they expired before delivery.",
-            &m.expired,
-        ),
-        (
-            "stompkit_messages_dead_lettered_total",
-            "counter",
-            "Messages moved to a dead-letter queue.",
-            &m.dead_lettered,
-        ),
-        (
-            "stompkit_reply_messages_dropped_total",
-            "counter",
-            "Replies dropped because their reply destination's owner is gone.",
-            &m.reply_dropped,
-        ),
-    ]
-}
-
-/// Escapes a label value (backslash, quote, newline).
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -236,30 +251,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_counters_and_queue_labels() {
+    fn reasons_index_their_own_counters_and_labels_are_distinct() {
         let m = Metrics::default();
-        Metrics::add(&m.messages_in, 3);
-        let text = render(
-            &m,
-            &[QueueStat {
-                name: "/queue/a\"b".into(),
-                depth: 2,
-                bytes: 10,
-                subscribers: 0,
-            }],
-        );
-        assert!(text.contains("stompkit_messages_in_total 3\n"));
-        assert!(text.contains("stompkit_queue_depth{queue=\"/queue/a\\\"b\"} 2\n"));
-        assert!(text.contains("# TYPE stompkit_connections gauge\n"));
-        let queues = "# HELP stompkit_queue_depth Messages held by a queue.\n\
-            # TYPE stompkit_queue_depth gauge\n\
-            stompkit_queue_depth{queue=\"/queue/a\\\"b\"} 2\n\
-            # HELP stompkit_queue_bytes Bytes (headers and bodies) held by a queue.\n\
-            # TYPE stompkit_queue_bytes gauge\n\
-            stompkit_queue_bytes{queue=\"/queue/a\\\"b\"} 10\n\
-            # HELP stompkit_queue_subscribers Subscribers of a queue.\n\
-            # TYPE stompkit_queue_subscribers gauge\n\
-            stompkit_queue_subscribers{queue=\"/queue/a\\\"b\"} 0\n";
-        assert!(text.ends_with(queues), "{text}");
+        for (i, reason) in DropReason::ALL.into_iter().enumerate() {
+            assert_eq!(reason as usize, i);
+            m.count_dropped(reason, i as u64 + 1);
+        }
+        for (i, reason) in DropReason::ALL.into_iter().enumerate() {
+            assert_eq!(m.dropped(reason), i as u64 + 1, "{reason:?}");
+        }
+        assert_eq!(m.dropped_total(), 15);
+        for (i, reason) in ErrorReason::ALL.into_iter().enumerate() {
+            assert_eq!(reason as usize, i);
+        }
+        m.count_error(ErrorReason::SlowConsumer);
+        assert_eq!(m.errors(ErrorReason::SlowConsumer), 1);
+        assert_eq!(m.errors(ErrorReason::Protocol), 0);
+        let mut labels: Vec<&str> = DropReason::ALL.iter().map(|r| r.label()).collect();
+        labels.extend(ErrorReason::ALL.iter().map(|r| r.label()));
+        let distinct: std::collections::BTreeSet<&str> = labels.iter().copied().collect();
+        // slow_consumer is in both families; every other label is its own.
+        assert_eq!(distinct.len(), labels.len() - 1);
+    }
+
+    #[test]
+    fn batched_drops_are_added_once_and_reset() {
+        let m = Metrics::default();
+        let mut counts = DropCounts::default();
+        counts.one(DropReason::NoCredit);
+        counts.one(DropReason::NoCredit);
+        counts.one(DropReason::QueueFull);
+        counts.flush(&m);
+        counts.flush(&m);
+        assert_eq!(m.dropped(DropReason::NoCredit), 2);
+        assert_eq!(m.dropped(DropReason::QueueFull), 1);
+        assert_eq!(m.dropped_total(), 3);
+    }
+
+    #[test]
+    fn store_writes_land_in_their_bucket() {
+        use prometheus_client::encoding::prometheus_text::encode;
+        use prometheus_client::registry::Registry;
+        let m = Metrics::default();
+        m.observe_store_write(Duration::from_micros(300));
+        m.observe_store_write(Duration::from_millis(3));
+        let mut registry = Registry::default();
+        registry.register("w", "W", m.store_write().clone());
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        assert!(text.contains("w_bucket{le=\"0.0005\"} 1\n"), "{text}");
+        assert!(text.contains("w_bucket{le=\"0.002\"} 1\n"), "{text}");
+        assert!(text.contains("w_bucket{le=\"0.004\"} 2\n"), "{text}");
+        assert!(text.contains("w_bucket{le=\"+Inf\"} 2\n"), "{text}");
+        assert!(text.contains("w_count 2\n"), "{text}");
     }
 }

@@ -1,6 +1,7 @@
 //! The one task that owns the [`Router`]: it drains the router's command
-//! channel in batches, answers the metrics endpoint's queue-depth requests,
-//! and links the router to the store.
+//! channel in batches, runs the questions of the admin API and the metrics
+//! endpoint (`Shared::ask`) between commands, and links the router to the
+//! store.
 //!
 //! Owns the channel's capacity (back-pressure on publishers beyond it), the
 //! batch size (after which the router flushes its per-batch counters and its
@@ -73,10 +74,7 @@ fn handle_batch(router: &mut Router, batch: &mut Vec<ToRouter>) {
     for item in batch.drain(..) {
         match item {
             ToRouter::Command(cmd) => router.handle(cmd),
-            ToRouter::Stats(reply) => {
-                // The metrics request gave up (its timeout): nobody to answer.
-                let _ = reply.send(router.queue_stats());
-            }
+            ToRouter::Admin(job) => job(router),
         }
     }
     router.flush_metrics();

@@ -9,14 +9,15 @@
 //!   session over the WebSocket, or the demo page / 404 (`http.rs`).
 //!
 //! Entry points: [`serve_tcp`] for a plain TCP connection (split into owned
-//! halves: the hot path) and [`serve_stream`] for any other stream (a TLS
-//! stream wrapping the TCP one). Both end in `connection::serve_local`, or in
+//! halves: the hot path) and [`serve_tls`] for a TLS stream wrapping the TCP
+//! one. Both end in `connection::serve_local`, or in
 //! relay mode (`--upstream`) in `relay::serve`. Accepting connections, and
 //! refusing those over `max_connections`, is `accept.rs`'s.
 
 use crate::connection::{StompTransport, serve_local};
 use crate::http;
-use crate::metrics::Metrics;
+use crate::metrics::ErrorReason;
+use crate::registry::TransportKind;
 use crate::relay;
 use crate::router::ConnId;
 use crate::session::refusal;
@@ -71,6 +72,8 @@ impl Listener {
 struct Accepted {
     peer: SocketAddr,
     conn: ConnId,
+    /// Over TLS.
+    tls: bool,
     shared: Arc<Shared>,
     /// When it was accepted (starts the login timeout).
     at: Instant,
@@ -90,13 +93,22 @@ pub(crate) async fn serve_tcp(
     if let Err(e) = stream.set_nodelay(true) {
         tracing::trace!(target: LOG_TARGET, %peer, error = %e, "TCP_NODELAY not set");
     }
-    serve_split(stream, TcpStream::into_split, peer, conn, shared, listener).await;
+    serve_split(
+        stream,
+        TcpStream::into_split,
+        peer,
+        conn,
+        false,
+        shared,
+        listener,
+    )
+    .await;
 }
 
-/// Serves a connection over any stream, e.g. a TLS stream that wraps the
-/// accepted `TcpStream`: the hook for transports layered under STOMP and
-/// WebSocket. Behaves exactly like [`serve_tcp`] from the first byte on.
-pub(crate) async fn serve_stream<S>(
+/// Serves a connection over a TLS stream that wraps the accepted `TcpStream`
+/// (the admin API lists it as `tls`, or `wss`). Behaves exactly like
+/// [`serve_tcp`] from the first byte on.
+pub(crate) async fn serve_tls<S>(
     stream: S,
     peer: SocketAddr,
     conn: ConnId,
@@ -105,7 +117,7 @@ pub(crate) async fn serve_stream<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    serve_split(stream, tokio::io::split, peer, conn, shared, listener).await;
+    serve_split(stream, tokio::io::split, peer, conn, true, shared, listener).await;
 }
 
 /// What the first bytes said.
@@ -123,6 +135,7 @@ async fn serve_split<S, R, W>(
     split: fn(S) -> (R, W),
     peer: SocketAddr,
     conn: ConnId,
+    tls: bool,
     shared: Arc<Shared>,
     listener: Arc<Listener>,
 ) where
@@ -141,6 +154,7 @@ async fn serve_split<S, R, W>(
     let accepted = Accepted {
         peer,
         conn,
+        tls,
         shared,
         at,
         deadline,
@@ -151,7 +165,10 @@ async fn serve_split<S, R, W>(
         // and an unboxed await would make every TCP connection's task that large.
         (First::Http, Some(ws)) => Box::pin(serve_http(stream, buf, ws, accepted)).await,
         (_, _) if !listener.stomp => {
-            Metrics::add(&accepted.shared.metrics.errors, 1);
+            accepted
+                .shared
+                .metrics
+                .count_error(ErrorReason::StompDisabled);
             refuse(
                 stream,
                 "TCP STOMP is disabled on this listener: use WebSocket",
@@ -167,6 +184,7 @@ async fn serve_split<S, R, W>(
                 versions: &Version::ALL,
                 peer,
                 accepted: at,
+                kind: TransportKind::of(tls, false),
             };
             serve_session(transport, accepted.conn, accepted.shared).await;
         }
@@ -242,6 +260,7 @@ where
         versions: negotiated.allowed_versions(),
         peer,
         accepted: accepted.at,
+        kind: TransportKind::of(accepted.tls, true),
     };
     serve_session(transport, accepted.conn, accepted.shared).await;
 }

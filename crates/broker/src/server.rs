@@ -1,26 +1,30 @@
 //! The server: binding, starting and stopping a broker.
 //!
 //! Owns process-level plumbing: checking what must hold before anything is bound
-//! (TLS keys, `[relay]`, `[auth]`, the listen entries; typed as [`StartError`]),
+//! (TLS keys, `[relay]`, `[auth]`, the listen entries: `check.rs`),
 //! binding every `--listen` address (with what each serves: TCP STOMP,
-//! WebSocket, or both) and the metrics address, starting the router task
-//! (`router_task.rs`), one accept loop per listener (`accept.rs`) and the
-//! metrics endpoint (`metrics_endpoint.rs`), raising `RLIMIT_NOFILE`, and
+//! WebSocket, or both), the metrics address and the admin address, starting
+//! the router task (`router_task.rs`), one accept loop per listener
+//! (`accept.rs`), the metrics endpoint (`metrics_endpoint.rs`) and the admin
+//! listener (`admin/`), raising `RLIMIT_NOFILE`, and
 //! graceful shutdown (stop accepting, ERROR `server shutting down` to every
 //! client, close within `shutdown_timeout_ms`). [`Broker::bind`] is what
 //! `main.rs` and the integration tests call.
 
 use crate::accept::accept_loop;
-use crate::auth::{AuthSetupError, Authenticator};
-use crate::config::{BrokerConfig, ConfigError, ListenSpec, StoreConfig};
+use crate::admin;
+use crate::auth::Authenticator;
+use crate::check::{self, StartError};
+use crate::config::{BrokerConfig, ListenSpec, StoreConfig};
 use crate::metrics::Metrics;
 use crate::metrics_endpoint::serve_metrics;
+use crate::reload::{self, ReloadError, Reloaded};
 use crate::router::Router;
 use crate::router_task::{self, StoreLink};
 use crate::serve::Listener;
 use crate::shared::Shared;
-use crate::store::{Recovered, Store, StoreError, StoreOptions};
-use crate::tls::{self, TlsSetupError};
+use crate::store::{Recovered, Store, StoreOptions};
+use crate::tls;
 use crate::upstream::Upstream;
 use std::io;
 use std::net::SocketAddr;
@@ -31,54 +35,6 @@ use stompkit_ws::WsServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-/// Why a broker did not start. Each message is one line, the one
-/// `stompkit-broker` prints before exiting.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StartError {
-    /// The configuration does not check out: a listen entry, `[relay]`, or a
-    /// TLS key in a build without TLS.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// `[auth]` does not check out, or the safe defaults refuse a listener.
-    #[error(transparent)]
-    Auth(#[from] AuthSetupError),
-    /// The certificate of the TLS listeners cannot be used.
-    #[error(transparent)]
-    Tls(#[from] TlsSetupError),
-    /// The task checking `[auth]` failed.
-    #[error("{0}")]
-    AuthTask(tokio::task::JoinError),
-    /// Binding a listen or metrics address failed.
-    #[error(transparent)]
-    Bind(#[from] io::Error),
-    /// The data directory cannot be used (locked by another broker, or unreadable).
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The task opening the store failed.
-    #[error("{0}")]
-    StoreTask(tokio::task::JoinError),
-}
-
-impl StartError {
-    /// The I/O error kind: a bind's own, else `InvalidInput`.
-    pub fn kind(&self) -> io::ErrorKind {
-        match self {
-            StartError::Bind(e) => e.kind(),
-            _ => io::ErrorKind::InvalidInput,
-        }
-    }
-}
-
-impl From<StartError> for io::Error {
-    fn from(error: StartError) -> io::Error {
-        match error {
-            StartError::Bind(e) => e,
-            other => io::Error::new(other.kind(), other),
-        }
-    }
-}
 
 /// Entry point: bind and run a broker.
 ///
@@ -107,15 +63,25 @@ pub struct BoundListener {
     pub tls: bool,
 }
 
+/// The bound admin listener.
+#[derive(Clone, Copy, Debug)]
+struct AdminListener {
+    addr: SocketAddr,
+    /// It speaks HTTPS.
+    tls: bool,
+}
+
 /// A broker that is running; drop it or call [`shutdown`](RunningBroker::shutdown).
 pub struct RunningBroker {
     addrs: Vec<SocketAddr>,
     listeners: Vec<BoundListener>,
     metrics_addr: Option<SocketAddr>,
+    admin: Option<AdminListener>,
     metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     shutdown_timeout: Duration,
+    shared: Arc<Shared>,
 }
 
 impl Broker {
@@ -144,43 +110,55 @@ struct Setup {
     config: Arc<BrokerConfig>,
     upstream: Option<Arc<Upstream>>,
     store: Option<(StoreLink, Recovered)>,
+    metrics: Arc<Metrics>,
     auth: Authenticator,
     specs: Vec<ListenSpec>,
     acceptor: Option<tls::Acceptor>,
+    certificates: Option<Arc<tls::Certificates>>,
+    /// The admin listener's TLS, when `[tls]` is configured (used on a
+    /// non-loopback admin address only).
+    admin_tls: Option<tls::Acceptor>,
 }
 
 impl Setup {
-    /// Checks TLS keys, `[relay]`, `[auth]` (off the async threads: it hashes),
-    /// the listen entries and the TLS certificate, in that order, then opens
-    /// the store (not in relay mode nor `in_memory`; off the async threads:
-    /// recovery reads the whole log).
+    /// Checks what [`check::before_binding`] checks (off the async threads:
+    /// it hashes and reads files), then opens the store (not in relay mode
+    /// nor `in_memory`; off the async threads: recovery reads the whole log).
     async fn check(config: BrokerConfig) -> Result<Setup, StartError> {
-        tls::check_no_tls_keys(&config)?;
-        let upstream = Upstream::from_config(&config.relay)?.map(Arc::new);
+        let config = Arc::new(config);
+        let checking = config.clone();
+        let check::Checked {
+            upstream,
+            auth,
+            specs,
+            tls,
+        } = tokio::task::spawn_blocking(move || check::before_binding(&checking))
+            .await
+            .map_err(StartError::AuthTask)??;
+        let upstream = upstream.map(Arc::new);
         if let Some(upstream) = &upstream {
             tracing::info!(%upstream, "relay mode: every client session goes upstream");
         }
-        let config = Arc::new(config);
-        let auth_config = config.auth.clone();
-        let auth = tokio::task::spawn_blocking(move || Authenticator::new(&auth_config))
-            .await
-            .map_err(StartError::AuthTask)??;
-        let specs = config.listen_specs()?;
-        let acceptor = match specs.iter().any(|s| s.tls) {
-            true => Some(config.tls.acceptor()?),
-            false => None,
-        };
+        let (acceptor, certificates) = tls.unzip();
+        // The admin listener speaks HTTPS with [tls] (off loopback; see `start`).
+        let admin_tls = acceptor
+            .clone()
+            .filter(|_| config.tls.is_configured() && !config.admin.listen.is_empty());
+        let metrics = Arc::new(Metrics::default());
         let store = match upstream.is_none() && !config.store.in_memory {
-            true => Some(open_store(&config.store).await?),
+            true => Some(open_store(&config.store, metrics.clone()).await?),
             false => None,
         };
         Ok(Setup {
             config,
             upstream,
             store,
+            metrics,
             auth,
             specs,
             acceptor,
+            certificates,
+            admin_tls,
         })
     }
 }
@@ -191,10 +169,11 @@ struct Bound {
     addrs: Vec<SocketAddr>,
     metrics: Option<TcpListener>,
     metrics_addr: Option<SocketAddr>,
+    admin: Option<(TcpListener, SocketAddr)>,
 }
 
 impl Bound {
-    /// Binds every listen address, then the metrics address.
+    /// Binds every listen address, then the metrics and admin addresses.
     async fn bind(setup: &Setup) -> io::Result<Bound> {
         let mut listeners = Vec::new();
         for spec in &setup.specs {
@@ -209,26 +188,39 @@ impl Bound {
             .map(TcpListener::local_addr)
             .collect::<io::Result<Vec<_>>>()?;
         let metrics_addr = metrics.as_ref().map(TcpListener::local_addr).transpose()?;
+        let admin = match setup.config.admin.listen.as_str() {
+            "" => None,
+            addr => {
+                let listener = TcpListener::bind(addr).await?;
+                let addr = listener.local_addr()?;
+                Some((listener, addr))
+            }
+        };
         Ok(Bound {
             listeners,
             addrs,
             metrics,
             metrics_addr,
+            admin,
         })
     }
 }
 
-/// Starts the router task, one accept loop per listener and the metrics endpoint.
+/// Starts the router task, one accept loop per listener, the metrics endpoint
+/// and the admin listener.
 fn start(setup: Setup, bound: Bound) -> RunningBroker {
+    let started = std::time::Instant::now();
     let Setup {
         config,
         upstream,
         store,
+        metrics,
         auth,
         specs,
         acceptor,
+        certificates,
+        admin_tls,
     } = setup;
-    let metrics = Arc::new(Metrics::default());
     let (stop, shutdown) = watch::channel(false);
     let (router_tx, router_rx) = router_task::channel();
     let destinations = config.destinations.clone();
@@ -239,14 +231,17 @@ fn start(setup: Setup, bound: Bound) -> RunningBroker {
         ),
         None => (Router::new(destinations, metrics.clone()), None),
     };
-    let shared = Arc::new(Shared::new(
-        config.clone(),
-        router_tx,
-        metrics.clone(),
-        Arc::new(auth),
-        shutdown,
-        upstream,
-    ));
+    let shared = Arc::new(
+        Shared::new(
+            config.clone(),
+            router_tx,
+            metrics.clone(),
+            Arc::new(auth),
+            shutdown,
+            upstream,
+        )
+        .with_certificates(certificates),
+    );
     let mut tasks = vec![tokio::spawn(router_task::run(router, router_rx, store))];
     let mut listeners = Vec::new();
     for ((tcp, spec), addr) in bound.listeners.into_iter().zip(&specs).zip(&bound.addrs) {
@@ -269,14 +264,26 @@ fn start(setup: Setup, bound: Bound) -> RunningBroker {
     if let Some(listener) = bound.metrics {
         tasks.push(tokio::spawn(serve_metrics(listener, shared.clone())));
     }
+    let admin = bound.admin.map(|(listener, addr)| {
+        // HTTPS only where logins are asked: on a loopback address nobody logs in.
+        let tls = admin_tls.filter(|_| !addr.ip().is_loopback());
+        let listening = AdminListener {
+            addr,
+            tls: tls.is_some(),
+        };
+        tasks.extend(admin::start(listener, addr, tls, shared.clone(), started));
+        listening
+    });
     RunningBroker {
         addrs: bound.addrs,
         listeners,
         metrics_addr: bound.metrics_addr,
+        admin,
         metrics,
         stop,
         tasks,
         shutdown_timeout: Duration::from_millis(config.server.shutdown_timeout_ms),
+        shared,
     }
 }
 
@@ -297,9 +304,31 @@ impl RunningBroker {
         self.metrics_addr
     }
 
+    /// The bound admin address, when enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.map(|a| a.addr)
+    }
+
+    /// The admin listener's URL (`http://IP:PORT/`, or `https://` when it
+    /// speaks TLS: on a non-loopback address with `[tls]`), when enabled.
+    pub fn admin_url(&self) -> Option<String> {
+        self.admin.map(|a| {
+            let scheme = if a.tls { "https" } else { "http" };
+            format!("{scheme}://{}/", a.addr)
+        })
+    }
+
     /// The live counters.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Reloads users, permissions and TLS certificates from `config` (see
+    /// `reload.rs`): open sessions get the new permissions for their next frame,
+    /// those of removed users ERROR. A configuration that does not check out
+    /// changes nothing.
+    pub async fn reload(&self, config: BrokerConfig) -> Result<Reloaded, ReloadError> {
+        reload::reload(&self.shared.live, &self.addrs, config).await
     }
 
     /// Graceful shutdown: stop accepting, ERROR `server shutting down` to every
@@ -307,6 +336,7 @@ impl RunningBroker {
     pub async fn shutdown(self) {
         // Fails only when no task listens any more: nothing to stop then.
         let _ = self.stop.send(true);
+        self.shared.live.shut_down();
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
         while Metrics::get(&self.metrics.connections) > 0 && tokio::time::Instant::now() < deadline
         {
@@ -322,6 +352,7 @@ impl Drop for RunningBroker {
     fn drop(&mut self) {
         // Fails only when no task listens any more: nothing to stop then.
         let _ = self.stop.send(true);
+        self.shared.live.shut_down();
         for task in &self.tasks {
             task.abort();
         }
@@ -329,13 +360,20 @@ impl Drop for RunningBroker {
 }
 
 /// Locks the data directory and recovers what it holds (logged).
-async fn open_store(config: &StoreConfig) -> Result<(StoreLink, Recovered), StartError> {
+async fn open_store(
+    config: &StoreConfig,
+    metrics: Arc<Metrics>,
+) -> Result<(StoreLink, Recovered), StartError> {
     let dir = PathBuf::from(&config.dir);
     let created = !dir.exists();
     let started = std::time::Instant::now();
     let opened = {
         let dir = dir.clone();
-        tokio::task::spawn_blocking(move || Store::open(&dir, StoreOptions::default()))
+        let options = StoreOptions {
+            metrics: Some(metrics),
+            ..StoreOptions::default()
+        };
+        tokio::task::spawn_blocking(move || Store::open(&dir, options))
             .await
             .map_err(StartError::StoreTask)??
     };

@@ -39,10 +39,10 @@ mod subscriptions;
 mod transactions;
 use subscriptions::SubscribeRequest;
 
-use crate::auth::Principal;
+use crate::auth::{Authenticator, Principal, Recheck};
 use crate::config::BrokerConfig;
 use crate::message::{frame_size, owned_frame};
-use crate::metrics::Metrics;
+use crate::metrics::{ErrorReason, Metrics};
 use crate::outbox::Outbox;
 use crate::router::{
     ConnId, PrivateAccess, RouterCommand, TxOp, is_valid_destination, private_destination,
@@ -300,6 +300,21 @@ impl Session {
         }
     }
 
+    /// A configuration reload: an open session's principal as `auth` (the new
+    /// authenticator) sees it. Changed permissions apply from the next frame;
+    /// a removed user (or anonymous client, anonymous access off) gets ERROR
+    /// and the connection closes.
+    pub fn reauthorize(&mut self, auth: &Authenticator, out: &mut Vec<RouterCommand>) {
+        let (State::Open(_), Some(principal)) = (&self.state, &mut self.principal) else {
+            return;
+        };
+        match auth.recheck(principal) {
+            Recheck::Permissions(permissions) => principal.permissions = permissions,
+            Recheck::UserRemoved => self.fail(ProtocolError::UserRemoved, None, out),
+            Recheck::AnonymousRemoved => self.fail(ProtocolError::AnonymousRemoved, None, out),
+        }
+    }
+
     /// The connection is gone (read error, EOF, write error): open transactions are
     /// aborted (C6) and the router forgets the connection.
     pub fn on_closed(&mut self, out: &mut Vec<RouterCommand>) {
@@ -451,7 +466,7 @@ impl Session {
             message = frame.message().unwrap_or(""),
             "sending ERROR"
         );
-        Metrics::add(&self.metrics.errors, 1);
+        self.metrics.count_error(ErrorReason::Protocol);
         match self.state {
             State::Open(_) => out.push(RouterCommand::Error {
                 conn: self.conn,

@@ -2,7 +2,8 @@
 //!
 //! Owns `[tls]` (certificate chain and private key PEM files), building the
 //! rustls server config from them (one readable line when a file is missing or
-//! holds nothing usable), and the server handshake with a deadline. What runs on
+//! holds nothing usable), the [`Certificates`] a reload replaces (new
+//! handshakes see the new ones), and the server handshake with a deadline. What runs on
 //! the decrypted stream (STOMP, WebSocket, or both told apart by their first
 //! bytes) is the listener's business, exactly as on a plain socket.
 //!
@@ -12,7 +13,6 @@
 
 use crate::config::{BrokerConfig, ConfigError, TlsConfig};
 use std::io;
-#[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -22,6 +22,8 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 #[cfg(feature = "tls")]
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+#[cfg(feature = "tls")]
+use tokio_rustls::rustls::sign::CertifiedKey;
 #[cfg(feature = "tls")]
 use tokio_rustls::server::TlsStream;
 
@@ -119,11 +121,10 @@ pub enum TlsSetupError {
 }
 
 impl TlsConfig {
-    /// The acceptor for TLS listeners: the ring provider, TLS 1.2 and 1.3, no
-    /// client certificates. Errors are one line naming the file. Without the
-    /// `tls` feature, always an error.
+    /// The acceptor for TLS listeners and the certificates it presents:
+    /// without the `tls` feature, always an error.
     #[cfg(not(feature = "tls"))]
-    pub(crate) fn acceptor(&self) -> Result<Acceptor, TlsSetupError> {
+    pub(crate) fn reloadable(&self) -> Result<(Acceptor, Arc<Certificates>), TlsSetupError> {
         Err(unavailable("TLS listeners").into())
     }
 
@@ -131,6 +132,28 @@ impl TlsConfig {
     /// client certificates. Errors are one line naming the file.
     #[cfg(feature = "tls")]
     pub fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, TlsSetupError> {
+        Ok(self.reloadable()?.0)
+    }
+
+    /// [`acceptor`](TlsConfig::acceptor), and the [`Certificates`] it
+    /// presents: replacing them changes what new handshakes see.
+    #[cfg(feature = "tls")]
+    pub(crate) fn reloadable(&self) -> Result<(Acceptor, Arc<Certificates>), TlsSetupError> {
+        let certificates = Arc::new(Certificates {
+            current: std::sync::RwLock::new(self.certified_key()?),
+        });
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSetupError::Protocols(e.to_string()))?
+            .with_no_client_auth()
+            .with_cert_resolver(certificates.clone());
+        Ok((Acceptor::from(Arc::new(config)), certificates))
+    }
+
+    /// The certificate chain and key from the files, checked to belong together.
+    #[cfg(feature = "tls")]
+    fn certified_key(&self) -> Result<Arc<CertifiedKey>, TlsSetupError> {
         if self.cert_file.is_empty() || self.key_file.is_empty() {
             return Err(TlsSetupError::MissingFiles);
         }
@@ -161,18 +184,84 @@ impl TlsConfig {
                 error: e.to_string(),
             },
         })?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsSetupError::Protocols(e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
+        let provider = rustls::crypto::ring::default_provider();
+        CertifiedKey::from_der(certs, key, &provider)
+            .map(Arc::new)
             .map_err(|e| TlsSetupError::Refused {
                 cert: self.cert_file.clone(),
                 key: self.key_file.clone(),
                 error: e.to_string(),
-            })?;
-        Ok(Acceptor::from(Arc::new(config)))
+            })
+    }
+}
+
+/// The certificate TLS listeners present, replaceable while they run (a
+/// configuration reload): each handshake takes the one current then, so a
+/// connection already open keeps the one it was made with.
+#[cfg(feature = "tls")]
+pub(crate) struct Certificates {
+    current: std::sync::RwLock<Arc<CertifiedKey>>,
+}
+
+/// Without the `tls` feature there are no certificates (a type with no values).
+#[cfg(not(feature = "tls"))]
+pub(crate) enum Certificates {}
+
+/// A certificate and key read from `[tls]`'s files and checked, not yet
+/// presented (see [`Certificates::present`]).
+#[cfg(feature = "tls")]
+pub(crate) struct Loaded(Arc<CertifiedKey>);
+
+/// Without the `tls` feature nothing loads (a type with no values).
+#[cfg(not(feature = "tls"))]
+pub(crate) enum Loaded {}
+
+impl Certificates {
+    /// Reads and checks `config`'s files (blocking file reads: call it off
+    /// the async threads). Errors are one line naming the file.
+    pub(crate) fn load(config: &TlsConfig) -> Result<Loaded, TlsSetupError> {
+        #[cfg(feature = "tls")]
+        {
+            Ok(Loaded(config.certified_key()?))
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = config;
+            Err(unavailable("TLS listeners").into())
+        }
+    }
+
+    /// Presents `loaded` from the next handshake on (connections already
+    /// open keep theirs).
+    pub(crate) fn present(&self, loaded: Loaded) {
+        #[cfg(feature = "tls")]
+        {
+            *self
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = loaded.0;
+        }
+        #[cfg(not(feature = "tls"))]
+        match loaded {}
+    }
+}
+
+#[cfg(feature = "tls")]
+impl std::fmt::Debug for Certificates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Certificates")
+    }
+}
+
+#[cfg(feature = "tls")]
+impl rustls::server::ResolvesServerCert for Certificates {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        )
     }
 }
 
@@ -231,7 +320,7 @@ mod no_tls_tests {
             e.starts_with("[relay] ca_file") && e.ends_with(NO_TLS),
             "{e}"
         );
-        assert!(TlsConfig::default().acceptor().is_err());
+        assert!(TlsConfig::default().reloadable().is_err());
     }
 
     #[tokio::test]

@@ -1330,7 +1330,10 @@ impl Suite {
     /// come back to the good pair's.
     async fn churn(&mut self) {
         const CONNECTIONS: u64 = 2000;
-        let total_before = self.broker.metric("stompkit_connections_total").await;
+        let total_before = self
+            .broker
+            .metric("stompkit_connections_accepted_total")
+            .await;
         let start = Instant::now();
         for i in 0..CONNECTIONS {
             let mut stream = TcpStream::connect(self.addr).await.unwrap();
@@ -1369,7 +1372,11 @@ impl Suite {
             .broker
             .await_metric("stompkit_subscriptions", 1, settle)
             .await;
-        let accepted = self.broker.metric("stompkit_connections_total").await - total_before;
+        let accepted = self
+            .broker
+            .metric("stompkit_connections_accepted_total")
+            .await
+            - total_before;
         assert!(
             accepted >= CONNECTIONS,
             "only {accepted} connections accepted"

@@ -134,7 +134,7 @@ async fn versions_side_by_side_with_headers_passed_through_per_version() {
     assert_eq!(Metrics::get(&broker.metrics().dropped_headers), 1);
 }
 
-use stompkit_broker::Metrics;
+use stompkit_broker::{DropReason, ErrorReason, Metrics};
 
 // ------------------------------------------------------------- destinations
 
@@ -297,7 +297,10 @@ async fn slow_topic_consumer_is_disconnected_and_others_keep_flowing() {
         }
     }
     assert!(saw_error, "the slow consumer was told why");
-    assert!(Metrics::get(&broker.metrics().dropped) > 0);
+    let metrics = broker.metrics();
+    assert!(metrics.dropped(DropReason::SlowConsumer) > 0);
+    assert_eq!(Metrics::get(&metrics.slow_consumer_disconnects), 1);
+    assert_eq!(metrics.errors(ErrorReason::SlowConsumer), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -484,9 +487,12 @@ async fn graceful_shutdown_sends_error_to_clients_and_metrics_are_served() {
     http.read_to_string(&mut text).await.unwrap();
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     assert!(text.contains("stompkit_connections 1\n"), "{text}");
-    assert!(text.contains("stompkit_messages_in_total 1\n"), "{text}");
     assert!(
-        text.contains("stompkit_queue_depth{queue=\"/queue/depth\"} 1\n"),
+        text.contains("stompkit_messages_published_total 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stompkit_queue_messages_ready{queue=\"depth\"} 1\n"),
         "{text}"
     );
     let stopping = tokio::spawn(broker.shutdown());

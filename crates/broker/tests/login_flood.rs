@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stompkit_broker::auth::{password, token};
 use stompkit_broker::{Broker, BrokerConfig, Secret, UserConfig};
 use stompkit_frame::{Command, Frame};
-use stompkit_tokio::{AckMode, Client, ClientConfig, Event, StompCodec};
+use stompkit_tokio::{AckMode, Client, ClientConfig, Event, StompCodec, SubscribeOptions};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
@@ -59,6 +59,7 @@ async fn login_flood_does_not_stall_delivery_or_grow_memory() {
         password_hash: password::hash("the real password").unwrap(),
         send: None,
         subscribe: None,
+        admin: false,
     }];
     config.auth.token_secret = Secret::new(SECRET);
     // Worst case for the semaphore: no per-address slow-down (as from many addresses).
@@ -83,10 +84,11 @@ async fn login_flood_does_not_stall_delivery_or_grow_memory() {
     let publisher = Client::connect_tcp(addr.to_string(), login("pub"))
         .await
         .unwrap();
-    let mut sub = subscriber
-        .subscribe("/topic/ticks", AckMode::Auto)
-        .await
-        .unwrap();
+    // With a receipt: the first tick must not reach the topic before the
+    // subscription does.
+    let options = SubscribeOptions::new("/topic/ticks").ack(AckMode::Auto);
+    let (mut sub, registered) = subscriber.subscribe_with_receipt(options).await.unwrap();
+    registered.await.unwrap();
     let start = Instant::now();
     let stamp = move || start.elapsed().as_micros() as u64;
 

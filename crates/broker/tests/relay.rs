@@ -636,6 +636,7 @@ async fn a_configured_upstream_login_needs_the_relays_own_login_check() {
             password_hash: String::new(),
             send: Some(vec!["/queue/ok".into()]),
             subscribe: None,
+            admin: false,
         }];
     })
     .await;

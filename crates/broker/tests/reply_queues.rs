@@ -254,7 +254,7 @@ async fn a_responder_without_any_send_permission_can_still_reply() {
 
 #[tokio::test]
 async fn replies_after_the_owner_left_are_dropped_and_counted() {
-    const DROPPED: &str = "stompkit_reply_messages_dropped_total";
+    const DROPPED: &str = "stompkit_messages_dropped_total{reason=\"reply_destination_gone\"}";
     let scratch = Scratch::new("reply-gone");
     let broker = broker(&scratch, &[]);
     assert_metric(&broker, DROPPED, 0.0).await;

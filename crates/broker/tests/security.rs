@@ -32,6 +32,7 @@ fn user(login: &str, pw: &str, send: &[&str], subscribe: &[&str]) -> UserConfig 
         password_hash: hash(pw),
         send: list(send),
         subscribe: list(subscribe),
+        admin: false,
     }
 }
 

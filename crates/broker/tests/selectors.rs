@@ -92,7 +92,11 @@ async fn a_topic_subscriber_gets_only_what_its_selector_selects() {
         bodies(&plain.messages(5).await),
         ["five", "two", "abc", "three and a half", "no n"]
     );
-    assert_eq!(broker.metric("stompkit_dropped_total"), Some(0.0));
+    assert_eq!(broker.metric_sum("stompkit_messages_dropped_total"), 0.0);
+    assert_eq!(
+        broker.metric("stompkit_messages_dropped_total{reason=\"no_credit\"}"),
+        Some(0.0)
+    );
 }
 
 #[tokio::test]

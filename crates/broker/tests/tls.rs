@@ -74,7 +74,7 @@ fn port(broker: &RunningBroker) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stomp_over_tls_and_wss_on_the_same_port() {
     let cert = Certificate::new("same-port");
-    let broker = start(&cert, |_| {}).await;
+    let broker = start(&cert, |c| c.admin.listen = "127.0.0.1:0".into()).await;
     let listener = broker.listeners()[0];
     assert!(
         listener.tls && listener.stomp && listener.websocket,
@@ -130,7 +130,31 @@ async fn stomp_over_tls_and_wss_on_the_same_port() {
         panic!()
     };
     assert_eq!(m.body(), b"over tls");
+    // The admin API names each session's transport.
+    let mut transports = connection_transports(broker.admin_addr().unwrap()).await;
+    transports.sort();
+    assert_eq!(transports, ["tls", "wss"]);
     client.disconnect().await.unwrap();
+}
+
+/// The `transport` of every connection `GET /api/connections` lists (the
+/// admin listener on loopback: plain HTTP, no login).
+async fn connection_transports(admin: SocketAddr) -> Vec<String> {
+    let mut stream = TcpStream::connect(admin).await.unwrap();
+    stream
+        .write_all(b"GET /api/connections HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let list: serde_json::Value = serde_json::from_str(body).unwrap();
+    let list = list.as_array().unwrap();
+    list.iter()
+        .map(|c| c["transport"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,6 +170,7 @@ async fn logins_over_tls() {
             .unwrap(),
             send: None,
             subscribe: None,
+            admin: false,
         }];
         c.auth.failure_delay_ms = 10;
     })

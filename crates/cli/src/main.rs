@@ -6,6 +6,10 @@
 //!   `--json` one object a line).
 //! - `stompkit bench` is a load generator for any STOMP broker (throughput and
 //!   publish-to-delivery latency); `stompkit bench idle` holds many idle sessions.
+//! - `stompkit admin` asks a stompkit-broker's admin API (`--admin-url`, not
+//!   `--url`): overview, connections, queues, topics and subscriptions as
+//!   tables (`--json`: the API's JSON as it came), purge or delete a queue,
+//!   disconnect a client, peek at a queue's messages.
 //!
 //! `--url` takes `stomp://`, `stomp+ssl://`, `ws://` and `wss://` (TLS trusts
 //! `--ca-file` when given, else the system's root certificates; a build without
@@ -15,6 +19,7 @@
 //! (reporting it on stderr) when its connection is lost. Run
 //! `stompkit <command> --help` for every option.
 
+mod admin;
 mod args;
 mod bench;
 mod client;
@@ -22,14 +27,15 @@ mod send;
 mod sub;
 mod transport;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use std::process::ExitCode;
 
-/// Send, receive and benchmark STOMP messages.
+/// Send, receive and benchmark STOMP messages; operate a stompkit-broker.
 ///
-/// Every command takes --url (default stomp://127.0.0.1:61613, or $STOMPKIT_URL)
-/// and --login/--passcode. Errors are reported as one line on stderr with a
-/// non-zero exit status.
+/// send, sub and bench take --url (default stomp://127.0.0.1:61613, or
+/// $STOMPKIT_URL) and --login/--passcode; admin takes --admin-url (default
+/// http://127.0.0.1:61680, or $STOMPKIT_ADMIN_URL). Errors are reported as one
+/// line on stderr with a non-zero exit status.
 #[derive(Parser, Debug)]
 #[command(name = "stompkit", version, about, long_about)]
 struct Cli {
@@ -54,15 +60,25 @@ enum Command {
     ///
     /// Example: stompkit bench --mode topic -p 1 -s 10 --size 256 --count 1000000
     Bench(Box<bench::BenchArgs>),
+    /// Ask a stompkit-broker's admin API (--admin-url, default
+    /// http://127.0.0.1:61680): overview, connections, queues, topics,
+    /// subscriptions as tables (--json: the API's JSON); purge or delete a
+    /// queue, disconnect a client, peek at a queue's messages.
+    ///
+    /// Example: stompkit admin queues; stompkit admin purge orders
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> ExitCode {
     raise_open_file_limit();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli =
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
     let result = match cli.command {
         Command::Send(args) => send::run(args),
         Command::Sub(args) => sub::run(args),
         Command::Bench(args) => bench::run(*args),
+        Command::Admin(args) => admin::run(args, matches.subcommand_matches("admin")),
     };
     match result {
         Ok(code) => code,

@@ -116,6 +116,9 @@ pub struct UserConfig {
     /// Destination patterns this user may SUBSCRIBE to (default `default_subscribe`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscribe: Option<Vec<String>>,
+    /// May use the admin API on a non-loopback admin listener (default false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
 }
 
 /// The users file: `[[users]]` tables.

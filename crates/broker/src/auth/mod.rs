@@ -19,12 +19,14 @@ pub mod config;
 mod error;
 pub mod failures;
 pub mod password;
+mod reload;
 pub mod token;
 
 use crate::authz::Permissions;
 use config::{AuthConfig, UserConfig, UsersFile};
 pub use error::AuthSetupError;
 use failures::Failures;
+pub use reload::Recheck;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -56,6 +58,19 @@ pub struct Principal {
     pub login: Option<String>,
     /// What it may do.
     pub permissions: Arc<Permissions>,
+    /// How the login was checked (a reload rechecks it the same way).
+    pub credential: Credential,
+}
+
+/// How a [`Principal`]'s login was checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// No login: an anonymous client.
+    Anonymous,
+    /// A configured user's password.
+    Password,
+    /// A signed token (`v1.<expiry>.<sig>`).
+    Token,
 }
 
 impl Principal {
@@ -64,6 +79,7 @@ impl Principal {
         Principal {
             login: None,
             permissions: Arc::new(Permissions::all()),
+            credential: Credential::Anonymous,
         }
     }
 }
@@ -80,6 +96,8 @@ pub enum Verdict {
 struct User {
     hash: Option<String>,
     permissions: Arc<Permissions>,
+    /// `admin = true`: may use the admin API off loopback.
+    admin: bool,
 }
 
 /// Decides [`AuthRequest`]s. One per broker, shared by every connection.
@@ -98,7 +116,8 @@ pub struct Authenticator {
     /// argon2 working memory, one buffer per verification slot, reused: a login
     /// flood allocates nothing, whatever thread of the blocking pool runs it.
     memory: Arc<Mutex<Vec<Vec<argon2::Block>>>>,
-    failures: Mutex<Failures>,
+    /// Shared with the authenticators that reloads make from this one.
+    failures: Arc<Mutex<Failures>>,
     /// Most verifications seen running at once.
     #[cfg(test)]
     peak: Arc<tests::Peak>,
@@ -145,15 +164,27 @@ impl Authenticator {
             dummy_hash,
             verify_slots: Arc::new(Semaphore::new(config.verify_concurrency)),
             memory: Arc::default(),
-            failures: Mutex::new(Failures::new(
+            failures: Arc::new(Mutex::new(Failures::new(
                 failures::CAPACITY,
                 failures::WINDOW,
                 base,
                 Duration::from_millis(config.max_failure_delay_ms),
-            )),
+            ))),
             #[cfg(test)]
             peak: Arc::default(),
         })
+    }
+
+    /// Whether `login` is a configured user with `admin = true` (reloaded
+    /// with the users).
+    pub fn is_admin(&self, login: &str) -> bool {
+        self.users.get(login).is_some_and(|u| u.admin)
+    }
+
+    /// Whether any configured user has `admin = true` (without one, a
+    /// non-loopback admin listener refuses every request).
+    pub fn has_admins(&self) -> bool {
+        self.users.values().any(|u| u.admin)
     }
 
     /// Whether anonymous clients are accepted.
@@ -227,6 +258,7 @@ impl Authenticator {
         let anonymous = |permissions: &Arc<Permissions>| Principal {
             login: None,
             permissions: permissions.clone(),
+            credential: Credential::Anonymous,
         };
         // Zero setup: nobody to check against, everyone is anonymous.
         if self.open {
@@ -240,9 +272,10 @@ impl Authenticator {
                 .ok_or("anonymous access is off");
         };
         let passcode = passcode.unwrap_or_default();
-        let principal = |permissions: Arc<Permissions>| Principal {
+        let principal = |permissions: Arc<Permissions>, credential| Principal {
             login: Some(login.to_owned()),
             permissions,
+            credential,
         };
         let user = self.users.get(login);
         if let Some(secret) = &self.token_secret
@@ -252,10 +285,13 @@ impl Authenticator {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             return match token::verify(secret, login, &passcode, now, self.token_max_ttl) {
-                Ok(()) => Ok(principal(user.map_or_else(
-                    || self.default_permissions.clone(),
-                    |u| u.permissions.clone(),
-                ))),
+                Ok(()) => Ok(principal(
+                    user.map_or_else(
+                        || self.default_permissions.clone(),
+                        |u| u.permissions.clone(),
+                    ),
+                    Credential::Token,
+                )),
                 Err(token::TokenError::Expired) => Err("token expired"),
                 Err(token::TokenError::TooLong) => Err("token lifetime too long"),
                 Err(_) => Err("bad token"),
@@ -283,7 +319,9 @@ impl Authenticator {
         .await
         .unwrap_or(false);
         match user {
-            Some(u) if known && matched => Ok(principal(u.permissions.clone())),
+            Some(u) if known && matched => {
+                Ok(principal(u.permissions.clone(), Credential::Password))
+            }
             Some(_) if known => Err("wrong password"),
             Some(_) => Err("login has no password (tokens only)"),
             None => Err("unknown login"),
@@ -340,6 +378,7 @@ fn users(
         password_hash,
         send,
         subscribe,
+        admin,
     } in all
     {
         if login.is_empty() {
@@ -362,6 +401,7 @@ fn users(
         let user = User {
             hash: (!password_hash.is_empty()).then_some(password_hash),
             permissions,
+            admin,
         };
         if users.insert(login.clone(), user).is_some() {
             return Err(AuthSetupError::DuplicateUser(login));
@@ -379,7 +419,7 @@ fn users_file(path: &str) -> Result<UsersFile, AuthSetupError> {
         })?;
     toml::from_str(&text).map_err(|e| AuthSetupError::UsersFileInvalid {
         path: path.to_owned(),
-        error: e.to_string(),
+        error: crate::config::toml_error(&e, &text),
     })
 }
 

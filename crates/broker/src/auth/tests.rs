@@ -49,6 +49,7 @@ fn user(login: &str, password: &str) -> UserConfig {
         password_hash: cheap_hash(password),
         send: None,
         subscribe: None,
+        admin: false,
     }
 }
 
@@ -445,12 +446,14 @@ async fn unknown_login_does_the_same_work_as_a_wrong_password() {
                 password_hash: password::hash_with("pw", params).unwrap(),
                 send: None,
                 subscribe: None,
+                admin: false,
             },
             UserConfig {
                 login: "tokens-only".to_owned(),
                 password_hash: String::new(),
                 send: None,
                 subscribe: None,
+                admin: false,
             },
         ],
         failure_delay_ms: 0,
@@ -466,4 +469,111 @@ async fn unknown_login_does_the_same_work_as_a_wrong_password() {
     }
     let costs = auth.peak.costs.lock().unwrap().clone();
     assert_eq!(costs, vec!["argon2id m=2048,t=3,p=1"; 3]);
+}
+
+#[tokio::test]
+async fn a_reload_rechecks_open_sessions() {
+    let mut with_tokens = config();
+    with_tokens.token_secret = config::Secret::new(SECRET);
+    let old = Authenticator::new(&with_tokens).unwrap();
+    let alice = accepted(
+        old.authenticate(peer(), req(Some("alice"), Some("wonderland")))
+            .await,
+    );
+    let bob = accepted(
+        old.authenticate(peer(), req(Some("bob"), Some("builder")))
+            .await,
+    );
+    let token = token::mint(SECRET.as_bytes(), "carol", unix_now() + 60);
+    let carol = accepted(
+        old.authenticate(peer(), req(Some("carol"), Some(&token)))
+            .await,
+    );
+    assert!(!alice.permissions.may_send("/topic/public"));
+
+    // alice may send anywhere now, bob is gone, carol (a token login) keeps
+    // the default rights, which changed; anonymous access is off.
+    let mut next = with_tokens.clone();
+    next.users.retain(|u| u.login == "alice");
+    next.users[0].send = Some(vec!["**".to_owned()]);
+    next.default_send = vec!["/topic/tokens".to_owned()];
+    next.users[0].admin = true;
+    let new = old.reloaded(&next).unwrap();
+    assert!(!old.is_admin("alice") && new.is_admin("alice") && !new.is_admin("bob"));
+    let Recheck::Permissions(p) = new.recheck(&alice) else {
+        panic!("alice removed")
+    };
+    assert!(p.may_send("/topic/public") && p.may_send("/queue/x"));
+    assert_eq!(new.recheck(&bob), Recheck::UserRemoved);
+    let Recheck::Permissions(p) = new.recheck(&carol) else {
+        panic!("carol removed")
+    };
+    assert!(p.may_send("/topic/tokens") && !p.may_send("/topic/public"));
+    assert_eq!(
+        new.recheck(&Principal::anonymous()),
+        Recheck::AnonymousRemoved
+    );
+    // bob's password session is still no user at the next reload; adding him
+    // back restores him.
+    let again = new.reloaded(&next).unwrap();
+    assert_eq!(again.recheck(&bob), Recheck::UserRemoved);
+    let back = again.reloaded(&with_tokens).unwrap();
+    assert!(matches!(back.recheck(&bob), Recheck::Permissions(_)));
+    // Anonymous access on: anonymous sessions get its rights.
+    next.allow_anonymous = true;
+    let open = new.reloaded(&next).unwrap();
+    let Recheck::Permissions(p) = open.recheck(&Principal::anonymous()) else {
+        panic!("anonymous removed")
+    };
+    assert!(p.may_subscribe("/topic/news") && !p.may_subscribe("/topic/other"));
+}
+
+#[tokio::test]
+async fn a_token_login_of_a_removed_user_keeps_the_token_rules_at_later_reloads() {
+    let mut with_tokens = config();
+    with_tokens.token_secret = config::Secret::new(SECRET);
+    let mut without_bob = with_tokens.clone();
+    without_bob.users.retain(|u| u.login != "bob");
+    let old = Authenticator::new(&with_tokens).unwrap();
+    let new = old.reloaded(&without_bob).unwrap();
+    // After bob's removal a token login for bob is accepted, as any token login.
+    let token = token::mint(SECRET.as_bytes(), "bob", unix_now() + 60);
+    let bob = accepted(
+        new.authenticate(peer(), req(Some("bob"), Some(&token)))
+            .await,
+    );
+    assert_eq!(bob.credential, Credential::Token);
+    // The next reloads recheck it as the token login it is, not as a removed user.
+    for _ in 0..2 {
+        let again = new.reloaded(&without_bob).unwrap();
+        let Recheck::Permissions(p) = again.recheck(&bob) else {
+            panic!("bob's token login removed")
+        };
+        assert!(p.may_send("/topic/public") && !p.may_send("/queue/x"));
+    }
+    // Tokens off: a token login of no user is gone.
+    let mut no_tokens = without_bob.clone();
+    no_tokens.token_secret = config::Secret::new("");
+    let closed = new.reloaded(&no_tokens).unwrap();
+    assert_eq!(closed.recheck(&bob), Recheck::UserRemoved);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_keeps_the_failures_of_each_address() {
+    let mut slow = config();
+    slow.failure_delay_ms = 100;
+    slow.max_failure_delay_ms = 1000;
+    let old = Authenticator::new(&slow).unwrap();
+    let refused = old
+        .authenticate(peer(), req(Some("alice"), Some("wrong")))
+        .await;
+    assert_eq!(refused, Verdict::Refused);
+    assert_eq!(old.recent_failures(peer().ip()), 1);
+    let new = old.reloaded(&slow).unwrap();
+    assert_eq!(new.recent_failures(peer().ip()), 1);
+    // A reload that breaks nothing stays a new authenticator of its own users.
+    let mut fewer = slow.clone();
+    fewer.users.clear();
+    fewer.allow_anonymous = true;
+    assert!(old.reloaded(&fewer).unwrap().allows_anonymous());
 }

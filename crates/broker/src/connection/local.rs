@@ -3,12 +3,15 @@
 //!
 //! Owns the [`Wiring`] of local mode: each driver step is the session's
 //! matching call, and after each round the commands the session produced are
-//! sent to the router (a router gone means the connection is lost). It owns no
+//! sent to the router (a router gone means the connection is lost). Once the
+//! router has the session's CONNECT, the session is listed in the connection
+//! registry (`registry.rs`) until the connection task ends. It owns no
 //! protocol rule (the session's) and no loop (the driver's).
 
 use super::{Hold, Now, Prepared, StompTransport, Wiring, drive};
-use crate::auth::{AuthRequest, Verdict};
+use crate::auth::{AuthRequest, Authenticator, Verdict};
 use crate::outbox::Outbox;
+use crate::registry::{self, Registration, Registry, TransportKind};
 use crate::router::{ConnId, RouterCommand};
 use crate::session::Session;
 use crate::shared::{Shared, ToRouter};
@@ -50,6 +53,13 @@ pub(crate) fn serve_local<I: Inbound, O: Outbound>(
         outbox,
         conn,
         lost: false,
+        listing: Listing {
+            registry: shared.registry.clone(),
+            peer: transport.peer,
+            kind: transport.kind,
+            opened: None,
+            registration: None,
+        },
     };
     drive(wiring, transport, shared)
 }
@@ -64,6 +74,38 @@ struct Local {
     conn: ConnId,
     /// The client's transport or the router went away.
     lost: bool,
+    /// Its entry in the connection registry.
+    listing: Listing,
+}
+
+/// A session's entry in the connection registry, from the round its CONNECT
+/// was accepted to the end of the connection task.
+struct Listing {
+    registry: Arc<Registry>,
+    peer: SocketAddr,
+    kind: TransportKind,
+    /// Accepted this round (login, version): listed once the router has the
+    /// CONNECT, so that an admin's kick never reaches the router first.
+    opened: Option<(Option<String>, Version)>,
+    /// Listed; dropping it unlists the session.
+    registration: Option<Registration>,
+}
+
+impl Listing {
+    /// Lists the session accepted this round, if any.
+    fn register(&mut self, conn: ConnId, outbox: &Arc<Outbox>) {
+        if let Some((login, version)) = self.opened.take() {
+            self.registration = Some(self.registry.register(registry::Session {
+                id: conn,
+                peer: self.peer,
+                login,
+                version,
+                transport: self.kind,
+                connected_at: registry::unix_ms(),
+                outbox: outbox.clone(),
+            }));
+        }
+    }
 }
 
 impl Wiring for Local {
@@ -143,7 +185,15 @@ impl Wiring for Local {
     }
 
     fn on_verdict(&mut self, verdict: Verdict, now: Now) -> Option<Version> {
-        self.session.handle_verdict(verdict, now, &mut self.out)
+        let login = match &verdict {
+            Verdict::Accepted(principal) => principal.login.clone(),
+            Verdict::Refused => None,
+        };
+        let version = self.session.handle_verdict(verdict, now, &mut self.out);
+        if let Some(version) = version {
+            self.listing.opened = Some((login, version));
+        }
+        version
     }
 
     fn poll_timeout(&self) -> Option<Now> {
@@ -159,6 +209,10 @@ impl Wiring for Local {
 
     fn shutdown(&mut self) {
         self.session.shutdown(&mut self.out);
+    }
+
+    fn reauthorize(&mut self, auth: &Authenticator) {
+        self.session.reauthorize(auth, &mut self.out);
     }
 
     fn client_gone(&mut self) {
@@ -185,9 +239,13 @@ impl Wiring for Local {
         if !forward(&self.router, &mut self.out).await {
             self.lost = true;
         }
+        if self.listing.opened.is_some() && !self.lost {
+            self.listing.register(self.conn, &self.outbox);
+        }
     }
 
     async fn finish(&mut self) -> Option<JoinHandle<()>> {
+        self.listing.registration = None;
         self.session.on_closed(&mut self.out);
         forward(&self.router, &mut self.out).await;
         if self.lost {

@@ -13,7 +13,7 @@
 //! frame is held per direction. It decides nothing about STOMP.
 
 use super::session::{RelaySession, Side};
-use crate::auth::{AuthRequest, Verdict};
+use crate::auth::{AuthRequest, Authenticator, Verdict};
 use crate::connection::{Hold, Prepared, StompTransport, Wiring, drive, write_loop};
 use crate::outbox::Outbox;
 use crate::router::ConnId;
@@ -244,6 +244,10 @@ impl Wiring for Relay {
 
     fn shutdown(&mut self) {
         self.session.shutdown();
+    }
+
+    fn reauthorize(&mut self, auth: &Authenticator) {
+        self.session.reauthorize(auth);
     }
 
     fn client_gone(&mut self) {

@@ -20,10 +20,10 @@
 mod connect;
 mod error;
 
-use crate::auth::{AuthRequest, Principal};
+use crate::auth::{AuthRequest, Authenticator, Principal, Recheck};
 use crate::config::BrokerConfig;
 use crate::config::RelayConfig;
-use crate::metrics::Metrics;
+use crate::metrics::{ErrorReason, Metrics};
 use crate::outbox::Outbox;
 use crate::rules::{self, ProtocolError, Request, error_frame, write_frame};
 use connect::Handshake;
@@ -304,6 +304,20 @@ impl RelaySession {
         }
     }
 
+    /// A configuration reload, when the relay authenticated the client: its
+    /// permissions as `auth` (the new authenticator) sees them, or ERROR and
+    /// close when its user (or anonymous access) was removed.
+    pub(crate) fn reauthorize(&mut self, auth: &Authenticator) {
+        let Some(principal) = &mut self.principal else {
+            return;
+        };
+        match auth.recheck(principal) {
+            Recheck::Permissions(permissions) => principal.permissions = permissions,
+            Recheck::UserRemoved => self.fail(ProtocolError::UserRemoved, None),
+            Recheck::AnonymousRemoved => self.fail(ProtocolError::AnonymousRemoved, None),
+        }
+    }
+
     /// The connection to the upstream could not be opened.
     pub(crate) fn upstream_unavailable(&mut self, reason: &str) {
         tracing::warn!(peer = %self.peer, reason, "upstream unavailable");
@@ -394,8 +408,8 @@ impl RelaySession {
 
     fn upstream_frame(&mut self, frame: Frame, now: Instant) -> Option<Version> {
         if frame.command == Command::Error {
-            // Forwarded as it came (e.g. a refused login), then both sides close.
-            Metrics::add(&self.metrics.errors, 1);
+            // Forwarded as it came (e.g. a refused login), then both sides close
+            // (counted once, by `send_error`).
             tracing::warn!(
                 peer = %self.peer,
                 message = frame.message().unwrap_or(""),
@@ -496,7 +510,7 @@ impl RelaySession {
             message = frame.message().unwrap_or(""),
             "relay: ERROR to client"
         );
-        Metrics::add(&self.metrics.errors, 1);
+        self.metrics.count_error(ErrorReason::Relay);
         let encoder = Encoder::new(self.version());
         self.to_client
             .close_with(|buf| write_frame(&encoder, &frame, buf));

@@ -12,7 +12,7 @@
 use super::Router;
 use super::destinations::DestKey;
 use crate::message::Message;
-use crate::metrics::Metrics;
+use crate::metrics::{DropReason, Metrics};
 use stompkit_frame::names;
 
 /// Why a message is dead-lettered (its `dead-letter-reason`).
@@ -70,7 +70,7 @@ impl Router {
         match moved {
             Ok(()) => Metrics::add(&self.counters.metrics.dead_lettered, 1),
             Err(refusal) => {
-                self.counters.dropped += 1;
+                self.counters.dropped.one(DropReason::DeadLetterRefused);
                 tracing::warn!(
                     queue,
                     message_id = message.num,

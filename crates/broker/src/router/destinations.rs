@@ -12,7 +12,7 @@ use super::{Refusal, Router, RouterConfig};
 use crate::config::QueueOverflow;
 use crate::message::header_line;
 use std::sync::Arc;
-use stompkit_frame::{Version, names};
+use stompkit_frame::{AckMode, Version, names};
 use stompkit_selector::Selector;
 
 /// A destination's slot in the router.
@@ -60,6 +60,9 @@ pub(super) struct Destination {
     pub(super) joined: u64,
     /// A durable subscription's selector: only what it selects is collected.
     pub(super) selector: Option<Selector>,
+    /// A durable subscription's ack mode: its last subscriber's since the
+    /// broker started (the admin API shows it while none is subscribed).
+    pub(super) durable_ack: Option<AckMode>,
 }
 
 impl Destination {
@@ -78,6 +81,7 @@ impl Destination {
             selective: 0,
             joined: 1,
             selector: None,
+            durable_ack: None,
         }
     }
 

@@ -62,6 +62,9 @@ impl Router {
                 self.attach_durable(&subscription, topic_key, selector)
             }
         };
+        if let Some(d) = self.dests[backing].as_mut() {
+            d.durable_ack = Some(ack);
+        }
         // The subscription's queue holds only what its selector selected.
         let wants = Wants {
             ack,

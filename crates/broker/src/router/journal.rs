@@ -127,6 +127,11 @@ impl Journal {
         }
     }
 
+    /// Whether it records for a store.
+    pub(super) fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Whether the command being handled recorded anything.
     #[inline]
     pub(super) fn has_open(&self) -> bool {

@@ -65,6 +65,9 @@
 //!   `reply-to` rewrite, reply destinations and their lifecycle).
 //! - `wildcards.rs`: the trie of subscribed topic patterns, and routing a
 //!   topic's message to the patterns it matches.
+//! - `admin.rs` (and `admin/changes.rs`): what the admin API sees of the
+//!   router, and the operator's changes (purge, delete a queue, remove a
+//!   durable subscription); never on the routing path.
 //!
 //! Persistence (with a store, [`Router::with_store`]): a `persistent:true`
 //! message in a queue (or a durable subscription) is put in the store, its
@@ -75,6 +78,7 @@
 //! NACK with `requeue:false`, a message is dead-lettered.
 
 mod acks;
+mod admin;
 mod dead_letters;
 mod destinations;
 mod durable;
@@ -89,7 +93,7 @@ mod wildcards;
 
 use crate::config::DestinationsConfig;
 use crate::message::Message;
-use crate::metrics::{Metrics, QueueStat};
+use crate::metrics::{DropCounts, ErrorReason, Metrics};
 use crate::outbox::Outbox;
 use crate::store::Recovered;
 use destinations::{DestKey, Destination, Kind};
@@ -102,6 +106,9 @@ use stompkit_wire::Encoder;
 use subscriptions::{SubKey, Subscription, Wants};
 use wildcards::Wildcards;
 
+pub use admin::{
+    AdminRefusal, ConnectionCounts, Overview, PeekedMessage, QueueInfo, SubscriptionInfo, TopicInfo,
+};
 pub use destinations::is_valid_destination;
 pub use reply_queues::{PrivateAccess, is_reserved_subscription_id, private_destination};
 
@@ -255,6 +262,11 @@ struct Conn {
     last_seq: u64,
     /// Its temporary destinations (`reply_queues.rs`).
     temps: reply_queues::TempDestinations,
+    /// Messages it published (SENDs routed), for the admin API.
+    published: u64,
+    /// MESSAGE frames written through its subscriptions since removed (the
+    /// live ones count their own), for the admin API.
+    delivered_before: u64,
 }
 
 /// Why the router refused something (becomes an ERROR `message`).
@@ -295,9 +307,9 @@ struct Counters {
     metrics: Arc<Metrics>,
     /// MESSAGE frames written since the last flush.
     delivered: u64,
-    /// Messages dropped (missed by a topic subscriber, or the oldest of a full
-    /// queue) since the last flush.
-    dropped: u64,
+    /// Messages dropped (missed by a topic subscriber, the oldest of a full
+    /// queue, a dead letter with nowhere to go) since the last flush, by reason.
+    dropped: DropCounts,
     /// Messages found expired since the last flush.
     expired: u64,
 }
@@ -345,7 +357,7 @@ impl Router {
             counters: Counters {
                 metrics,
                 delivered: 0,
-                dropped: 0,
+                dropped: DropCounts::default(),
                 expired: 0,
             },
             conns: HashMap::new(),
@@ -400,7 +412,7 @@ impl Router {
                 frame = frame.header(names::RECEIPT_ID, r);
             }
             let frame = frame.with_body(why.clone() + "\n");
-            Metrics::add(&self.counters.metrics.errors, 1);
+            self.counters.metrics.count_error(ErrorReason::StoreWrite);
             let encoder = lost.encoder;
             lost.outbox
                 .close_with(|buf| encode_or_log(&encoder, &frame, buf, lost.conn));
@@ -486,25 +498,8 @@ impl Router {
     pub fn flush_metrics(&mut self) {
         let c = &mut self.counters;
         Metrics::add(&c.metrics.messages_out, std::mem::take(&mut c.delivered));
-        Metrics::add(&c.metrics.dropped, std::mem::take(&mut c.dropped));
+        c.dropped.flush(&c.metrics);
         Metrics::add(&c.metrics.expired, std::mem::take(&mut c.expired));
-    }
-
-    /// Every queue's depth.
-    pub fn queue_stats(&self) -> Vec<QueueStat> {
-        self.dests
-            .iter()
-            .flatten()
-            // A reply queue's name is a secret: not shown.
-            .filter(|d| d.kind == Kind::Queue && d.durable_of.is_none())
-            .filter(|d| !reply_queues::is_reply_destination(&d.name))
-            .map(|d| QueueStat {
-                name: d.name.to_string(),
-                depth: d.messages.len(),
-                bytes: d.messages.bytes(),
-                subscribers: d.subs.len(),
-            })
-            .collect()
     }
 
     /// Destinations alive now.
@@ -530,6 +525,8 @@ impl Router {
                 subs,
                 last_seq: 0,
                 temps: reply_queues::TempDestinations::new(),
+                published: 0,
+                delivered_before: 0,
             },
         );
     }
@@ -552,10 +549,13 @@ impl Router {
         let Some(name) = frame.destination() else {
             return Err(Refusal::BadDestination);
         };
-        let publisher = self.conns.get(&conn).map(|c| c.outbox.clone());
         let Some((key, reply)) = self.target(name)? else {
             return Ok(());
         };
+        let publisher = self.conns.get_mut(&conn).map(|c| {
+            c.published += 1;
+            c.outbox.clone()
+        });
         let num = self.next_number();
         Metrics::add(&self.counters.metrics.messages_in, 1);
         let mut message = Message::from_send(num, frame, self.now, self.config.default_ttl_ms);
@@ -689,7 +689,7 @@ impl Router {
             }
             let frame = frame.with_body(refusal.message().to_owned() + "\n");
             tracing::warn!(conn, message = refusal.message(), "sending ERROR");
-            Metrics::add(&self.counters.metrics.errors, 1);
+            self.counters.metrics.count_error(ErrorReason::Refused);
             self.close_with_error(conn, &frame);
         }
     }
@@ -721,7 +721,9 @@ impl Router {
         while let Some(conn) = self.to_close.pop() {
             if self.conns.contains_key(&conn) {
                 tracing::warn!(conn, "slow consumer: closing with ERROR");
-                Metrics::add(&self.counters.metrics.errors, 1);
+                let metrics = &self.counters.metrics;
+                metrics.count_error(ErrorReason::SlowConsumer);
+                Metrics::add(&metrics.slow_consumer_disconnects, 1);
                 let frame = Frame::error("slow consumer")
                     .with_body("the connection did not read its messages fast enough\n");
                 self.close_with_error(conn, &frame);

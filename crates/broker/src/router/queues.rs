@@ -18,7 +18,7 @@ use super::wildcards::sent_to_lines;
 use super::{Refusal, Router, RouterConfig};
 use crate::config::QueueOverflow;
 use crate::message::Message;
-use crate::metrics::Metrics;
+use crate::metrics::{DropReason, Metrics};
 use crate::outbox::Outbox;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -190,7 +190,7 @@ impl Router {
                     && let Some(m) = held.pop_front()
                 {
                     self.journal.remove(&m);
-                    self.counters.dropped += 1;
+                    self.counters.dropped.one(DropReason::QueueFull);
                 }
                 if dest.durable_of.is_some() && !dest.overflowed {
                     dest.overflowed = true;

@@ -20,7 +20,7 @@
 //!   `persistent:true` is ignored.
 //! - It goes with its owner's connection; what it held then, and what is sent
 //!   to it later (or to a reply name that never existed), is dropped and
-//!   counted (`stompkit_reply_messages_dropped_total`).
+//!   counted (`stompkit_messages_dropped_total{reason="reply_destination_gone"}`).
 //! - `[destinations] max_temp_queues` bounds them per connection (queues and
 //!   topics together); each also counts toward `max_destinations`.
 //! - In a transaction the rewrite happens when the SEND takes effect, at
@@ -33,7 +33,7 @@
 use super::destinations::{DestKey, Destination, Kind};
 use super::subscriptions::Wants;
 use super::{ConnId, Refusal, Router};
-use crate::metrics::Metrics;
+use crate::metrics::DropReason;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -157,7 +157,9 @@ impl Router {
             Some(&key) => Ok(Some((key, true))),
             None => {
                 tracing::debug!("reply to a reply destination that is gone: dropped");
-                Metrics::add(&self.counters.metrics.reply_dropped, 1);
+                self.counters
+                    .metrics
+                    .count_dropped(DropReason::ReplyDestinationGone, 1);
                 Ok(None)
             }
         }
@@ -235,7 +237,9 @@ impl Router {
                 while dest.messages.pop_front().is_some() {
                     dropped += 1;
                 }
-                Metrics::add(&self.counters.metrics.reply_dropped, dropped);
+                self.counters
+                    .metrics
+                    .count_dropped(DropReason::ReplyDestinationGone, dropped);
             }
             self.collect(key);
         }

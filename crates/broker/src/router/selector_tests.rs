@@ -64,7 +64,7 @@ fn a_topic_subscriber_skips_what_its_selector_does_not_select_without_a_drop() {
         ["five", "two", "abc", "none", "four and a half"]
     );
     h.router.flush_metrics();
-    assert_eq!(Metrics::get(&h.metrics.dropped), 0);
+    assert_eq!(h.metrics.dropped_total(), 0);
 }
 
 #[test]
@@ -118,11 +118,11 @@ fn a_queue_message_waits_for_a_subscriber_that_selects_it_and_others_flow_past()
     }
     assert_eq!(h.bodies(1), ["r1", "r2"]);
     assert_eq!(h.bodies(2), ["b1", "b2"]);
-    assert_eq!(h.router.queue_stats()[0].depth, 1, "green waits");
+    assert_eq!(h.router.queues()[0].ready, 1, "green waits");
     // A subscriber that selects it (here: no selector) takes it at once.
     h.sub(3, "s", "/queue/q", AckMode::Auto, 0);
     assert_eq!(h.bodies(3), ["g1"]);
-    assert_eq!(h.router.queue_stats()[0].depth, 0);
+    assert_eq!(h.router.queues()[0].ready, 0);
 }
 
 #[test]
@@ -133,7 +133,7 @@ fn held_messages_go_to_a_selective_subscriber_that_arrives_later_in_order() {
     }
     subscribe(&mut h, 1, "/queue/q", "x = 1", AckMode::Auto, 0, None);
     assert_eq!(h.bodies(1), ["b", "d"]);
-    assert_eq!(h.router.queue_stats()[0].depth, 2);
+    assert_eq!(h.router.queues()[0].ready, 2);
 }
 
 #[test]
@@ -275,5 +275,5 @@ fn messages_nobody_selected_go_to_a_subscriber_that_joins_later() {
     assert_eq!(h.bodies(2), ["a", "d"]);
     subscribe(&mut h, 3, "/queue/q", "x = 3", AckMode::Auto, 0, None);
     assert_eq!(h.bodies(3), ["b"]);
-    assert_eq!(h.router.queue_stats()[0].depth, 0);
+    assert_eq!(h.router.queues()[0].ready, 0);
 }

@@ -44,6 +44,8 @@ pub(super) struct Subscription {
     pub(super) next_tag: u64,
     /// Only the messages it selects are delivered to it (`selectors.rs`).
     pub(super) selector: Option<Selector>,
+    /// MESSAGE frames written to it (the admin API's per-connection count).
+    pub(super) delivered: u64,
 }
 
 /// What a SUBSCRIBE asks of its deliveries.
@@ -131,6 +133,7 @@ impl Subscription {
             return payload.into_held();
         }
         counters.delivered += 1;
+        self.delivered += 1;
         count_dropped_headers(&counters.metrics, message, result);
         if let Some(publisher) = publisher
             && self.outbox.is_congested()
@@ -194,6 +197,7 @@ impl Router {
             unacked: VecDeque::new(),
             next_tag: 0,
             selector,
+            delivered: 0,
         };
         let key = match self.free_subs.pop() {
             Some(k) => {
@@ -243,6 +247,9 @@ impl Router {
     fn detach_subscription(&mut self, key: SubKey) -> Option<Subscription> {
         let sub = self.subs[key].take()?;
         self.free_subs.push(key);
+        if let Some(c) = self.conns.get_mut(&sub.conn) {
+            c.delivered_before += sub.delivered;
+        }
         self.counters
             .metrics
             .subscriptions

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::config::{QueueOverflow, SlowConsumer};
+use crate::metrics::DropReason;
 use stompkit_frame::Command;
 use stompkit_wire::{Event, Parser};
 
@@ -129,7 +130,7 @@ fn queue_delivers_each_message_once_round_robin_and_holds_without_subscribers() 
     for i in 0..4 {
         h.send(1, "/queue/q", &i.to_string());
     }
-    assert_eq!(h.router.queue_stats()[0].depth, 4);
+    assert_eq!(h.router.queues()[0].ready, 4);
     h.sub(1, "a", "/queue/q", AckMode::Auto, 0);
     assert_eq!(
         h.bodies(1),
@@ -314,7 +315,7 @@ fn unsubscribe_requeues_unacked_and_answers_receipt() {
     let got = h.frames(1);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].receipt_id(), Some("u"));
-    assert_eq!(h.router.queue_stats()[0].depth, 1);
+    assert_eq!(h.router.queues()[0].ready, 1);
 }
 
 #[test]
@@ -348,7 +349,8 @@ fn full_queue_refuses_send_with_error_or_drops_oldest() {
     h.sub(1, "s", "/queue/q", AckMode::Auto, 0);
     assert_eq!(h.bodies(1), ["b", "c"]);
     h.router.flush_metrics();
-    assert_eq!(Metrics::get(&h.metrics.dropped), 1);
+    assert_eq!(h.metrics.dropped(DropReason::QueueFull), 1);
+    assert_eq!(h.metrics.dropped_total(), 1);
 }
 
 #[test]
@@ -367,8 +369,8 @@ fn queue_byte_limit_counts_headers_not_only_bodies() {
         });
     }
     assert!(h.frames(1).is_empty());
-    let stats = h.router.queue_stats();
-    assert_eq!(stats[0].depth, 3);
+    let stats = h.router.queues();
+    assert_eq!(stats[0].ready, 3);
     assert!(stats[0].bytes > 3000, "{:?}", stats[0].bytes);
     h.router.handle(RouterCommand::Send {
         conn: 1,
@@ -409,6 +411,8 @@ fn slow_topic_consumer_is_disconnected_or_misses_messages() {
     assert_eq!(slow[2].message(), Some("slow consumer"));
     assert_eq!(h.frames(2).len(), 5, "the others are not stalled");
     assert_eq!(h.router.connection_count(), 1);
+    assert_eq!(Metrics::get(&h.metrics.slow_consumer_disconnects), 1);
+    assert_eq!(h.metrics.errors(ErrorReason::SlowConsumer), 1);
 
     let mut h = Harness::new(RouterConfig {
         slow_consumer: SlowConsumer::Drop,
@@ -423,7 +427,9 @@ fn slow_topic_consumer_is_disconnected_or_misses_messages() {
     h.send(1, "/topic/t", "after drain");
     assert_eq!(h.bodies(1), ["after drain"]);
     h.router.flush_metrics();
-    assert_eq!(Metrics::get(&h.metrics.dropped), 3);
+    assert_eq!(h.metrics.dropped(DropReason::SlowConsumer), 3);
+    assert_eq!(h.metrics.dropped_total(), 3);
+    assert_eq!(Metrics::get(&h.metrics.slow_consumer_disconnects), 0);
 }
 
 #[test]
@@ -439,7 +445,7 @@ fn queue_skips_a_full_outbox_and_resumes_when_drained() {
         h.send(2, "/queue/q", &format!("{i}{}", "x".repeat(60)));
     }
     assert_eq!(h.frames(1).len(), 2);
-    assert_eq!(h.router.queue_stats()[0].depth, 3, "held, not dropped");
+    assert_eq!(h.router.queues()[0].ready, 3, "held, not dropped");
     assert!(h.outboxes[&1].take_blocked());
     h.router.handle(RouterCommand::Drained { conn: 1 });
     assert_eq!(h.frames(1).len(), 2);
@@ -662,7 +668,7 @@ fn a_publisher_pauses_while_a_receiver_is_congested_topic_and_queue() {
         // Messages still arriving (already read) are delivered, not dropped.
         h.send(1, dest, &body);
         h.router.flush_metrics();
-        assert_eq!(Metrics::get(&h.metrics.dropped), 0);
+        assert_eq!(h.metrics.dropped_total(), 0);
         // The subscriber's writer drains its outbox: the publisher resumes.
         assert_eq!(h.frames(2).len(), sent + 1);
         assert!(!h.outboxes[&1].is_paused(), "{dest}");

@@ -12,6 +12,7 @@ use super::destinations::DestKey;
 use super::subscriptions::Payload;
 use crate::flow::{self, SlowAction};
 use crate::message::Message;
+use crate::metrics::DropReason;
 use crate::outbox::Outbox;
 use std::sync::Arc;
 
@@ -49,11 +50,11 @@ impl Router {
                 continue;
             }
             if !sub.has_credit() {
-                self.counters.dropped += 1;
+                self.counters.dropped.one(DropReason::NoCredit);
                 continue;
             }
             if sub.outbox.is_full() {
-                self.counters.dropped += 1;
+                self.counters.dropped.one(DropReason::SlowConsumer);
                 if flow::slow_topic_subscriber(slow) == SlowAction::Close {
                     self.to_close.push(sub.conn);
                 }

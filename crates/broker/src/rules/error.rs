@@ -40,6 +40,10 @@ pub(crate) enum ProtocolError {
     HeartBeatTimeout,
     /// The server is shutting down.
     ShuttingDown,
+    /// A configuration reload removed the session's user.
+    UserRemoved,
+    /// A configuration reload turned anonymous access off.
+    AnonymousRemoved,
     /// A second CONNECT or STOMP on an open session.
     AlreadyConnected,
     /// CONNECTED, MESSAGE, RECEIPT or ERROR sent by a client.
@@ -111,6 +115,8 @@ impl ProtocolError {
             ProtocolError::FrameTimeout => "frame not completed in time",
             ProtocolError::HeartBeatTimeout => "heart-beat timeout: no data from client",
             ProtocolError::ShuttingDown => "server shutting down",
+            ProtocolError::UserRemoved => "user removed",
+            ProtocolError::AnonymousRemoved => "anonymous access removed",
             ProtocolError::AlreadyConnected => "already connected",
             ProtocolError::ServerFrame => "unexpected server frame from client",
             ProtocolError::MissingDestination => "missing destination header",
@@ -159,6 +165,12 @@ impl ProtocolError {
             ProtocolError::ReplySubscribe => Some(
                 "only the connection that made a reply destination receives from it, \
                  on the subscription id /temp-queue/<name>, without a SUBSCRIBE",
+            ),
+            ProtocolError::UserRemoved => Some(
+                "the configuration was reloaded without this login: log in again as a configured user",
+            ),
+            ProtocolError::AnonymousRemoved => Some(
+                "the configuration was reloaded with anonymous access off: log in as a configured user",
             ),
             ProtocolError::ReservedSubscriptionId => Some(
                 "subscription ids starting /temp-queue/ or /temp-topic/ are the broker's \

@@ -178,6 +178,8 @@ fn every_rule_has_its_own_message() {
         FrameTimeout,
         HeartBeatTimeout,
         ShuttingDown,
+        UserRemoved,
+        AnonymousRemoved,
         AlreadyConnected,
         ServerFrame,
         MissingDestination,

@@ -8,6 +8,7 @@
 
 use super::{Open, SERVER, Session, State};
 use crate::auth::{AuthRequest, Verdict};
+use crate::metrics::Metrics;
 use crate::router::RouterCommand;
 use crate::rules::{self, ProtocolError, version_refusal, write_frame};
 use std::time::Instant;
@@ -94,6 +95,7 @@ impl Session {
         let principal = match verdict {
             Verdict::Accepted(principal) => principal,
             Verdict::Refused => {
+                Metrics::add(&self.metrics.auth_failures, 1);
                 self.fail(ProtocolError::AccessRefused, None, out);
                 return None;
             }

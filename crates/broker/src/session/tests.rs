@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::auth::{AuthRequest, Verdict};
+use crate::auth::{AuthRequest, Credential, Verdict};
 use crate::router::Router;
 use std::time::Duration;
 use stompkit_wire::Parser;
@@ -632,6 +632,7 @@ fn chat_only(r: &AuthRequest) -> Option<Verdict> {
             &["/topic/chat.*"],
             &["/topic/chat.*", "/queue/inbox"],
         )),
+        credential: Credential::Password,
     }))
 }
 
@@ -657,6 +658,7 @@ fn connect_waits_for_the_verdict_and_pipelined_frames_wait_behind_it() {
         Verdict::Accepted(Principal {
             login: Some("alice".into()),
             permissions: Arc::new(Permissions::all()),
+            credential: Credential::Password,
         }),
     );
     let f = w.frames(c);
@@ -814,6 +816,7 @@ fn anonymous_rules_name_anonymous_clients() {
         Some(Verdict::Accepted(Principal {
             login: None,
             permissions: Arc::new(Permissions::new(&[] as &[&str], &["/topic/news"])),
+            credential: Credential::Anonymous,
         }))
     };
     let c = w.connect("1.2");
@@ -911,6 +914,7 @@ fn reply_destinations_take_sends_from_anyone_and_subscribes_from_no_one() {
         Some(Verdict::Accepted(Principal {
             login: Some("mute".into()),
             permissions: Arc::new(Permissions::new(&[] as &[&str], &[] as &[&str])),
+            credential: Credential::Password,
         }))
     };
     let c = w.connect("1.2");

@@ -207,12 +207,16 @@ pub enum StoreError {
 pub struct StoreOptions {
     /// A segment is closed and a new one started beyond this size (default 64 MiB).
     pub segment_bytes: u64,
+    /// Where the writer records how long each batch's write and sync took
+    /// (`stompkit_store_write_seconds`); none by default.
+    pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             segment_bytes: 64 * 1024 * 1024,
+            metrics: None,
         }
     }
 }
@@ -301,6 +305,7 @@ impl Store {
         let writer = writer::Writer::start(writer::Start {
             log: log.clone(),
             segment_bytes: options.segment_bytes,
+            metrics: options.metrics,
             index: outcome.index,
             closed,
             next_number,

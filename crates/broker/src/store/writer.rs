@@ -17,12 +17,15 @@
 use super::codec::{self, DiskOp, HeaderCheck, Next};
 use super::index::Index;
 use super::{Completion, Op, StoredMessage, Unit};
+use crate::metrics::Metrics;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::Receiver;
+use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// A batch stops taking more queued units beyond this many encoded bytes.
@@ -130,6 +133,8 @@ impl Batch {
 pub(super) struct Writer {
     log: PathBuf,
     segment_bytes: u64,
+    /// Where each batch's write-and-sync time is recorded.
+    metrics: Option<Arc<Metrics>>,
     index: Index,
     closed: VecDeque<Closed>,
     current: Option<Current>,
@@ -150,6 +155,8 @@ pub(super) struct Start {
     pub log: PathBuf,
     /// Segment size limit.
     pub segment_bytes: u64,
+    /// Where each batch's write-and-sync time is recorded.
+    pub metrics: Option<Arc<Metrics>>,
     /// The recovered state.
     pub index: Index,
     /// The recovered segments, oldest first.
@@ -169,6 +176,7 @@ impl Writer {
         let mut writer = Writer {
             log: start.log,
             segment_bytes: start.segment_bytes,
+            metrics: start.metrics,
             index: start.index,
             closed: start.closed,
             current: None,
@@ -274,7 +282,12 @@ impl Writer {
             return Err("no log segment".to_owned());
         };
         let before = cur.size;
-        match write_synced(&mut cur.file, &self.buf) {
+        let started = Instant::now();
+        let written = write_synced(&mut cur.file, &self.buf);
+        if let Some(metrics) = &self.metrics {
+            metrics.observe_store_write(started.elapsed());
+        }
+        match written {
             Ok(()) => {
                 cur.size += len;
                 Ok(cur.number)

@@ -29,6 +29,7 @@ pub const BROKER: &str = env!("CARGO_BIN_EXE_stompkit-broker");
 pub const WAIT: Duration = Duration::from_secs(30);
 const LISTENING: &str = "stompkit-broker listening on stomp://";
 const METRICS: &str = "stompkit-broker metrics on http://";
+const ADMIN: &str = "stompkit-broker admin on ";
 
 // ------------------------------------------------------------------ scratch
 
@@ -119,6 +120,7 @@ pub struct Launch {
     log: PathBuf,
     log_level: &'static str,
     metrics: bool,
+    admin: bool,
     startup: Duration,
 }
 
@@ -137,6 +139,7 @@ impl Launch {
             log,
             log_level: "warn",
             metrics: false,
+            admin: false,
             startup: WAIT,
         }
     }
@@ -176,6 +179,13 @@ impl Launch {
         self.arg("--metrics").arg("127.0.0.1:0")
     }
 
+    /// Also serves the admin listener on `addr` (`--admin`; e.g.
+    /// `127.0.0.1:0`): its URL is [`BrokerProcess::admin`].
+    pub fn admin(mut self, addr: &str) -> Launch {
+        self.admin = true;
+        self.arg("--admin").arg(addr)
+    }
+
     /// Starts the broker with `RLIMIT_FSIZE` at `bytes`: a write past that offset
     /// of any file fails with EFBIG (the broker ignores SIGXFSZ).
     #[allow(unsafe_code)]
@@ -208,6 +218,7 @@ impl Launch {
     /// panics, showing its log, when it exits or stays silent first.
     pub fn start(self) -> BrokerProcess {
         let want_metrics = self.metrics;
+        let want_admin = self.admin;
         let startup = self.startup;
         let (mut child, log) = self.spawn();
         let stdout = child.stdout.take().unwrap();
@@ -223,11 +234,15 @@ impl Launch {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             metrics: None,
+            admin: None,
             log,
         };
         let deadline = Instant::now() + startup;
-        let (mut stomp, mut metrics) = (None, None);
-        while stomp.is_none() || (want_metrics && metrics.is_none()) {
+        let (mut stomp, mut metrics, mut admin) = (None, None, None);
+        while stomp.is_none()
+            || (want_metrics && metrics.is_none())
+            || (want_admin && admin.is_none())
+        {
             match got.recv_timeout(Duration::from_millis(50)) {
                 Ok(line) => {
                     let line = line.trim();
@@ -236,6 +251,8 @@ impl Launch {
                     } else if let Some(rest) = line.strip_prefix(METRICS) {
                         let addr = rest.trim_end_matches("/metrics");
                         metrics = Some(addr.parse::<SocketAddr>().unwrap());
+                    } else if let Some(url) = line.strip_prefix(ADMIN) {
+                        admin = Some(url.to_owned());
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -261,6 +278,7 @@ impl Launch {
         }
         process.addr = stomp.unwrap();
         process.metrics = metrics;
+        process.admin = admin;
         process
     }
 
@@ -295,6 +313,8 @@ pub struct BrokerProcess {
     pub addr: SocketAddr,
     /// Its `/metrics` address, when started with [`Launch::metrics`].
     pub metrics: Option<SocketAddr>,
+    /// Its admin URL (`http://IP:PORT/`), when started with [`Launch::admin`].
+    pub admin: Option<String>,
     log: PathBuf,
 }
 
@@ -318,6 +338,34 @@ impl BrokerProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends it SIGTERM (a graceful shutdown), with the `kill` utility.
+    pub fn terminate(&self) {
+        let status = Process::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM: {status}");
+    }
+
+    /// Waits at most `within` for the process to exit; its status if it did.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Panics (with its log) when the process has exited.
     pub fn assert_running(&mut self) {
         if let Some(status) = self.child.try_wait().unwrap() {
@@ -326,8 +374,30 @@ impl BrokerProcess {
     }
 
     /// The value of the metric line `name <value>` on `/metrics` (None when
-    /// there is no such line).
+    /// there is no such line); `name` includes its labels as written
+    /// (`stompkit_errors_total{reason="protocol"}`).
     pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics_text().lines().find_map(|line| {
+            let (key, value) = line.split_once(' ')?;
+            (key == name).then(|| value.trim().parse().unwrap())
+        })
+    }
+
+    /// The sum of every sample of the family `name`, whatever its labels.
+    pub fn metric_sum(&self, name: &str) -> f64 {
+        self.metrics_text()
+            .lines()
+            .filter_map(|line| {
+                let (key, value) = line.split_once(' ')?;
+                let labelled = key.strip_prefix(name)?;
+                (labelled.is_empty() || labelled.starts_with('{'))
+                    .then(|| value.trim().parse::<f64>().unwrap())
+            })
+            .sum()
+    }
+
+    /// The body of `GET /metrics`.
+    pub fn metrics_text(&self) -> String {
         let addr = self.metrics.expect("started without --metrics");
         let mut stream = StdTcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(WAIT)).unwrap();
@@ -336,10 +406,10 @@ impl BrokerProcess {
             .unwrap();
         let mut text = String::new();
         stream.read_to_string(&mut text).unwrap();
-        text.lines().find_map(|line| {
-            let (key, value) = line.split_once(' ')?;
-            (key == name).then(|| value.trim().parse().unwrap())
-        })
+        match text.split_once("\r\n\r\n") {
+            Some((_, body)) => body.to_owned(),
+            None => text,
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 
 use super::{Open, RelayError, RelaySession, State};
 use crate::auth::{AuthRequest, Verdict};
+use crate::metrics::Metrics;
 use crate::rules::{self, ProtocolError, version_refusal, write_frame};
 use std::time::Instant;
 use stompkit_frame::{Command, Frame, Version, names};
@@ -55,6 +56,7 @@ impl RelaySession {
             return;
         }
         let Verdict::Accepted(principal) = verdict else {
+            Metrics::add(&self.metrics.auth_failures, 1);
             return self.fail(ProtocolError::AccessRefused, None);
         };
         if let State::Authenticating {

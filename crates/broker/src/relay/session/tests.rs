@@ -400,6 +400,7 @@ fn a_configured_login_waits_for_the_relays_own_login_check() {
     let alice = Principal {
         login: Some("alice".into()),
         permissions: Arc::new(crate::authz::Permissions::new(&["/queue/ok"], &["**"])),
+        credential: crate::auth::Credential::Password,
     };
     h.session.handle_verdict(Verdict::Accepted(alice), h.start);
     assert!(h.session.wants_upstream());
@@ -470,4 +471,59 @@ fn relay_errors_keep_their_wording() {
     for (error, message) in cases {
         assert_eq!(error.to_string(), message);
     }
+}
+
+#[test]
+fn a_reload_applies_to_a_session_the_relay_authenticated() {
+    use crate::auth::{Authenticator, password};
+    use crate::config::{AuthConfig, UserConfig};
+    let relay = RelayConfig {
+        login: "svc".into(),
+        passcode: "svc-pw".into(),
+        ..RelayConfig::default()
+    };
+    let mut h = harness_with(relay, &Version::ALL);
+    let connect = Frame::connect("/", "1.2")
+        .header("login", "alice")
+        .header("passcode", "pw");
+    h.session
+        .handle_event(Side::Client, Ok(Event::Frame(connect)), h.start);
+    h.session.take_auth_request().unwrap();
+    let alice = Principal {
+        login: Some("alice".into()),
+        permissions: Arc::new(crate::authz::Permissions::new(&["/queue/ok"], &["**"])),
+        credential: crate::auth::Credential::Password,
+    };
+    h.session.handle_verdict(Verdict::Accepted(alice), h.start);
+    let _ = frames(&h.to_upstream, None);
+    upstream(&mut h, Frame::connected(Version::V1_2));
+    let _ = frames(&h.to_client, None);
+
+    let cheap = argon2::Params::new(1024, 1, 1, None).unwrap();
+    let config = AuthConfig {
+        users: vec![UserConfig {
+            login: "alice".into(),
+            password_hash: password::hash_with("pw", cheap).unwrap(),
+            send: Some(vec!["/queue/other".into()]),
+            subscribe: None,
+            admin: false,
+        }],
+        ..AuthConfig::default()
+    };
+    let auth = Authenticator::new(&config).unwrap();
+    h.session.reauthorize(&auth);
+    let other = Frame::send("/queue/other");
+    h.session
+        .handle_event(Side::Client, Ok(Event::Frame(other.clone())), h.start);
+    assert_eq!(frames(&h.to_upstream, Some(Version::V1_2)), vec![other]);
+    assert!(frames(&h.to_client, None).is_empty());
+
+    // alice removed: ERROR, and both sides close.
+    let mut without = config.clone();
+    without.users.clear();
+    without.allow_anonymous = true;
+    h.session.reauthorize(&auth.reloaded(&without).unwrap());
+    let error = frames(&h.to_client, Some(Version::V1_2));
+    assert_eq!(error[0].message(), Some("user removed"));
+    assert!(h.session.is_closed() && h.to_upstream.is_closing());
 }

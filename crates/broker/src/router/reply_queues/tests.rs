@@ -4,6 +4,7 @@
 
 use super::super::tests::Harness;
 use super::*;
+use crate::metrics::Metrics;
 use crate::router::{RouterCommand, RouterConfig, TxOp};
 use crate::store::Recovered;
 use stompkit_frame::Version;
@@ -65,12 +66,7 @@ fn reply_to_is_rewritten_and_the_reply_reaches_the_owner_without_subscribe() {
     assert_eq!(got[0].body(), b"42");
     assert!(h.frames(2).is_empty(), "only the owner receives");
     // Not shown among the queues (its name is the capability).
-    assert!(
-        h.router
-            .queue_stats()
-            .iter()
-            .all(|q| q.name == "/queue/req")
-    );
+    assert!(h.router.queues().iter().all(|q| q.name == "/queue/req"));
 }
 
 #[test]
@@ -112,7 +108,7 @@ fn replies_after_the_owner_left_are_dropped_and_counted() {
         "/reply-queue/00000000000000000000000000000000",
         "never was",
     );
-    assert_eq!(Metrics::get(&h.metrics.reply_dropped), 2);
+    assert_eq!(h.metrics.dropped(DropReason::ReplyDestinationGone), 2);
     assert!(!h.outboxes[&2].is_closing(), "a late reply is no error");
     assert_eq!(h.router.destination_count(), before - 1, "not re-created");
 }
@@ -132,7 +128,7 @@ fn a_reply_queue_holds_while_the_owner_is_full_and_drops_what_it_held_when_the_o
     assert_eq!(h.frames(1).len(), 2, "held ones follow when it drained");
     h.router.handle(RouterCommand::Closed { conn: 1 });
     assert_eq!(
-        Metrics::get(&h.metrics.reply_dropped),
+        h.metrics.dropped(DropReason::ReplyDestinationGone),
         1,
         "the last one held"
     );
@@ -159,7 +155,7 @@ fn a_reply_topic_holds_nothing() {
     h.router.handle(RouterCommand::Drained { conn: 1 });
     assert!(h.frames(1).is_empty(), "nothing was held");
     h.router.flush_metrics();
-    assert_eq!(Metrics::get(&h.metrics.dropped), 3);
+    assert_eq!(h.metrics.dropped(DropReason::SlowConsumer), 3);
 }
 
 #[test]
@@ -253,7 +249,7 @@ fn a_transaction_rewrites_at_commit_and_is_refused_whole_past_the_limit() {
         receipt: Some("d".into()),
     });
     assert_eq!(h.frames(2)[0].receipt_id(), Some("d"));
-    assert_eq!(Metrics::get(&h.metrics.reply_dropped), 1);
+    assert_eq!(h.metrics.dropped(DropReason::ReplyDestinationGone), 1);
 }
 
 #[test]

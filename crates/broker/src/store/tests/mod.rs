@@ -110,7 +110,14 @@ pub(super) fn open_small(
     dir: &Path,
     segment_bytes: u64,
 ) -> (Store, Recovered, mpsc::UnboundedReceiver<Completion>) {
-    Store::open(dir, StoreOptions { segment_bytes }).expect("open")
+    Store::open(
+        dir,
+        StoreOptions {
+            segment_bytes,
+            ..StoreOptions::default()
+        },
+    )
+    .expect("open")
 }
 
 /// The segment files of `dir`, in order, with their sizes (a file the
