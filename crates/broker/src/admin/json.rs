@@ -76,7 +76,7 @@ pub(super) struct Queue {
 impl From<QueueInfo> for Queue {
     fn from(q: QueueInfo) -> Queue {
         Queue {
-            name: short(&q.name, "/queue/"),
+            name: q.short_name().to_owned(),
             destination: q.name,
             ready: q.ready,
             unacked: q.unacked,

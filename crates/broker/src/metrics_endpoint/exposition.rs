@@ -242,7 +242,7 @@ impl Scrape {
         for (name, help, unit, figure) in families {
             let mut family = enc.encode_descriptor(name, help, unit.as_ref(), MetricType::Gauge)?;
             for q in &self.queues {
-                let labels = [("queue", queue_label(&q.name))];
+                let labels = [("queue", q.short_name())];
                 let value = u64::try_from(figure(q)).unwrap_or(u64::MAX);
                 ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
             }
@@ -273,11 +273,6 @@ impl Sample {
         }
         Ok(())
     }
-}
-
-/// A queue's `queue` label: its name after `/queue/`.
-fn queue_label(name: &str) -> &str {
-    name.strip_prefix("/queue/").unwrap_or(name)
 }
 
 /// Reads a counter.

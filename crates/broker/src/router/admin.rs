@@ -47,6 +47,14 @@ pub struct QueueInfo {
     pub bytes: usize,
 }
 
+impl QueueInfo {
+    /// Its name after `/queue/`: the admin API's `name` and the `queue` label
+    /// of `/metrics`.
+    pub fn short_name(&self) -> &str {
+        self.name.strip_prefix("/queue/").unwrap_or(&self.name)
+    }
+}
+
 /// One topic with subscribers or durable subscriptions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicInfo {
