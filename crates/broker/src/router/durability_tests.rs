@@ -3,44 +3,20 @@
 //! taken by hand, and restarts go through the store's pure recovery).
 #![allow(clippy::unwrap_used)]
 
-use super::tests::Harness;
+use super::tests::{Harness, persistent};
 use super::*;
-use crate::store::{Op, empty_segment, encode_unit, recover_from_segments};
+use crate::store::{Op, empty_segment, recover_from_segments};
 use stompkit_frame::Command;
 
 /// A router over an empty store, with the harness of `tests.rs`.
 fn durable_harness(config: RouterConfig) -> Harness {
-    let mut h = Harness::new(config.clone());
-    h.router = Router::with_store(config, h.metrics.clone(), Recovered::default());
+    let mut h = Harness::with_store(config);
     h.router.set_now(1_000_000);
     h
 }
 
-fn send(h: &mut Harness, conn: ConnId, frame: Frame) {
-    h.router.handle(RouterCommand::Send { conn, frame });
-}
-
-fn persistent(dest: &str, body: &str) -> Frame {
-    Frame::send(dest)
-        .header("persistent", "true")
-        .with_body(body.to_owned())
-}
-
 fn commands(frames: &[Frame]) -> Vec<Command> {
     frames.iter().map(|f| f.command).collect()
-}
-
-fn durable_sub(h: &mut Harness, conn: ConnId, id: &str, topic: &str, key: &str, ack: AckMode) {
-    h.router.handle(RouterCommand::Subscribe {
-        conn,
-        id: id.into(),
-        destination: topic.into(),
-        ack,
-        prefetch: 0,
-        durable: Some(key.into()),
-        selector: None,
-        receipt: None,
-    });
 }
 
 /// Everything written so far, as one segment, recovered into a new router.
@@ -52,35 +28,15 @@ fn restart(h: &Harness, log: &[u8], config: RouterConfig) -> Harness {
     new
 }
 
-/// Takes the router's units, appends them to `log`, and reports them durable.
-fn write(h: &mut Harness, log: &mut Vec<u8>) -> Vec<crate::store::Unit> {
-    let units = h.router.take_units();
-    for u in &units {
-        encode_unit(u, log);
-    }
-    if let Some(last) = units.last() {
-        h.router.durable(last.seq);
-    }
-    units
-}
-
 #[test]
 fn a_persistent_send_is_receipted_only_once_durable_and_a_plain_one_at_once() {
     let mut h = durable_harness(RouterConfig::default());
     h.connect(1, Version::V1_2);
-    send(
-        &mut h,
-        1,
-        Frame::send("/queue/q").header("receipt", "plain"),
-    );
+    h.send_frame(1, Frame::send("/queue/q").header("receipt", "plain"));
     assert_eq!(commands(&h.frames(1)), [Command::Receipt]);
     assert!(h.router.take_units().is_empty(), "nothing to write");
 
-    send(
-        &mut h,
-        1,
-        persistent("/queue/q", "p").header("receipt", "r1"),
-    );
+    h.send_frame(1, persistent("/queue/q", "p").header("receipt", "r1"));
     // A later frame's RECEIPT waits for the earlier persistent SEND too.
     h.router.handle(RouterCommand::Receipt {
         conn: 1,
@@ -104,11 +60,7 @@ fn a_failed_write_gets_error_naming_the_receipt_and_later_frames_still_work() {
     let mut h = durable_harness(RouterConfig::default());
     h.connect(1, Version::V1_2);
     h.connect(2, Version::V1_2);
-    send(
-        &mut h,
-        1,
-        persistent("/queue/q", "lost").header("receipt", "r"),
-    );
+    h.send_frame(1, persistent("/queue/q", "lost").header("receipt", "r"));
     let units = h.router.take_units();
     h.router
         .write_failed(units[0].seq, units[0].seq, "No space left on device");
@@ -118,11 +70,7 @@ fn a_failed_write_gets_error_naming_the_receipt_and_later_frames_still_work() {
     assert!(frames[0].get("message").unwrap().contains("durable"));
     assert!(h.outboxes[&1].is_closing());
     // Another connection goes on.
-    send(
-        &mut h,
-        2,
-        persistent("/queue/q", "kept").header("receipt", "r2"),
-    );
+    h.send_frame(2, persistent("/queue/q", "kept").header("receipt", "r2"));
     let units = h.router.take_units();
     h.router.durable(units[0].seq);
     assert_eq!(commands(&h.frames(2)), [Command::Receipt]);
@@ -134,9 +82,9 @@ fn an_ack_with_a_receipt_is_durable_before_its_receipt_and_removes_the_message()
     let mut log = empty_segment();
     h.connect(1, Version::V1_2);
     h.sub(1, "s", "/queue/q", AckMode::ClientIndividual, 0);
-    send(&mut h, 1, persistent("/queue/q", "a"));
+    h.send_frame(1, persistent("/queue/q", "a"));
     let message = h.frames(1).remove(0);
-    let units = write(&mut h, &mut log);
+    let units = h.write(&mut log);
     assert!(matches!(
         &units[0].ops[..],
         [Op::Put(_), Op::Delivered { .. }]
@@ -151,7 +99,7 @@ fn an_ack_with_a_receipt_is_durable_before_its_receipt_and_removes_the_message()
         receipt: Some("acked".into()),
     });
     assert!(h.frames(1).is_empty());
-    let units = write(&mut h, &mut log);
+    let units = h.write(&mut log);
     assert!(matches!(&units[0].ops[..], [Op::Remove { .. }]));
     assert_eq!(commands(&h.frames(1)), [Command::Receipt]);
     let again = restart(&h, &log, RouterConfig::default());
@@ -165,16 +113,12 @@ fn after_a_restart_messages_come_in_order_with_their_ids_and_delivered_ones_rede
     let mut log = empty_segment();
     h.connect(1, Version::V1_2);
     for body in ["1", "2", "3"] {
-        send(&mut h, 1, persistent("/queue/q", body));
+        h.send_frame(1, persistent("/queue/q", body));
     }
-    send(
-        &mut h,
-        1,
-        Frame::send("/queue/q").with_body("not persistent"),
-    );
+    h.send_frame(1, Frame::send("/queue/q").with_body("not persistent"));
     h.sub(1, "s", "/queue/q", AckMode::Client, 1);
     let first = h.frames(1).remove(0);
-    write(&mut h, &mut log);
+    h.write(&mut log);
 
     let mut h = restart(&h, &log, config);
     h.connect(7, Version::V1_2);
@@ -186,7 +130,7 @@ fn after_a_restart_messages_come_in_order_with_their_ids_and_delivered_ones_rede
     assert_eq!(frames[0].get("redelivered"), Some("true"));
     assert_eq!(frames[1].get("redelivered"), None);
     // New messages get new ids.
-    send(&mut h, 7, Frame::send("/queue/q").with_body("4"));
+    h.send_frame(7, Frame::send("/queue/q").with_body("4"));
     let next: u64 = h.frames(7)[0].message_id().unwrap().parse().unwrap();
     assert!(next > frames[2].message_id().unwrap().parse().unwrap());
 }
@@ -196,7 +140,7 @@ fn a_commit_is_one_unit_with_its_sends_and_acks() {
     let mut h = durable_harness(RouterConfig::default());
     h.connect(1, Version::V1_2);
     h.sub(1, "s", "/queue/in", AckMode::ClientIndividual, 0);
-    send(&mut h, 1, persistent("/queue/in", "x"));
+    h.send_frame(1, persistent("/queue/in", "x"));
     let message = h.frames(1).remove(0);
     h.router.take_units();
     h.router.handle(RouterCommand::Commit {
@@ -229,28 +173,25 @@ fn expired_messages_are_never_delivered_and_are_counted() {
     let mut h = durable_harness(config);
     let now = h.router.now;
     h.connect(1, Version::V1_2);
-    send(
-        &mut h,
+    h.send_frame(
         1,
         Frame::send("/queue/q")
             .header("expiration", "100")
             .with_body("rabbit"),
     );
-    send(
-        &mut h,
+    h.send_frame(
         1,
         Frame::send("/queue/q")
             .header("expires", &(now + 300).to_string())
             .with_body("amq"),
     );
-    send(
-        &mut h,
+    h.send_frame(
         1,
         Frame::send("/queue/q")
             .header("expires", "0")
             .with_body("never"),
     );
-    send(&mut h, 1, Frame::send("/queue/q").with_body("default"));
+    h.send_frame(1, Frame::send("/queue/q").with_body("default"));
     h.router.set_now(now + 200);
     h.sub(1, "s", "/queue/q", AckMode::Auto, 0);
     assert_eq!(h.bodies(1), ["amq", "never"]);
@@ -267,8 +208,8 @@ fn nacks_past_max_deliveries_and_requeue_false_go_to_the_dead_letter_queue() {
     let mut h = durable_harness(config);
     h.connect(1, Version::V1_2);
     h.sub(1, "s", "/queue/orders", AckMode::ClientIndividual, 1);
-    send(&mut h, 1, persistent("/queue/orders", "twice"));
-    send(&mut h, 1, persistent("/queue/orders", "refused"));
+    h.send_frame(1, persistent("/queue/orders", "twice"));
+    h.send_frame(1, persistent("/queue/orders", "refused"));
     let nack = |h: &mut Harness, requeue: bool| {
         let m = h.frames(1).remove(0);
         h.router.handle(RouterCommand::Nack {
@@ -311,23 +252,19 @@ fn a_durable_subscription_keeps_messages_while_away_and_across_a_restart() {
     let mut h = durable_harness(config.clone());
     let mut log = empty_segment();
     h.connect(1, Version::V1_2);
-    durable_sub(&mut h, 1, "s", "/topic/news", "k", AckMode::Auto);
-    send(&mut h, 1, persistent("/topic/news", "live"));
+    h.durable_sub(1, "s", "/topic/news", "k", AckMode::Auto);
+    h.send_frame(1, persistent("/topic/news", "live"));
     assert_eq!(h.bodies(1), ["live"]);
     h.router.handle(RouterCommand::Closed { conn: 1 });
     h.connect(2, Version::V1_2);
-    send(&mut h, 2, persistent("/topic/news", "while away"));
-    send(
-        &mut h,
-        2,
-        Frame::send("/topic/news").with_body("not persistent"),
-    );
-    write(&mut h, &mut log);
+    h.send_frame(2, persistent("/topic/news", "while away"));
+    h.send_frame(2, Frame::send("/topic/news").with_body("not persistent"));
+    h.write(&mut log);
 
     let mut h = restart(&h, &log, config);
     h.connect(3, Version::V1_2);
     h.sub(3, "plain", "/topic/news", AckMode::Auto, 0);
-    durable_sub(&mut h, 3, "s", "/topic/news", "k", AckMode::Auto);
+    h.durable_sub(3, "s", "/topic/news", "k", AckMode::Auto);
     let frames = h.frames(3);
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0].body(), b"while away");
@@ -335,7 +272,7 @@ fn a_durable_subscription_keeps_messages_while_away_and_across_a_restart() {
     assert_eq!(frames[0].subscription(), Some("s"));
     // Held by connection 3: a second claim is refused.
     h.connect(4, Version::V1_2);
-    durable_sub(&mut h, 4, "s", "/topic/news", "k", AckMode::Auto);
+    h.durable_sub(4, "s", "/topic/news", "k", AckMode::Auto);
     let refused = h.frames(4);
     assert_eq!(commands(&refused), [Command::Error]);
     assert!(
@@ -352,19 +289,19 @@ fn unsubscribe_with_the_durable_headers_removes_the_subscription_for_good() {
     let mut h = durable_harness(config.clone());
     let mut log = empty_segment();
     h.connect(1, Version::V1_2);
-    durable_sub(&mut h, 1, "s", "/topic/t", "k", AckMode::Auto);
+    h.durable_sub(1, "s", "/topic/t", "k", AckMode::Auto);
     h.router.handle(RouterCommand::Unsubscribe {
         conn: 1,
         id: "s".into(),
         forget: true,
         receipt: None,
     });
-    send(&mut h, 1, persistent("/topic/t", "nobody"));
-    write(&mut h, &mut log);
+    h.send_frame(1, persistent("/topic/t", "nobody"));
+    h.write(&mut log);
     assert_eq!(h.router.destination_count(), 0, "nothing left");
     let mut h = restart(&h, &log, config);
     h.connect(2, Version::V1_2);
-    durable_sub(&mut h, 2, "s", "/topic/t", "k", AckMode::Auto);
+    h.durable_sub(2, "s", "/topic/t", "k", AckMode::Auto);
     assert!(h.frames(2).is_empty());
 }
 
@@ -376,23 +313,22 @@ fn a_full_durable_subscription_drops_its_oldest_and_never_refuses_publishers() {
     };
     let mut h = durable_harness(config);
     h.connect(1, Version::V1_2);
-    durable_sub(&mut h, 1, "s", "/topic/t", "k", AckMode::Auto);
+    h.durable_sub(1, "s", "/topic/t", "k", AckMode::Auto);
     h.router.handle(RouterCommand::Closed { conn: 1 });
     h.connect(2, Version::V1_2);
     for i in 0..5 {
-        send(
-            &mut h,
+        h.send_frame(
             2,
             persistent("/topic/t", &i.to_string()).header("receipt", "r"),
         );
     }
-    write(&mut h, &mut empty_segment());
+    h.write(&mut empty_segment());
     assert!(
         commands(&h.frames(2))
             .iter()
             .all(|c| *c == Command::Receipt)
     );
-    durable_sub(&mut h, 2, "s", "/topic/t", "k", AckMode::Auto);
+    h.durable_sub(2, "s", "/topic/t", "k", AckMode::Auto);
     assert_eq!(h.bodies(2), ["3", "4"]);
 }
 
@@ -400,7 +336,7 @@ fn a_full_durable_subscription_drops_its_oldest_and_never_refuses_publishers() {
 fn a_disconnect_receipt_waits_for_the_disk_then_closes() {
     let mut h = durable_harness(RouterConfig::default());
     h.connect(1, Version::V1_2);
-    send(&mut h, 1, persistent("/queue/q", "p"));
+    h.send_frame(1, persistent("/queue/q", "p"));
     h.router.handle(RouterCommand::Disconnect {
         conn: 1,
         receipt: Some("bye".into()),
@@ -418,11 +354,7 @@ fn a_persistent_message_taken_at_once_by_an_auto_subscriber_is_put_and_removed_i
     let mut h = durable_harness(RouterConfig::default());
     h.connect(1, Version::V1_2);
     h.sub(1, "s", "/queue/q", AckMode::Auto, 0);
-    send(
-        &mut h,
-        1,
-        persistent("/queue/q", "x").header("receipt", "r"),
-    );
+    h.send_frame(1, persistent("/queue/q", "x").header("receipt", "r"));
     let units = h.router.take_units();
     assert!(matches!(&units[..], [u] if matches!(&u.ops[..], [Op::Put(_), Op::Remove { .. }])));
     h.router.durable(units[0].seq);
@@ -434,16 +366,8 @@ fn a_receipt_goes_once_its_own_connection_is_durable_whatever_others_wait_for() 
     let mut h = durable_harness(RouterConfig::default());
     h.connect(1, Version::V1_2);
     h.connect(2, Version::V1_2);
-    send(
-        &mut h,
-        1,
-        persistent("/queue/a", "x").header("receipt", "r1"),
-    );
-    send(
-        &mut h,
-        2,
-        persistent("/queue/b", "y").header("receipt", "r2"),
-    );
+    h.send_frame(1, persistent("/queue/a", "x").header("receipt", "r1"));
+    h.send_frame(2, persistent("/queue/b", "y").header("receipt", "r2"));
     h.router.handle(RouterCommand::Receipt {
         conn: 1,
         receipt: "r3".into(),
@@ -470,7 +394,7 @@ fn a_closed_connections_unacked_messages_go_back_not_to_its_other_subscriptions(
     h.sub(1, "s1", "/queue/b", AckMode::Client, 0);
     h.sub(1, "s2", "/queue/b", AckMode::Auto, 0);
     h.connect(2, Version::V1_2);
-    send(&mut h, 2, persistent("/queue/b", "m"));
+    h.send_frame(2, persistent("/queue/b", "m"));
     assert_eq!(h.frames(1).len(), 1, "delivered to s1");
     h.router.handle(RouterCommand::Closed { conn: 1 });
     assert!(

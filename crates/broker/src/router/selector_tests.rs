@@ -200,14 +200,7 @@ fn a_nacked_message_goes_back_to_a_subscriber_that_selects_it() {
     assert_eq!(again[0].get("redelivered"), Some("true"));
 }
 
-/// A router over an empty store; what it wrote is recovered by `restart`.
-fn stored() -> Harness {
-    let config = RouterConfig::default();
-    let mut h = Harness::new(config.clone());
-    h.router = Router::with_store(config, h.metrics.clone(), Recovered::default());
-    h
-}
-
+/// What `h` (see [`Harness::with_store`]) wrote, recovered into a new router.
 fn restart(h: &mut Harness, log: &mut Vec<u8>) -> Harness {
     for u in h.router.take_units() {
         encode_unit(&u, log);
@@ -220,7 +213,7 @@ fn restart(h: &mut Harness, log: &mut Vec<u8>) -> Harness {
 
 #[test]
 fn a_durable_subscription_collects_what_it_selects_across_a_restart() {
-    let mut h = stored();
+    let mut h = Harness::with_store(RouterConfig::default());
     let mut log = empty_segment();
     h.connect(1, Version::V1_2);
     h.connect(9, Version::V1_2);

@@ -50,6 +50,53 @@ impl Harness {
         });
     }
 
+    /// A harness whose router has an empty store (its units are taken with
+    /// [`Harness::write`]).
+    pub(super) fn with_store(config: RouterConfig) -> Harness {
+        let mut h = Harness::new(config.clone());
+        h.router = Router::with_store(config, h.metrics.clone(), Recovered::default());
+        h
+    }
+
+    /// A durable subscription (`key`) to `topic`, without prefetch or selector.
+    pub(super) fn durable_sub(
+        &mut self,
+        conn: ConnId,
+        id: &str,
+        topic: &str,
+        key: &str,
+        ack: AckMode,
+    ) {
+        self.router.handle(RouterCommand::Subscribe {
+            conn,
+            id: id.into(),
+            destination: topic.into(),
+            ack,
+            prefetch: 0,
+            durable: Some(key.into()),
+            selector: None,
+            receipt: None,
+        });
+    }
+
+    /// Routes `frame` as a SEND from `conn`.
+    pub(super) fn send_frame(&mut self, conn: ConnId, frame: Frame) {
+        self.router.handle(RouterCommand::Send { conn, frame });
+    }
+
+    /// Takes the router's store units, appends them to `log`, and reports
+    /// them durable.
+    pub(super) fn write(&mut self, log: &mut Vec<u8>) -> Vec<crate::store::Unit> {
+        let units = self.router.take_units();
+        for u in &units {
+            crate::store::encode_unit(u, log);
+        }
+        if let Some(last) = units.last() {
+            self.router.durable(last.seq);
+        }
+        units
+    }
+
     pub(super) fn send(&mut self, conn: ConnId, dest: &str, body: &str) {
         self.router.handle(RouterCommand::Send {
             conn,
@@ -78,6 +125,13 @@ impl Harness {
             .map(|f| String::from_utf8(f.body().to_vec()).unwrap())
             .collect()
     }
+}
+
+/// A `persistent:true` SEND of `body` to `dest`.
+pub(super) fn persistent(dest: &str, body: &str) -> Frame {
+    Frame::send(dest)
+        .header("persistent", "true")
+        .with_body(body.to_owned())
 }
 
 fn ack_ref(f: &Frame) -> AckRef {

@@ -2,9 +2,9 @@
 //! harness of `router/tests.rs`; the store's units are taken by hand).
 #![allow(clippy::unwrap_used)]
 
-use crate::router::tests::Harness;
+use crate::router::tests::{Harness, persistent};
 use crate::router::*;
-use crate::store::{Op, empty_segment, encode_unit, recover_from_segments};
+use crate::store::{Op, empty_segment, recover_from_segments};
 use stompkit_frame::Command;
 
 fn sub_with(h: &mut Harness, conn: ConnId, id: &str, dest: &str, selector: Option<&str>) {
@@ -18,29 +18,6 @@ fn sub_with(h: &mut Harness, conn: ConnId, id: &str, dest: &str, selector: Optio
         selector: selector.map(|s| Selector::parse(s).unwrap()),
         receipt: None,
     });
-}
-
-fn durable_sub(h: &mut Harness, conn: ConnId, id: &str, topic: &str, key: &str, ack: AckMode) {
-    h.router.handle(RouterCommand::Subscribe {
-        conn,
-        id: id.into(),
-        destination: topic.into(),
-        ack,
-        prefetch: 0,
-        durable: Some(key.into()),
-        selector: None,
-        receipt: None,
-    });
-}
-
-fn send_frame(h: &mut Harness, conn: ConnId, frame: Frame) {
-    h.router.handle(RouterCommand::Send { conn, frame });
-}
-
-fn persistent(dest: &str, body: &str) -> Frame {
-    Frame::send(dest)
-        .header("persistent", "true")
-        .with_body(body.to_owned())
 }
 
 fn ack(h: &mut Harness, conn: ConnId, f: &Frame) {
@@ -65,24 +42,9 @@ fn closed_with_error(h: &Harness, conn: ConnId) -> Frame {
     last.clone()
 }
 
-/// A router over an empty store.
-fn stored_harness() -> Harness {
-    let config = RouterConfig::default();
-    let mut h = Harness::new(config.clone());
-    h.router = Router::with_store(config, h.metrics.clone(), Recovered::default());
-    h
-}
-
-/// Every store unit so far appended to `log`, reported durable.
-fn write(h: &mut Harness, log: &mut Vec<u8>) -> Vec<Op> {
-    let units = h.router.take_units();
-    for u in &units {
-        encode_unit(u, log);
-    }
-    if let Some(last) = units.last() {
-        h.router.durable(last.seq);
-    }
-    units.into_iter().flat_map(|u| u.ops).collect()
+/// The store operations of every unit `h.write` takes.
+fn write_ops(h: &mut Harness, log: &mut Vec<u8>) -> Vec<Op> {
+    h.write(log).into_iter().flat_map(|u| u.ops).collect()
 }
 
 #[test]
@@ -96,19 +58,12 @@ fn queues_topics_and_overview_show_what_exists_and_hide_reply_destinations() {
     h.send(1, "/queue/a", "delivered");
     h.sub(2, "t", "/topic/prices.eu", AckMode::Auto, 0);
     h.sub(2, "p", "/topic/prices.*", AckMode::Auto, 0);
-    durable_sub(
-        &mut h,
-        2,
-        "d",
-        "/topic/orders",
-        "durable\0\0\0d",
-        AckMode::Auto,
-    );
+    h.durable_sub(2, "d", "/topic/orders", "durable\0\0\0d", AckMode::Auto);
     // A reply queue and topic (their names are secrets) and their owner's subscriptions.
     let frame = Frame::send("/queue/b").header("reply-to", "/temp-queue/r");
-    send_frame(&mut h, 1, frame);
+    h.send_frame(1, frame);
     let frame = Frame::send("/queue/b").header("reply-to", "/temp-topic/t");
-    send_frame(&mut h, 1, frame);
+    h.send_frame(1, frame);
 
     let queues = h.router.queues();
     let names: Vec<&str> = queues.iter().map(|q| q.name.as_str()).collect();
@@ -153,7 +108,7 @@ fn peek_shows_the_first_ready_messages_without_consuming_them() {
         .header("receipt", "r-1")
         .header("a-header", "1")
         .with_body("first");
-    send_frame(&mut h, 1, first);
+    h.send_frame(1, first);
     // 1023 ASCII bytes, then a 2-byte character the 1 KiB cut splits.
     let long = format!("{}é and more", "x".repeat(1023));
     h.send(1, "/queue/q", &long);
@@ -199,7 +154,7 @@ fn a_peeked_body_that_is_not_utf8_is_shown_lossily() {
     let mut h = Harness::new(RouterConfig::default());
     h.connect(1, Version::V1_2);
     let frame = Frame::send("/queue/q").with_body(bytes::Bytes::from_static(b"a\xffb"));
-    send_frame(&mut h, 1, frame);
+    h.send_frame(1, frame);
     let peeked = h.router.peek("/queue/q", 1).unwrap();
     assert_eq!(
         (peeked[0].body.as_str(), peeked[0].body_len),
@@ -304,16 +259,14 @@ fn subscriptions_show_live_ones_and_durable_ones_once() {
     h.connect(2, Version::V1_2);
     sub_with(&mut h, 1, "sel", "/queue/q", Some("x > 1"));
     h.sub(1, "t", "/topic/t", AckMode::Auto, 0);
-    durable_sub(
-        &mut h,
+    h.durable_sub(
         2,
         "live",
         "/topic/news",
         "durable\0alice\0\0live",
         AckMode::Client,
     );
-    durable_sub(
-        &mut h,
+    h.durable_sub(
         2,
         "away",
         "/topic/a/b",
@@ -326,7 +279,7 @@ fn subscriptions_show_live_ones_and_durable_ones_once() {
         forget: false,
         receipt: None,
     });
-    send_frame(&mut h, 1, Frame::send("/queue/q").header("x", "2"));
+    h.send_frame(1, Frame::send("/queue/q").header("x", "2"));
     h.send(1, "/topic/news", "n");
 
     let subs = h.router.subscriptions();
@@ -365,7 +318,7 @@ fn a_reply_destinations_subscription_shows_its_temp_name_not_its_secret_one() {
     let mut h = Harness::new(RouterConfig::default());
     h.connect(1, Version::V1_2);
     let frame = Frame::send("/queue/requests").header("reply-to", "/temp-queue/answers");
-    send_frame(&mut h, 1, frame);
+    h.send_frame(1, frame);
     let subs = h.router.subscriptions();
     assert_eq!(subs.len(), 1);
     assert_eq!(subs[0].id, "1//temp-queue/answers");
@@ -401,7 +354,7 @@ fn delete_subscription_removes_a_durable_one_for_good_and_closes_its_subscriber(
     h.connect(1, Version::V1_2);
     h.connect(2, Version::V1_2);
     let key = "durable\0alice\0\0s";
-    durable_sub(&mut h, 1, "s", "/topic/t", key, AckMode::Client);
+    h.durable_sub(1, "s", "/topic/t", key, AckMode::Client);
     h.sub(1, "plain", "/topic/t", AckMode::Auto, 0);
     h.send(2, "/topic/t", "1");
     h.frames(1);
@@ -435,7 +388,7 @@ fn delete_subscription_removes_a_durable_one_for_good_and_closes_its_subscriber(
     // Gone for good: nothing published meanwhile is kept for its key.
     h.send(2, "/topic/t", "2");
     h.connect(3, Version::V1_2);
-    durable_sub(&mut h, 3, "s", "/topic/t", key, AckMode::Auto);
+    h.durable_sub(3, "s", "/topic/t", key, AckMode::Auto);
     assert!(h.frames(3).is_empty());
     h.send(2, "/topic/t", "3");
     assert_eq!(h.bodies(3), ["3"]);
@@ -445,8 +398,8 @@ fn delete_subscription_removes_a_durable_one_for_good_and_closes_its_subscriber(
 fn an_inactive_durable_subscription_is_deleted_by_id_and_a_live_one_by_its_subscription_too() {
     let mut h = Harness::new(RouterConfig::default());
     h.connect(1, Version::V1_2);
-    durable_sub(&mut h, 1, "a", "/topic/t", "durable\0\0\0a", AckMode::Auto);
-    durable_sub(&mut h, 1, "b", "/topic/t", "durable\0\0\0b", AckMode::Auto);
+    h.durable_sub(1, "a", "/topic/t", "durable\0\0\0a", AckMode::Auto);
+    h.durable_sub(1, "b", "/topic/t", "durable\0\0\0b", AckMode::Auto);
     h.router.handle(RouterCommand::Unsubscribe {
         conn: 1,
         id: "a".into(),
@@ -503,25 +456,25 @@ fn connection_counts_count_published_and_delivered_messages() {
 #[test]
 fn purge_and_delete_remove_persistent_messages_from_the_store() {
     let config = RouterConfig::default();
-    let mut h = stored_harness();
+    let mut h = Harness::with_store(config.clone());
     let mut log = empty_segment();
     h.connect(1, Version::V1_2);
     h.sub(1, "s", "/queue/deleted", AckMode::Client, 1);
     for q in ["/queue/purged", "/queue/deleted", "/queue/kept"] {
-        send_frame(&mut h, 1, persistent(q, "a"));
-        send_frame(&mut h, 1, persistent(q, "b"));
+        h.send_frame(1, persistent(q, "a"));
+        h.send_frame(1, persistent(q, "b"));
     }
     assert_eq!(h.frames(1).len(), 1, "one unacked on /queue/deleted");
-    write(&mut h, &mut log);
+    write_ops(&mut h, &mut log);
     assert!(h.router.queue("/queue/kept").unwrap().durable);
 
     assert_eq!(h.router.purge("/queue/purged"), Ok(2));
-    let removed = write(&mut h, &mut log);
+    let removed = write_ops(&mut h, &mut log);
     assert_eq!(removed.len(), 2);
     assert!(removed.iter().all(|op| matches!(op, Op::Remove { .. })));
 
     assert_eq!(h.router.delete_queue("/queue/deleted"), Ok(()));
-    let removed = write(&mut h, &mut log);
+    let removed = write_ops(&mut h, &mut log);
     let removes = removed.iter().filter(|op| matches!(op, Op::Remove { .. }));
     assert_eq!(
         removes.count(),
@@ -544,32 +497,18 @@ fn purge_and_delete_remove_persistent_messages_from_the_store() {
 #[test]
 fn a_deleted_durable_subscription_leaves_the_store_with_what_it_held() {
     let config = RouterConfig::default();
-    let mut h = stored_harness();
+    let mut h = Harness::with_store(config.clone());
     let mut log = empty_segment();
     h.connect(1, Version::V1_2);
-    durable_sub(
-        &mut h,
-        1,
-        "gone",
-        "/topic/t",
-        "durable\0\0\0gone",
-        AckMode::Auto,
-    );
-    durable_sub(
-        &mut h,
-        1,
-        "kept",
-        "/topic/t",
-        "durable\0\0\0kept",
-        AckMode::Auto,
-    );
+    h.durable_sub(1, "gone", "/topic/t", "durable\0\0\0gone", AckMode::Auto);
+    h.durable_sub(1, "kept", "/topic/t", "durable\0\0\0kept", AckMode::Auto);
     h.router.handle(RouterCommand::Closed { conn: 1 });
     h.connect(2, Version::V1_2);
-    send_frame(&mut h, 2, persistent("/topic/t", "held"));
-    write(&mut h, &mut log);
+    h.send_frame(2, persistent("/topic/t", "held"));
+    write_ops(&mut h, &mut log);
 
     assert_eq!(h.router.delete_subscription("durable///gone"), Ok(()));
-    let ops = write(&mut h, &mut log);
+    let ops = write_ops(&mut h, &mut log);
     assert!(
         matches!(&ops[..], [Op::Unsubscribe { key }] if key == "durable\0\0\0gone"),
         "{ops:?}"
