@@ -1,6 +1,6 @@
-//! The broker for the tests of `stompkit admin`: the real broker
-//! (`stompkit-broker`'s library, as `support` starts it), in-process on
-//! ephemeral ports with its store in memory and its admin listener on; and
+//! The broker for the tests of `stompkit admin`: the real broker, as
+//! `support` starts it (in-process on ephemeral ports, its store in memory),
+//! with its admin listener on; and
 //! a small raw STOMP client (a live connection to list, kick or subscribe).
 #![allow(clippy::unwrap_used)]
 
@@ -8,7 +8,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Output};
 use std::time::Duration;
-use stompkit_broker::{Broker as Server, BrokerConfig};
+use stompkit_broker::BrokerConfig;
 
 /// How long anything may take (a debug build on a loaded machine).
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -29,28 +29,11 @@ impl Broker {
 
     /// As [`start`](Broker::start), then `tweak` on the configuration.
     pub fn start_with(tweak: impl FnOnce(&mut BrokerConfig) + Send + 'static) -> Broker {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let mut config = BrokerConfig::default();
-                config.server.listen = vec!["127.0.0.1:0".into()];
-                // Not the default data directory: brokers of parallel tests
-                // would fight over its lock.
-                config.store.in_memory = true;
-                config.admin.listen = "127.0.0.1:0".into();
-                tweak(&mut config);
-                let broker = Server::bind(config).await.unwrap();
-                let admin = broker.admin_url().expect("no admin listener");
-                tx.send((broker.local_addrs()[0], admin)).unwrap();
-                std::future::pending::<()>().await;
-            });
+        let (stomp, admin) = crate::support::start_broker_with(|config| {
+            config.admin.listen = "127.0.0.1:0".into();
+            tweak(config);
         });
-        let (stomp, admin) = rx.recv_timeout(WAIT).unwrap();
+        let admin = admin.expect("no admin listener");
         // A wildcard address is reached on loopback.
         let admin = admin.trim_end_matches('/').replace("0.0.0.0", "127.0.0.1");
         Broker { stomp, admin }

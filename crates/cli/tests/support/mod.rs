@@ -7,6 +7,14 @@ use stompkit_broker::{Broker, BrokerConfig};
 
 /// A broker on its own runtime thread, alive until the test process exits.
 pub fn start_broker() -> SocketAddr {
+    start_broker_with(|_| {}).0
+}
+
+/// As [`start_broker`], with `tweak` applied to its configuration first;
+/// its STOMP address and its admin listener's URL, if it has one.
+pub fn start_broker_with(
+    tweak: impl FnOnce(&mut BrokerConfig) + Send + 'static,
+) -> (SocketAddr, Option<String>) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -18,8 +26,10 @@ pub fn start_broker() -> SocketAddr {
             let mut config = BrokerConfig::default();
             config.server.listen = vec!["127.0.0.1:0".into()];
             in_memory(&mut config);
+            tweak(&mut config);
             let broker = Broker::bind(config).await.unwrap();
-            tx.send(broker.local_addrs()[0]).unwrap();
+            tx.send((broker.local_addrs()[0], broker.admin_url()))
+                .unwrap();
             std::future::pending::<()>().await;
         });
     });
