@@ -85,8 +85,21 @@ pub struct RequestHead {
     pub target: String,
     /// Whether it asks for a WebSocket upgrade (`Upgrade: websocket`).
     pub websocket: bool,
+    /// The header fields in order: names as sent, values trimmed (bytes that
+    /// are not UTF-8 replaced by U+FFFD).
+    pub headers: Vec<(String, String)>,
     /// Length of the head in bytes, including the blank line.
     pub len: usize,
+}
+
+impl RequestHead {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Parses a request head from the start of `bytes` (e.g. bytes peeked from a
@@ -108,6 +121,14 @@ pub fn parse_request_head(bytes: &[u8]) -> Result<Option<RequestHead>, WsError> 
             target: req.path.unwrap_or("").to_string(),
             websocket: header(req.headers, "upgrade")
                 .is_some_and(|v| v.eq_ignore_ascii_case("websocket")),
+            headers: req
+                .headers
+                .iter()
+                .map(|h| {
+                    let value = String::from_utf8_lossy(h.value);
+                    (h.name.to_owned(), value.trim().to_owned())
+                })
+                .collect(),
             len,
         })),
         Ok(httparse::Status::Partial) if bytes.len() < MAX_REQUEST_HEAD => Ok(None),

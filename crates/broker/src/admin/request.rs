@@ -25,7 +25,8 @@ pub(super) struct Request {
     pub(super) path: String,
     /// The target's query (after `?`), still percent-encoded.
     pub(super) query: Option<String>,
-    /// The header fields, in order (names as sent).
+    /// The header fields, in order (names as sent), as the head's parser
+    /// read them.
     headers: Vec<(String, String)>,
     /// The body.
     pub(super) body: Vec<u8>,
@@ -69,14 +70,12 @@ where
         Err(WsError::Refused { status, reason }) => return Err(Reply::error(status, reason)),
         Err(_) => return Err(Reply::error(400, "malformed HTTP request")),
     };
-    let headers = header_fields(&buf[..head.len]);
     for once in ["host", "content-length"] {
-        if headers
+        let mut named = head
+            .headers
             .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(once))
-            .count()
-            > 1
-        {
+            .filter(|(n, _)| n.eq_ignore_ascii_case(once));
+        if named.nth(1).is_some() {
             return Err(Reply::error(
                 400,
                 "a header that may appear once appears twice",
@@ -91,7 +90,7 @@ where
         method: head.method,
         path,
         query,
-        headers,
+        headers: head.headers,
         body: Vec::new(),
     };
     if request.header("transfer-encoding").is_some() {
@@ -117,19 +116,6 @@ where
     body.truncate(length);
     request.body = body.to_vec();
     Ok(Some(request))
-}
-
-/// The header fields of a request head (already checked by `read_head`):
-/// every line after the request line with a colon, lines ending in CRLF or,
-/// as the head's parser also accepts, a bare LF.
-fn header_fields(head: &[u8]) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(head);
-    text.split('\n')
-        .map(|line| line.strip_suffix('\r').unwrap_or(line))
-        .skip(1)
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
-        .collect()
 }
 
 /// Percent-decodes a path segment or query part (`+` stays `+`); `Err` (a
@@ -190,6 +176,18 @@ Content-Type: application/json\r\nContent-Length: 4\r\n\r\n{}\r\n";
         let request = read(&mut &raw[..]).await.unwrap().unwrap();
         assert_eq!(request.header("host"), Some("localhost"));
         assert_eq!(request.header("x"), Some("y"));
+    }
+
+    #[tokio::test]
+    async fn the_headers_are_the_ones_the_head_parser_read() {
+        // A blank line before the request line is skipped, not read as a header.
+        let raw = b"\r\nGET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let request = read(&mut &raw[..]).await.unwrap().unwrap();
+        assert_eq!(request.path, "/");
+        assert_eq!(
+            request.headers,
+            [("Host".to_owned(), "localhost".to_owned())]
+        );
     }
 
     #[tokio::test]
