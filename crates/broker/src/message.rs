@@ -21,7 +21,7 @@ use stompkit_frame::{Command, Frame, Headers, Version, names};
 use stompkit_wire::put_decimal;
 
 /// Headers the broker sets itself; a SEND's own values are not copied.
-const RESERVED: [&str; 7] = [
+pub(crate) const RESERVED: [&str; 7] = [
     names::DESTINATION,
     names::MESSAGE_ID,
     names::SUBSCRIPTION,

@@ -14,22 +14,12 @@ mod tests;
 use super::destinations::{DestKey, Destination, Kind};
 use super::subscriptions::Subscription;
 use super::{ConnId, Router, reply_queues};
-use crate::message::Message;
+use crate::message::{Message, RESERVED};
 use std::collections::HashMap;
 use stompkit_frame::{AckMode, names};
 
 /// How much of a peeked message's body is shown, in bytes.
 const PEEK_BODY_BYTES: usize = 1024;
-/// SEND headers a MESSAGE does not carry, nor a peek.
-const NOT_SHOWN: [&str; 6] = [
-    names::MESSAGE_ID,
-    names::SUBSCRIPTION,
-    names::ACK,
-    names::RECEIPT,
-    names::TRANSACTION,
-    names::CONTENT_LENGTH,
-];
-
 /// One queue, as the admin API and `/metrics` show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueInfo {
@@ -150,8 +140,7 @@ impl Router {
 
     /// One queue by its full name (`/queue/...`).
     pub fn queue(&self, name: &str) -> Option<QueueInfo> {
-        let d = self.names.get(name).and_then(|&k| self.dests[k].as_ref())?;
-        is_listed_queue(d).then(|| self.queue_info(d))
+        self.listed_queue(name).map(|(_, d)| self.queue_info(d))
     }
 
     /// What the admin API shows of a queue.
@@ -187,7 +176,7 @@ impl Router {
         Some(
             (0..shown)
                 .filter_map(|at| d.messages.get(at))
-                .map(peeked)
+                .map(|m| peeked(m, &d.name))
                 .collect(),
         )
     }
@@ -350,21 +339,19 @@ fn durable_id(key: &str) -> String {
     parts.join("/")
 }
 
-/// A queue message as a peek shows it: the headers its MESSAGE will carry
-/// (its `destination`, `message-id`, then the SEND's own headers in order;
-/// not the SEND's `receipt`, `transaction` nor `content-length`).
-fn peeked(m: &Message) -> PeekedMessage {
-    let sent = m.headers().iter().filter(|(n, _)| !NOT_SHOWN.contains(n));
-    let mut headers = Vec::with_capacity(m.headers().len() + 1);
-    for (name, value) in sent {
-        headers.push((name.to_owned(), value.to_owned()));
-        if name == names::DESTINATION && headers.len() == 1 {
-            headers.push((names::MESSAGE_ID.to_owned(), m.num.to_string()));
-        }
+/// A message of queue `queue` as a peek shows it: the headers its MESSAGE
+/// will carry before the subscription's (`destination`, `message-id`,
+/// `redelivered` when it is), then the SEND's own headers in order, not those
+/// the broker sets itself ([`RESERVED`]).
+fn peeked(m: &Message, queue: &str) -> PeekedMessage {
+    let mut headers = Vec::with_capacity(m.headers().len() + 3);
+    headers.push((names::DESTINATION.to_owned(), queue.to_owned()));
+    headers.push((names::MESSAGE_ID.to_owned(), m.num.to_string()));
+    if m.redelivered {
+        headers.push(("redelivered".to_owned(), "true".to_owned()));
     }
-    if !headers.iter().any(|(n, _)| n == names::MESSAGE_ID) {
-        headers.insert(0, (names::MESSAGE_ID.to_owned(), m.num.to_string()));
-    }
+    let sent = m.headers().iter().filter(|(n, _)| !RESERVED.contains(n));
+    headers.extend(sent.map(|(n, v)| (n.to_owned(), v.to_owned())));
     PeekedMessage {
         headers,
         body: body_head(&m.body),

@@ -103,11 +103,12 @@ fn queues_topics_and_overview_show_what_exists_and_hide_reply_destinations() {
 fn peek_shows_the_first_ready_messages_without_consuming_them() {
     let mut h = Harness::new(RouterConfig::default());
     h.connect(1, Version::V1_2);
-    let first = Frame::send("/queue/q")
+    // `destination` after a header of the client's own.
+    let first = Frame::from_parts(Command::Send, Default::default(), "first")
         .header("b-header", "2")
+        .header("destination", "/queue/q")
         .header("receipt", "r-1")
-        .header("a-header", "1")
-        .with_body("first");
+        .header("a-header", "1");
     h.send_frame(1, first);
     // 1023 ASCII bytes, then a 2-byte character the 1 KiB cut splits.
     let long = format!("{}é and more", "x".repeat(1023));
@@ -145,8 +146,33 @@ fn peek_shows_the_first_ready_messages_without_consuming_them() {
         Some(id.as_str()),
         "the id its MESSAGE has"
     );
+    let delivered: Vec<(&str, &str)> = frames[0]
+        .headers()
+        .iter()
+        .filter(|(n, _)| *n != "subscription")
+        .collect();
+    let shown: Vec<(&str, &str)> = peeked[0]
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(shown, delivered, "the headers its MESSAGE has, in order");
     let bodies: Vec<&[u8]> = frames.iter().map(|f| f.body()).collect();
     assert_eq!(bodies, [&b"first"[..], long.as_bytes(), b"third"]);
+}
+
+#[test]
+fn a_peeked_message_given_back_shows_it_is_redelivered() {
+    let mut h = Harness::new(RouterConfig::default());
+    h.connect(1, Version::V1_2);
+    h.sub(1, "s", "/queue/q", AckMode::Client, 1);
+    h.send(1, "/queue/q", "back");
+    assert_eq!(h.router.queue("/queue/q").unwrap().unacked, 1);
+    h.router.handle(RouterCommand::Closed { conn: 1 });
+    let peeked = h.router.peek("/queue/q", 1).unwrap();
+    let names: Vec<&str> = peeked[0].headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["destination", "message-id", "redelivered"]);
+    assert_eq!(peeked[0].headers[2].1, "true");
 }
 
 #[test]
