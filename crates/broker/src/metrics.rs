@@ -139,9 +139,6 @@ pub struct Metrics {
     /// Logins refused (bad password or token, unknown user, anonymous
     /// refused), and admin API credentials refused.
     pub auth_failures: AtomicU64,
-    /// Connections closed because they did not read their messages fast
-    /// enough (`slow_consumer = disconnect`).
-    pub slow_consumer_disconnects: AtomicU64,
     /// Messages dropped, by [`DropReason`] (indexed by `reason as usize`).
     dropped: [AtomicU64; DropReason::ALL.len()],
     /// ERROR frames sent and connections refused, by [`ErrorReason`].
@@ -165,7 +162,6 @@ impl Default for Metrics {
             expired: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             auth_failures: AtomicU64::new(0),
-            slow_consumer_disconnects: AtomicU64::new(0),
             dropped: Default::default(),
             errors: Default::default(),
             store_write: Histogram::new(store_write_buckets()),

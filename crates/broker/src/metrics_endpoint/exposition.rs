@@ -171,16 +171,20 @@ impl Scrape {
                 "Header copies a receiver's STOMP version could not carry.",
                 &m.dropped_headers,
             ),
-            (
-                "stompkit_slow_consumer_disconnects",
-                "Connections closed for not reading their messages fast enough.",
-                &m.slow_consumer_disconnects,
-            ),
         ];
         for (name, help, value) in families {
             counter(enc, name, help, None, read(value))?;
         }
-        Ok(())
+        // The ERRORs sent for it, under the name alerts look for.
+        let help = "Connections closed for not reading their messages fast enough.";
+        let disconnects = m.errors(ErrorReason::SlowConsumer);
+        counter(
+            enc,
+            "stompkit_slow_consumer_disconnects",
+            help,
+            None,
+            disconnects,
+        )
     }
 
     /// The counters with a `reason` label.

@@ -721,9 +721,7 @@ impl Router {
         while let Some(conn) = self.to_close.pop() {
             if self.conns.contains_key(&conn) {
                 tracing::warn!(conn, "slow consumer: closing with ERROR");
-                let metrics = &self.counters.metrics;
-                metrics.count_error(ErrorReason::SlowConsumer);
-                Metrics::add(&metrics.slow_consumer_disconnects, 1);
+                self.counters.metrics.count_error(ErrorReason::SlowConsumer);
                 let frame = Frame::error("slow consumer")
                     .with_body("the connection did not read its messages fast enough\n");
                 self.close_with_error(conn, &frame);

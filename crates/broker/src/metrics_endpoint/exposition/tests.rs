@@ -35,7 +35,9 @@ fn every_family_is_valid_and_holds_its_value() {
     Metrics::add(&m.connections, 2);
     Metrics::add(&m.connections_total, 5);
     Metrics::add(&m.auth_failures, 1);
-    Metrics::add(&m.slow_consumer_disconnects, 4);
+    for _ in 0..4 {
+        m.count_error(ErrorReason::SlowConsumer);
+    }
     Metrics::add(&m.bytes_in, 100);
     m.count_dropped(DropReason::NoCredit, 7);
     m.count_error(ErrorReason::ConnectionLimit);
@@ -64,6 +66,7 @@ fn every_family_is_valid_and_holds_its_value() {
     let errors = "stompkit_errors_total";
     assert_eq!(v(errors, &[("reason", "connection_limit")]), Some(1.0));
     assert_eq!(v(errors, &[("reason", "protocol")]), Some(0.0));
+    assert_eq!(v(errors, &[("reason", "slow_consumer")]), Some(4.0));
     let a = [("queue", "a\"b")];
     assert_eq!(v("stompkit_queue_messages_ready", &a), Some(2.0));
     assert_eq!(v("stompkit_queue_messages_unacked", &a), Some(1.0));
