@@ -332,7 +332,7 @@ async fn deleting_a_queue_errors_its_consumer() {
     assert_eq!(message.command, Command::Message, "{message:?}");
     let error = consumer.r.next().await;
     assert_eq!(error.command, Command::Error, "{error:?}");
-    assert!(error.get("message").is_some(), "{error:?}");
+    assert_eq!(error.get("message"), Some("queue deleted"), "{error:?}");
     assert!(
         consumer.r.next_within(WAIT).await.is_none(),
         "closed after the ERROR"

@@ -263,6 +263,8 @@ async fn a_reload_while_a_login_is_checked_applies_to_its_session() {
         tokio::spawn(
             async move { Conn::open(addr, &[("login", "bob"), ("passcode", "b-pw")]).await },
         );
+    // Accepted (its CONNECT follows at once), then time for the check to start.
+    broker.wait_for_async("connection accepted", 1).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     std::fs::write(&config, &alice).unwrap();
     broker.reload_async(RELOADED, 1).await;
