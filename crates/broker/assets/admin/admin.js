@@ -12,6 +12,8 @@
   // and right after a change.
   var CONNECTIONS_EVERY = 5;
   var CONFIRM_MS = 4000; // how long a button waits for its confirming click
+  var REQUEST_MS = 10000; // a request unanswered this long is given up (and retried by the next poll)
+  var ACTION_ERROR_MS = 10000; // how long a failed purge or disconnect stays on show
   var CHART_WINDOW_MS = 5 * 60 * 1000; // the history covers the last five minutes
   var number = new Intl.NumberFormat('en-US');
   var rate = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
@@ -52,9 +54,25 @@
 
   // ---- the API ---------------------------------------------------------------------------
 
+  // One request, given up (an Error) when its answer takes longer than REQUEST_MS, so a
+  // hung request never stops the polling.
+  function request(path, options) {
+    var controller = new AbortController();
+    var timer = setTimeout(function () {
+      controller.abort();
+    }, REQUEST_MS);
+    options.cache = 'no-store';
+    options.signal = controller.signal;
+    return fetch(path, options)
+      .then(answer)
+      .finally(function () {
+        clearTimeout(timer);
+      });
+  }
+
   // GET `path` as JSON; a refusal is an Error carrying the answer's own message.
   function getJson(path) {
-    return fetch(path, { headers: { Accept: 'application/json' }, cache: 'no-store' }).then(answer);
+    return request(path, { headers: { Accept: 'application/json' } });
   }
 
   function answer(response) {
@@ -75,7 +93,7 @@
   }
 
   function remove(path) {
-    return fetch(path, { method: 'DELETE', cache: 'no-store' }).then(answer);
+    return request(path, { method: 'DELETE' });
   }
 
   // ---- the overview ----------------------------------------------------------------------
@@ -266,6 +284,7 @@
         .then(refresh)
         .catch(function (error) {
           showStatus('error', error.message);
+          actionErrorUntil = Date.now() + ACTION_ERROR_MS;
         })
         .then(function () {
           button.disabled = false;
@@ -354,6 +373,7 @@
 
   var polls = 0;
   var inFlight = null;
+  var actionErrorUntil = 0;
 
   // One round of questions (with the connections when `full`, or every fifth round);
   // resolves when the page shows their answers (or the error).
@@ -368,7 +388,9 @@
         if (answers.length > 2) showConnections(answers[2]);
         polls += 1;
         document.body.dataset.polls = String(polls);
-        if (document.body.dataset.state !== 'live' || /^(Loading|Cannot)/.test($('status').textContent)) {
+        var stale = document.body.dataset.state !== 'live' || /^(Loading|Cannot)/.test($('status').textContent);
+        // A failed purge or disconnect stays on show for a while.
+        if (stale && Date.now() >= actionErrorUntil) {
           showStatus('live', 'Live: updated every second.');
         }
       })
