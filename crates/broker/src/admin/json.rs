@@ -134,7 +134,7 @@ pub(super) struct Topic {
 impl From<TopicInfo> for Topic {
     fn from(t: TopicInfo) -> Topic {
         Topic {
-            name: short(&t.name, "/topic/"),
+            name: t.short_name().to_owned(),
             destination: t.name,
             subscribers: t.subscribers,
             durable_subscriptions: t.durable_subscriptions,
@@ -172,11 +172,6 @@ impl From<SubscriptionInfo> for Subscription {
 #[derive(Debug, serde::Serialize)]
 pub(super) struct Purged {
     pub(super) purged: usize,
-}
-
-/// `name` without `prefix` (the whole name when it has another).
-fn short(name: &str, prefix: &str) -> String {
-    name.strip_prefix(prefix).unwrap_or(name).to_owned()
 }
 
 #[cfg(test)]

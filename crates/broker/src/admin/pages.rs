@@ -10,8 +10,11 @@ use super::Admin;
 use super::reply::Reply;
 use crate::metrics_endpoint;
 
-/// The dashboard's files: path, content type, contents.
-pub(super) const FILES: [(&str, &str, &str); 3] = [
+/// A dashboard file: path, content type, contents.
+pub(super) type File = (&'static str, &'static str, &'static str);
+
+/// The dashboard's files.
+const FILES: [File; 3] = [
     (
         "/",
         "text/html; charset=utf-8",
@@ -30,11 +33,8 @@ pub(super) const FILES: [(&str, &str, &str); 3] = [
 ];
 
 /// The dashboard file at `path`, if there is one.
-pub(super) fn file(path: &str) -> Option<Reply> {
-    FILES
-        .iter()
-        .find(|(p, _, _)| *p == path)
-        .map(|(_, content_type, body)| Reply::page(content_type, body))
+pub(super) fn file(path: &str) -> Option<&'static File> {
+    FILES.iter().find(|(p, _, _)| *p == path)
 }
 
 /// `GET /metrics`: what the metrics listener serves.

@@ -15,7 +15,7 @@ use super::{Admin, api, pages};
 #[derive(Debug, PartialEq, Eq)]
 enum Endpoint {
     /// A dashboard file.
-    File(String),
+    File(&'static pages::File),
     /// `/metrics`.
     Metrics,
     /// `/healthz`.
@@ -53,8 +53,8 @@ impl Endpoint {
     /// The endpoint at `path`: `Ok(None)` when there is none, `Err` (400)
     /// when a parameter is badly percent-encoded.
     fn at(path: &str) -> Result<Option<Endpoint>, Reply> {
-        if pages::FILES.iter().any(|(p, _, _)| *p == path) {
-            return Ok(Some(Endpoint::File(path.to_owned())));
+        if let Some(file) = pages::file(path) {
+            return Ok(Some(Endpoint::File(file)));
         }
         let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
         let param = |raw: &str| -> Result<String, Reply> { decode(raw) };
@@ -114,7 +114,7 @@ async fn answer(admin: &Admin, request: &Request) -> Result<Reply, Reply> {
         return Err(Reply::method_not_allowed(allow));
     }
     match endpoint {
-        Endpoint::File(path) => pages::file(&path).ok_or_else(|| Reply::error(404, "not found")),
+        Endpoint::File((_, content_type, body)) => Ok(Reply::page(content_type, body)),
         Endpoint::Metrics => Ok(pages::metrics(admin).await),
         Endpoint::Health => Ok(pages::health(admin)),
         Endpoint::Overview => api::overview(admin).await,
@@ -148,7 +148,14 @@ mod tests {
 
     #[test]
     fn paths_and_parameters() {
-        assert_eq!(at("/"), Some(Endpoint::File("/".into())));
+        assert!(matches!(
+            at("/"),
+            Some(Endpoint::File(("/", "text/html; charset=utf-8", _)))
+        ));
+        assert!(matches!(
+            at("/admin.js"),
+            Some(Endpoint::File(("/admin.js", _, _)))
+        ));
         assert_eq!(at("/api/overview"), Some(Endpoint::Overview));
         assert_eq!(
             at("/api/queues/a%2Fb%20c"),

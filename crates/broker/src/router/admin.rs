@@ -56,6 +56,13 @@ pub struct TopicInfo {
     pub durable_subscriptions: usize,
 }
 
+impl TopicInfo {
+    /// Its name after `/topic/`: the admin API's `name`.
+    pub fn short_name(&self) -> &str {
+        self.name.strip_prefix("/topic/").unwrap_or(&self.name)
+    }
+}
+
 /// One subscription: a live one, or a durable one with no subscriber now
 /// (`connection` is `None`).
 #[derive(Clone, Debug, PartialEq, Eq)]
