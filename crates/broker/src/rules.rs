@@ -24,7 +24,7 @@ pub(crate) use error::ProtocolError;
 pub use frames::refusal;
 pub(crate) use frames::{error_frame, version_refusal, write_frame};
 pub(crate) use heartbeat::{answer_heartbeat, beat};
-pub(crate) use permission::{forbidden_body, may, who};
+pub(crate) use permission::{forbidden_body, may, reauthorize, who};
 pub use request::PREFETCH_COUNT;
 pub(crate) use request::{AckTarget, Durable, Request, check, prefetch};
 

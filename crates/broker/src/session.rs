@@ -39,7 +39,7 @@ mod subscriptions;
 mod transactions;
 use subscriptions::SubscribeRequest;
 
-use crate::auth::{Authenticator, Principal, Recheck};
+use crate::auth::{Authenticator, Principal};
 use crate::config::BrokerConfig;
 use crate::message::{frame_size, owned_frame};
 use crate::metrics::{ErrorReason, Metrics};
@@ -308,10 +308,8 @@ impl Session {
         let (State::Open(_), Some(principal)) = (&self.state, &mut self.principal) else {
             return;
         };
-        match auth.recheck(principal) {
-            Recheck::Permissions(permissions) => principal.permissions = permissions,
-            Recheck::UserRemoved => self.fail(ProtocolError::UserRemoved, None, out),
-            Recheck::AnonymousRemoved => self.fail(ProtocolError::AnonymousRemoved, None, out),
+        if let Err(error) = rules::reauthorize(auth, principal) {
+            self.fail(error, None, out);
         }
     }
 

@@ -20,7 +20,7 @@
 mod connect;
 mod error;
 
-use crate::auth::{AuthRequest, Authenticator, Principal, Recheck};
+use crate::auth::{AuthRequest, Authenticator, Principal};
 use crate::config::BrokerConfig;
 use crate::config::RelayConfig;
 use crate::metrics::{ErrorReason, Metrics};
@@ -311,10 +311,8 @@ impl RelaySession {
         let Some(principal) = &mut self.principal else {
             return;
         };
-        match auth.recheck(principal) {
-            Recheck::Permissions(permissions) => principal.permissions = permissions,
-            Recheck::UserRemoved => self.fail(ProtocolError::UserRemoved, None),
-            Recheck::AnonymousRemoved => self.fail(ProtocolError::AnonymousRemoved, None),
+        if let Err(error) = rules::reauthorize(auth, principal) {
+            self.fail(error, None);
         }
     }
 
