@@ -8,7 +8,9 @@ mod admin_support;
 #[allow(dead_code)]
 mod support;
 
-use admin_support::{Broker, Stomp, WAIT, admin, admin_fails, admin_json, admin_ok};
+use admin_support::{
+    Broker, Stomp, WAIT, admin, admin_fails, admin_json, admin_ok, admin_with_env,
+};
 use serde_json::Value;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stompkit_broker::auth::{password, token};
@@ -350,21 +352,14 @@ fn a_refusing_listener_is_one_line_and_a_token_gets_in() {
     let line = admin_fails(url, &["--login", "ops", "--token", "v1.1.bad", "topics"]);
     assert!(line.contains("401"), "{line}");
 
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let minted = token::mint(SECRET.as_bytes(), "ops", now + 600);
+    let minted = ops_token();
     let json = admin_json(url, &["--login", "ops", "--token", &minted, "overview"]);
     assert_eq!(json["connections"], 0);
     // Credentials from the environment, options after the subcommand.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stompkit"))
-        .args(["admin", "queues", "--admin-url", url, "--json"])
-        .env("STOMPKIT_LOGIN", "ops")
-        .env("STOMPKIT_TOKEN", &minted)
-        .env_remove("STOMPKIT_PASSCODE")
-        .output()
-        .unwrap();
+    let out = admin_with_env(
+        &["queues", "--admin-url", url, "--json"],
+        &[("STOMPKIT_LOGIN", "ops"), ("STOMPKIT_TOKEN", &minted)],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -380,23 +375,6 @@ fn ops_token() -> String {
         .unwrap()
         .as_secs();
     token::mint(SECRET.as_bytes(), "ops", now + 600)
-}
-
-/// `stompkit admin ARGS` with only the environment variables `env` of the
-/// STOMPKIT_ ones (the others removed).
-fn admin_with_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_stompkit"));
-    command.arg("admin").args(args);
-    for name in [
-        "STOMPKIT_ADMIN_URL",
-        "STOMPKIT_LOGIN",
-        "STOMPKIT_PASSCODE",
-        "STOMPKIT_TOKEN",
-        "STOMPKIT_CA_FILE",
-    ] {
-        command.env_remove(name);
-    }
-    command.envs(env.iter().copied()).output().unwrap()
 }
 
 /// The one stderr line of a failed `out` (exit 1, as every error of ours).
@@ -520,11 +498,10 @@ fn https_trusts_the_ca_file() {
 
     let json = admin_json(&url, &["--ca-file", ca, "overview"]);
     assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stompkit"))
-        .args(["admin", "queues", "--admin-url", &url])
-        .env("STOMPKIT_CA_FILE", ca)
-        .output()
-        .unwrap();
+    let out = admin_with_env(
+        &["queues", "--admin-url", &url],
+        &[("STOMPKIT_CA_FILE", ca)],
+    );
     assert!(
         out.status.success(),
         "{}",

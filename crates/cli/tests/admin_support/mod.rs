@@ -43,16 +43,24 @@ impl Broker {
 /// `stompkit admin ARGS` against `admin_url`, with no credentials or CA
 /// from the environment.
 pub fn admin(admin_url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stompkit"))
-        .arg("admin")
-        .args(args)
-        .env("STOMPKIT_ADMIN_URL", admin_url)
-        .env_remove("STOMPKIT_LOGIN")
-        .env_remove("STOMPKIT_PASSCODE")
-        .env_remove("STOMPKIT_TOKEN")
-        .env_remove("STOMPKIT_CA_FILE")
-        .output()
-        .unwrap()
+    admin_with_env(args, &[("STOMPKIT_ADMIN_URL", admin_url)])
+}
+
+/// `stompkit admin ARGS` with only the environment variables `env` of the
+/// ones it reads (the others removed, whatever the developer's shell set).
+pub fn admin_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stompkit"));
+    command.arg("admin").args(args);
+    for name in [
+        "STOMPKIT_ADMIN_URL",
+        "STOMPKIT_LOGIN",
+        "STOMPKIT_PASSCODE",
+        "STOMPKIT_TOKEN",
+        "STOMPKIT_CA_FILE",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied()).output().unwrap()
 }
 
 /// The stdout of a `stompkit admin` that must succeed.
