@@ -1,6 +1,7 @@
 """Thin test harness around stomp.py for the interop suite.
 
-Owns: where the broker is (environment variables), a recording listener that
+Owns: where the broker is (environment variables; with several nodes of a
+clustered broker, which node each new connection goes to), a recording listener that
 tests can wait on with a timeout, and a `Client` wrapper that hides the
 per-version differences of stomp.py's API (ack/nack arguments, connect
 arguments) so a test can be written once and parametrised by version.
@@ -8,7 +9,12 @@ arguments) so a test can be written once and parametrised by version.
 It does not own any assertion about the broker: those live in the tests.
 
 Environment:
-  STOMP_HOST, STOMP_PORT   address of the broker under test (required port)
+  STOMP_HOST, STOMP_PORT   address of the broker under test (required port,
+                           unless STOMPKIT_INTEROP_NODES is set)
+  STOMPKIT_INTEROP_NODES   `host:port,host:port,...`: the nodes of one
+                           clustered broker; each connection a test opens goes
+                           to the next node, round-robin from the first node in
+                           every test (see `next_address`)
   STOMP_LOGIN, STOMP_PASSCODE, STOMP_VHOST   optional CONNECT headers
                            (RabbitMQ reads `host` as the virtual host, so a
                            run against it sets STOMP_VHOST=/)
@@ -23,11 +29,34 @@ import uuid
 import stomp
 import stomp.protocol
 
-HOST = os.environ.get("STOMP_HOST", "127.0.0.1")
-try:
-    PORT = int(os.environ["STOMP_PORT"])
-except (KeyError, ValueError) as exc:  # fail loudly: never run against a guessed address
-    raise RuntimeError("set STOMP_PORT (and STOMP_HOST) to the broker under test") from exc
+
+def _parse_nodes(text):
+    """`host:port,host:port` -> [(host, port), ...] (empty for an empty text)."""
+    nodes = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise RuntimeError(f"STOMPKIT_INTEROP_NODES: {item!r} is not host:port")
+        nodes.append((host.strip("[]"), int(port)))
+    return nodes
+
+
+NODES = _parse_nodes(os.environ.get("STOMPKIT_INTEROP_NODES", ""))
+if NODES:
+    HOST, PORT = NODES[0]
+else:
+    HOST = os.environ.get("STOMP_HOST", "127.0.0.1")
+    try:
+        PORT = int(os.environ["STOMP_PORT"])
+    except (KeyError, ValueError) as exc:  # fail loudly: never run against a guessed address
+        raise RuntimeError("set STOMP_PORT (and STOMP_HOST) to the broker under test") from exc
+    NODES = [(HOST, PORT)]
+# Several nodes of one clustered broker: publishers and subscribers of a test
+# end up on different nodes, and delivery between them is asynchronous.
+CLUSTER = len(NODES) > 1
 LOGIN = os.environ.get("STOMP_LOGIN")
 PASSCODE = os.environ.get("STOMP_PASSCODE")
 VHOST = os.environ.get("STOMP_VHOST")
@@ -51,6 +80,44 @@ def queue_name():
 
 def topic_name():
     return "/topic/" + unique("interop")
+
+
+_next_node = 0
+
+
+def reset_nodes():
+    """Starts the round-robin over: the next connection goes to the first node
+    (conftest.py calls it before every test, so each test places its
+    connections the same way whatever ran before it)."""
+    global _next_node
+    _next_node = 0
+    _unconfirmed.clear()
+
+
+def next_address():
+    """The node for the next connection: round-robin over NODES (always the one
+    node of a single-broker run)."""
+    global _next_node
+    address = NODES[_next_node % len(NODES)]
+    _next_node += 1
+    return address
+
+
+# SUBSCRIBEs sent without waiting for their RECEIPT (cluster runs only):
+# [(client, receipt id), ...].
+_unconfirmed = []
+
+
+def send_after_subscriptions():
+    """In a cluster run, waits until every SUBSCRIBE the test sent without
+    waiting is in place before a SEND goes out: a RECEIPT says the subscriber's
+    node receives what other nodes publish (a subscription refused with an
+    ERROR, or whose connection closed, is no longer waited for). Without this
+    a SEND on another node right after such a SUBSCRIBE would race it."""
+    while _unconfirmed:
+        c, rid = _unconfirmed.pop()
+        c.rec.wait_for(lambda: rid in c.rec.receipts or c.rec.errors or c.rec.disconnected,
+                       f"RECEIPT {rid} for a SUBSCRIBE before a SEND on another node")
 
 
 def wait_until(predicate, what, timeout=TIMEOUT):
@@ -133,8 +200,10 @@ class Client:
 
     def __init__(self, version, heartbeats=(0, 0), auto_decode=True, auto_content_length=True):
         self.version = version
+        # The next node of a cluster run (the broker of a single-node run).
+        self.address = next_address()
         kwargs = dict(
-            host_and_ports=[(HOST, PORT)],
+            host_and_ports=[self.address],
             auto_decode=auto_decode,
             auto_content_length=auto_content_length,
             reconnect_attempts_max=1,
@@ -225,6 +294,10 @@ class Client:
             self.conn.subscribe(destination, sub_id, ack=ack, headers=headers)
         if wait:
             self.wait_receipt(rid)
+        elif CLUSTER:
+            # Its RECEIPT says when the other nodes' messages can reach it:
+            # the next SEND of the test waits for that (send_after_subscriptions).
+            _unconfirmed.append((self, rid))
         return sub_id
 
     def unsubscribe(self, sub_id, wait=True, **headers):
@@ -238,6 +311,7 @@ class Client:
             self.wait_receipt(rid)
 
     def send(self, destination, body, wait=True, content_type=None, transaction=None, **headers):
+        send_after_subscriptions()
         rid = None
         if wait:
             rid = self.receipt()

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from support import VERSIONS, VERSIONS_11_UP, queue_name, topic_name, unique
-from tags import portable, stompkit_only
+from tags import portable, single_node, stompkit_only
 
 MAX_DELIVERIES = int(os.environ.get("STOMPKIT_INTEROP_MAX_DELIVERIES", "10"))
 CONVENTIONS = ["activemq", "rabbitmq"]
@@ -168,6 +168,11 @@ def test_unsubscribing_with_the_durable_headers_removes_it_for_good(client, conv
 
 
 @stompkit_only
+@single_node(
+    "one subscriber at a time is enforced by the node holding it; in cluster mode a second "
+    "subscriber on another node shares the durable subscription's messages instead (the README "
+    "says so under Cluster mode)"
+)
 @pytest.mark.parametrize("convention", CONVENTIONS)
 def test_a_second_subscriber_to_an_active_durable_subscription_gets_an_error(client, convention):
     d = Durable(convention)

@@ -24,9 +24,11 @@
 //! recovery row, only `target/bench-broker-quick.md`, and it fails when any row
 //! failed or lost messages. (Release builds even then: a dev build's broker is
 //! too slow to keep up with its own load generator, so the runs would test the
-//! debug build.)
+//! debug build.) `--cluster` measures cluster mode instead: two of the rows on
+//! three nodes over NATS against one node ([`cluster`]).
 
 mod chart;
+mod cluster;
 mod fsync;
 mod procfs;
 mod recovery;
@@ -85,6 +87,11 @@ pub struct BenchBrokerArgs {
     /// Persistent messages stored before the recovery row's SIGKILL (0: no recovery row).
     #[arg(long, default_value_t = 1_000_000)]
     recovery_messages: u64,
+    /// Cluster mode instead: topic 1→100 and queue 4→4 on three nodes over a
+    /// throwaway nats-server against one node; writes only
+    /// target/bench-broker-cluster.md (with --quick: -quick.md).
+    #[arg(long, conflicts_with_all = ["with_peers", "only"])]
+    cluster: bool,
 }
 
 /// What one run measures, from the options (`--quick` fixes most of it).
@@ -160,6 +167,9 @@ pub fn run_quick() -> Result<()> {
 
 /// Runs the benchmark.
 pub fn run(args: &BenchBrokerArgs) -> Result<()> {
+    if args.cluster {
+        return cluster::run(args);
+    }
     let settings = Settings::of(args);
     // The load generator and the brokers inherit this (each side of 10,000
     // connections needs that many descriptors).

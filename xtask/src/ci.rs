@@ -3,11 +3,11 @@
 //! Owns the list of CI steps ([`steps`]) and the report: each step's name and
 //! wall time as it finishes, a summary table at the end, and a non-zero exit at
 //! the first failing step. A step that needs a system package this machine lacks
-//! (RabbitMQ, Node.js, Chromium, python3-venv) ends with a [`cmd::Missing`]
-//! error: outside CI it is reported as `SKIPPED: ...` and the run goes on; with
-//! `CI=true` a skip is a failure (and packages are installed instead, as they
-//! are after `--install`). To add a step, add an entry to [`steps`];
-//! `--skip`/`--only` pick steps by name.
+//! (RabbitMQ, nats-server, Node.js, Chromium, python3-venv) ends with a
+//! [`cmd::Missing`] error: outside CI it is reported as `SKIPPED: ...` and the
+//! run goes on; with `CI=true` a skip is a failure (and packages are installed
+//! instead, as they are after `--install`). To add a step, add an entry to
+//! [`steps`]; `--skip`/`--only` pick steps by name.
 
 use crate::{cmd, fuzz, modules, paths, tools};
 use anyhow::{Context as _, Result, bail};
@@ -20,9 +20,9 @@ pub struct CiArgs {
     /// Seconds each fuzz target runs in the fuzz smoke step.
     #[arg(long, default_value_t = 10)]
     fuzz_seconds: u64,
-    /// Install missing system packages (RabbitMQ, Node.js, Chromium,
-    /// python3-venv) with apt-get, as CI=true does, instead of skipping the
-    /// steps that need them.
+    /// Install missing system packages (RabbitMQ, nats-server, Node.js,
+    /// Chromium, python3-venv) with apt-get, as CI=true does, instead of
+    /// skipping the steps that need them.
     #[arg(long)]
     install: bool,
     /// Skip these steps (by name; repeatable).
@@ -128,8 +128,8 @@ fn checks() -> Vec<Step> {
     ]
 }
 
-/// The tests: the workspace's, without TLS, those that need RabbitMQ, and the
-/// durable store's long one in release.
+/// The tests: the workspace's, without TLS, those that need RabbitMQ or NATS,
+/// and the durable store's long one in release.
 fn tests() -> Vec<Step> {
     vec![
         Step {
@@ -156,6 +156,25 @@ fn tests() -> Vec<Step> {
                     "relay",
                     "--",
                     "--ignored",
+                ])
+            },
+        },
+        Step {
+            name: "cluster-tests",
+            about: "the broker's #[ignore]d cluster tests: three broker nodes on a throwaway nats-server with JetStream (needs nats-server)",
+            run: |_| {
+                // Installed (or reported missing) here, so the test itself never skips.
+                xtask::nats::ensure_installed()?;
+                test_step(&[
+                    "test",
+                    "-p",
+                    "stompkit-broker",
+                    "--test",
+                    "cluster",
+                    "--",
+                    "--ignored",
+                    "--test-threads",
+                    "1",
                 ])
             },
         },
@@ -248,6 +267,11 @@ fn interop() -> Vec<Step> {
                 crate::interop::run()?;
                 Ok(String::new())
             },
+        },
+        Step {
+            name: "interop-cluster",
+            about: "stomp.py suite with publishers and subscribers on different nodes of a three-node cluster on a throwaway nats-server (needs python3-venv, nats-server)",
+            run: |_| crate::interop_cluster::run(),
         },
         Step {
             name: "interop-js",

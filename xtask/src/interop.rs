@@ -24,6 +24,9 @@
 //! - `STOMPKIT_INTEROP_PYTEST_ARGS="-k heart -v"`: extra pytest arguments,
 //!   split on whitespace.
 //! - `PYTHON`: the interpreter that creates the venv (default `python3`).
+//!
+//! The other runs of the suite (`interop_relay.rs`, `interop_cluster.rs`)
+//! start their brokers with the same pieces ([`broker_command`], [`Broker`]).
 
 use crate::cmd;
 use anyhow::{Context, Result, bail};
@@ -52,7 +55,7 @@ const LOG_TAIL_BYTES: u64 = 8 * 1024;
 /// The broker's `[destinations] max_deliveries` for the run (default 10): the
 /// dead-letter tests in `interop/test_durable.py` NACK a message that many times,
 /// and read the number from `STOMPKIT_INTEROP_MAX_DELIVERIES`.
-const MAX_DELIVERIES: &str = "3";
+pub(crate) const MAX_DELIVERIES: &str = "3";
 
 /// Runs the suite as configured by the environment (see the module docs).
 pub fn run() -> Result<()> {
@@ -244,19 +247,8 @@ impl Broker {
     pub(crate) fn start_with(binary: &Path, args: &[&str]) -> Result<Broker> {
         let log = target_dir().join("interop-broker.log");
         let data_dir = fresh_data_dir()?;
-        let mut command = Command::new(binary);
-        command
-            .args(["--listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(args)
-            // The suite negotiates 200 ms heart-beats; the default floor is 1000 ms.
-            .env("STOMPKIT_HEARTBEAT_MIN_MS", HEARTBEAT_MIN_MS)
-            .env("STOMPKIT_DESTINATIONS_MAX_DELIVERIES", MAX_DELIVERIES)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            );
+        let mut command = broker_command(binary, args);
+        command.arg("--data-dir").arg(&data_dir);
         match Broker::spawn(command, log) {
             Ok(mut broker) => {
                 broker.data_dir = Some(data_dir);
@@ -375,14 +367,20 @@ impl Broker {
 
     /// Prints the end of the broker's log (stderr) to help read a failure.
     pub(crate) fn print_log_tail(&self) {
+        eprintln!("{}", self.log_tail());
+    }
+
+    /// The end of the broker's log (stderr), headed by its path.
+    fn log_tail(&self) -> String {
         let Ok(mut file) = fs::File::open(&self.log) else {
-            return;
+            return format!("--- {} cannot be read ---", self.log.display());
         };
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         let _ = file.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)));
-        let mut tail = String::new();
-        let _ = file.read_to_string(&mut tail);
-        eprintln!("--- end of {} ---\n{tail}\n---", self.log.display());
+        let mut bytes = Vec::new();
+        let _ = file.read_to_end(&mut bytes);
+        let tail = String::from_utf8_lossy(&bytes);
+        format!("--- end of {} ---\n{tail}\n---", self.log.display())
     }
 }
 
@@ -396,6 +394,25 @@ impl Drop for Broker {
             let _ = fs::remove_dir_all(dir);
         }
     }
+}
+
+/// `binary --listen 127.0.0.1:0 ARGS` with the environment every broker of the
+/// suite runs with: the heart-beat floor the suite needs, [`MAX_DELIVERIES`],
+/// and `RUST_LOG` (ours, else `info`). No data directory: [`Broker::start_with`]
+/// adds one; a cluster node (`--cluster URL`) has none.
+pub(crate) fn broker_command(binary: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        // The suite negotiates 200 ms heart-beats; the default floor is 1000 ms.
+        .env("STOMPKIT_HEARTBEAT_MIN_MS", HEARTBEAT_MIN_MS)
+        .env("STOMPKIT_DESTINATIONS_MAX_DELIVERIES", MAX_DELIVERIES)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        );
+    command
 }
 
 /// A new, empty directory `<target>/interop-data/<pid>-<nanos>` for one broker's

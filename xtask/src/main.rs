@@ -4,7 +4,8 @@
 //! - `cargo xtask fuzz [TARGET] [--all] [--seconds N]` runs the cargo-fuzz targets in `fuzz/`.
 //! - `cargo xtask bench [--quick] [--peers]` runs the benchmarks.
 //! - `cargo xtask interop [--addr IP:PORT] [--portable-only]` runs the stomp.py suite in `interop/`;
-//!   `cargo xtask interop --relay` runs its portable part through the broker's relay mode to RabbitMQ.
+//!   `cargo xtask interop --relay` runs its portable part through the broker's relay mode to RabbitMQ;
+//!   `cargo xtask interop --cluster` runs it across three broker nodes on a throwaway nats-server.
 //! - `cargo xtask rabbitmq` starts a throwaway RabbitMQ on free ports until stdin closes.
 //! - `cargo xtask interop-js [--addr IP:PORT]` runs the stompjs and browser suites in `interop/js/`.
 //! - `cargo xtask bench-broker [--with-peers] [--quick]` measures stompkit-broker against RabbitMQ and ActiveMQ.
@@ -18,6 +19,7 @@ mod ci;
 mod cmd;
 mod fuzz;
 mod interop;
+mod interop_cluster;
 mod interop_js;
 mod interop_relay;
 mod modules;
@@ -56,6 +58,10 @@ enum Task {
         /// (`--upstream`) to a throwaway RabbitMQ.
         #[arg(long, conflicts_with_all = ["addr", "portable_only"])]
         relay: bool,
+        /// Run the suite across three stompkit-broker nodes in cluster mode on a
+        /// throwaway nats-server, each test's connections spread over the nodes.
+        #[arg(long, conflicts_with_all = ["addr", "portable_only", "relay"])]
+        cluster: bool,
     },
     /// Start a throwaway RabbitMQ (STOMP, Web-STOMP) on free ports, print them,
     /// and stop it when stdin reaches end of file (or Enter is pressed).
@@ -89,6 +95,7 @@ fn main() -> ExitCode {
         Task::Ci(args) => ci::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
         Task::Interop { relay: true, .. } => interop_relay::run().map(drop),
+        Task::Interop { cluster: true, .. } => interop_cluster::run().map(drop),
         Task::Interop {
             addr: None,
             portable_only: false,

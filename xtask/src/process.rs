@@ -3,12 +3,13 @@
 //! [`Missing`] error a step or test returns when something is not there, and
 //! waiting for a started server to answer ([`wait_ready`], [`stomp_connect`]).
 //!
-//! Owns the house rule for third-party components (RabbitMQ, Node.js,
-//! Chromium, python3-venv): with `CI=true`, or after `cargo xtask ci --install`
-//! ([`allow_install`]), a missing package is installed with apt; otherwise the
-//! caller gets a [`Missing`] naming it and the command that installs it, which
-//! `cargo xtask ci` reports as `SKIPPED` (and, with `CI=true`, as a failure).
-//! It does not know which step needs what; the steps do.
+//! Owns the house rule for third-party components (RabbitMQ, nats-server,
+//! Node.js, Chromium, python3-venv): with `CI=true`, or after `cargo xtask ci
+//! --install` ([`allow_install`]), a missing package is installed with apt;
+//! otherwise the caller gets a [`Missing`] naming it and the command that
+//! installs it, which `cargo xtask ci` reports as `SKIPPED` (and, with
+//! `CI=true`, as a failure). It does not know which step needs what; the steps
+//! do.
 
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader, Write};
@@ -151,6 +152,16 @@ pub fn stomp_connect(addr: SocketAddr) -> Result<()> {
         "" => bail!("connection closed without a reply"),
         other => bail!("got {other} instead of CONNECTED"),
     }
+}
+
+/// Sends `SIG<name>` to `target` (a pid, or `-pgid` for a process group).
+pub fn signal(target: &str, name: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{name}"), "--", target])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //! `cargo xtask ci` reports as skipped.
 
 pub use crate::process::stomp_connect;
-use crate::process::{Missing, may_install, wait_ready};
+use crate::process::{Missing, may_install, signal, wait_ready};
 use anyhow::{Context, Result};
 use std::io::{Read, Seek, SeekFrom};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -352,16 +352,6 @@ pub fn run_until_stdin_closes(target_dir: &Path) -> Result<()> {
     drop(rabbit);
     println!("rabbitmq: stopped");
     Ok(())
-}
-
-/// Sends `SIG<name>` to `target` (a pid, or `-pgid` for a process group).
-fn signal(target: &str, name: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{name}"), "--", target])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
 }
 
 #[cfg(test)]

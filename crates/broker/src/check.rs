@@ -46,6 +46,10 @@ pub enum StartError {
     /// The task opening the store failed.
     #[error("{0}")]
     StoreTask(tokio::task::JoinError),
+    /// Cluster mode cannot start: NATS unreachable, without JetStream, or
+    /// its `max_payload` too small.
+    #[error("cluster mode: {0}")]
+    Cluster(String),
 }
 
 impl StartError {
@@ -119,6 +123,14 @@ pub(crate) fn before_binding(config: &BrokerConfig) -> Result<Checked, StartErro
     if upstream.is_some() && !config.admin.listen.is_empty() {
         return Err(ConfigError::AdminInRelayMode.into());
     }
+    if config.cluster.is_enabled() {
+        if upstream.is_some() {
+            return Err(ConfigError::ClusterInRelayMode.into());
+        }
+        if !cfg!(feature = "cluster") {
+            return Err(ConfigError::ClusterUnavailable.into());
+        }
+    }
     let auth = Authenticator::new(&config.auth)?;
     let specs = config.listen_specs()?;
     let tls = match presents_certificate(config, &specs) {
@@ -171,7 +183,7 @@ fn resolve(what: &str, addr: &str) -> Result<Vec<SocketAddr>, StartError> {
 }
 
 /// `config` as TOML, every secret (`[auth] token_secret`, users' password
-/// hashes, `[relay] passcode`) replaced by [`MASKED`] when set.
+/// hashes, `[relay] passcode`, `[cluster] password` and `token`) replaced by [`MASKED`] when set.
 pub fn masked_toml(config: &BrokerConfig) -> Result<String, ConfigError> {
     let mut config = config.clone();
     if !config.auth.token_secret.is_empty() {
@@ -184,6 +196,11 @@ pub fn masked_toml(config: &BrokerConfig) -> Result<String, ConfigError> {
     }
     if !config.relay.passcode.is_empty() {
         config.relay.passcode = MASKED.to_owned();
+    }
+    for secret in [&mut config.cluster.password, &mut config.cluster.token] {
+        if !secret.is_empty() {
+            *secret = Secret::new(MASKED);
+        }
     }
     toml::to_string(&config).map_err(|e| ConfigError::Toml(e.to_string()))
 }

@@ -15,9 +15,11 @@
 //! override the file) and does not validate semantics beyond types.
 
 pub use crate::auth::config::{AuthConfig, Secret, UserConfig};
+pub use cluster::ClusterConfig;
 pub use relay::RelayConfig;
 pub use tls::TlsConfig;
 
+mod cluster;
 mod relay;
 mod tls;
 use serde::{Deserialize, Serialize};
@@ -56,6 +58,8 @@ pub struct BrokerConfig {
     pub store: StoreConfig,
     /// The admin listener: HTTP API, dashboard and metrics.
     pub admin: AdminConfig,
+    /// Cluster mode: nodes sharing a NATS deployment act as one broker.
+    pub cluster: ClusterConfig,
 }
 
 /// `[admin]`: the admin listener (JSON API, dashboard, `/metrics`,
@@ -485,6 +489,14 @@ pub enum ConfigError {
         "[admin] listen cannot be used with [relay] upstream: in relay mode the upstream broker holds the queues and subscriptions; use its own admin tools"
     )]
     AdminInRelayMode,
+    /// `[cluster] servers` with `[relay] upstream`: a node is one or the other.
+    #[error(
+        "[cluster] servers cannot be used with [relay] upstream: a relay forwards every session to its upstream, a cluster node serves them itself"
+    )]
+    ClusterInRelayMode,
+    /// `[cluster] servers` in a build without the `cluster` feature.
+    #[error("[cluster] servers is set but this build has no cluster mode (the `cluster` feature)")]
+    ClusterUnavailable,
 }
 
 /// `STOMPKIT_*` variables that are no broker configuration although they start

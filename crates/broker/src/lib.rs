@@ -39,6 +39,8 @@ mod admin;
 pub mod auth;
 mod authz;
 mod check;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod config;
 mod connection;
 mod flow;
@@ -90,7 +92,8 @@ pub use tls::TlsSetupError;
 pub mod internals {
     pub use crate::outbox::{Outbox, Take};
     pub use crate::router::{
-        AckRef, ConnId, Router, RouterCommand, RouterConfig, TxOp, is_valid_destination,
+        AckRef, ClusterEvent, ClusterOp, ClusterUnit, ConnId, Router, RouterCommand, RouterConfig,
+        Settle, TxOp, Wire, is_valid_destination,
     };
     pub use crate::session::Session;
     /// The durable store (`store/`): its records, and its pure recovery.

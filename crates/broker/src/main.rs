@@ -89,6 +89,10 @@ struct Args {
     /// these); default: the system's root certificates.
     #[arg(long, value_name = "FILE")]
     upstream_ca_file: Option<String>,
+    /// Cluster mode: act as one broker with every node on this NATS deployment
+    /// (nats://HOST:PORT or tls://HOST:PORT; repeatable; [cluster] servers).
+    #[arg(long = "cluster", value_name = "URL")]
+    cluster: Vec<String>,
     /// Keep persistent messages and durable subscriptions in DIR ([store] dir,
     /// STOMPKIT_STORE_DIR) [default: ./stompkit-data].
     #[arg(long, value_name = "DIR")]
@@ -240,6 +244,9 @@ fn load_config(args: &Args, file: Option<&Path>) -> anyhow::Result<BrokerConfig>
     }
     if let Some(ca_file) = &args.upstream_ca_file {
         config.relay.ca_file = ca_file.clone();
+    }
+    if !args.cluster.is_empty() {
+        config.cluster.servers = args.cluster.clone();
     }
     if let Some(dir) = &args.data_dir {
         config.store.dir = dir.clone();

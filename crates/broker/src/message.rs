@@ -93,6 +93,9 @@ pub struct Message {
     /// Headers and body are in allocations of their own ([`Message::compact`]).
     compact: bool,
     blocks: [Option<Block>; 3],
+    /// Cluster mode: the JetStream token of a message pulled from a queue's
+    /// stream, to settle it (`router/cluster.rs`); `None` otherwise.
+    pub(crate) token: Option<std::sync::Arc<str>>,
     /// A queue's subscriber generation at which no subscriber selected it
     /// (0: never looked at); the router's queue dispatch skips it until a
     /// subscription joins.
@@ -120,6 +123,11 @@ impl Message {
             _ => 0,
         };
         message
+    }
+
+    /// A message of `headers` and `body` (its `persistent`, never expiring).
+    pub(crate) fn of_headers(num: u64, headers: Headers, body: Bytes) -> Message {
+        Message::new(num, headers, body).0
     }
 
     /// A message of `headers` and `body`, and what its headers say (one pass).
@@ -150,6 +158,7 @@ impl Message {
             deliveries: 0,
             blocks: [None, None, None],
             compact: false,
+            token: None,
             unwanted_at: 0,
         }
     }

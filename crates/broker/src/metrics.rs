@@ -145,6 +145,18 @@ pub struct Metrics {
     errors: [AtomicU64; ErrorReason::ALL.len()],
     /// Seconds each store batch took to write and sync.
     store_write: Histogram,
+    /// Cluster mode: 1 while NATS is reachable, 0 while not; `u64::MAX`
+    /// when the broker is not clustered.
+    cluster_connected: AtomicU64,
+    /// Cluster mode: topic SENDs that reached local subscribers only, NATS
+    /// being unreachable.
+    pub cluster_local_only: AtomicU64,
+    /// Cluster mode: messages received from NATS and JetStream.
+    pub cluster_received: AtomicU64,
+    /// Cluster mode: messages published to NATS and JetStream.
+    pub cluster_published: AtomicU64,
+    /// Cluster mode: times NATS became reachable again after an outage.
+    pub cluster_reconnects: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -165,6 +177,11 @@ impl Default for Metrics {
             dropped: Default::default(),
             errors: Default::default(),
             store_write: Histogram::new(store_write_buckets()),
+            cluster_connected: AtomicU64::new(u64::MAX),
+            cluster_local_only: AtomicU64::new(0),
+            cluster_received: AtomicU64::new(0),
+            cluster_published: AtomicU64::new(0),
+            cluster_reconnects: AtomicU64::new(0),
         }
     }
 }
@@ -180,6 +197,25 @@ impl Metrics {
     pub fn add(counter: &AtomicU64, n: u64) {
         if n != 0 {
             counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Cluster mode: records whether NATS is reachable now.
+    pub fn set_cluster_up(&self, up: bool) {
+        let was = self
+            .cluster_connected
+            .swap(u64::from(up), Ordering::Relaxed);
+        if up && was == 0 {
+            Metrics::add(&self.cluster_reconnects, 1);
+        }
+    }
+
+    /// Cluster mode: whether NATS is reachable now; `None` when the broker
+    /// is not clustered.
+    pub fn cluster_up(&self) -> Option<bool> {
+        match self.cluster_connected.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            n => Some(n == 1),
         }
     }
 

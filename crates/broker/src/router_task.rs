@@ -9,9 +9,12 @@
 //! batch) and handing the store's completions back to the router (RECEIPTs
 //! that waited for the disk). What a command does is the router's (`router/`);
 //! who sends them is the connections' (`connection.rs`) and the metrics
-//! endpoint's; writing is the store's (`store/`).
+//! endpoint's; writing is the store's (`store/`), and in cluster mode what
+//! the cluster does is the `cluster` module's: the router's cluster units go
+//! to it after each batch (awaited: back-pressure on the router when NATS
+//! is slow) and its completions come back as the store's do.
 
-use crate::router::Router;
+use crate::router::{ClusterUnit, Router};
 use crate::shared::ToRouter;
 use crate::store::{Completion, Store};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,11 +38,20 @@ pub(crate) struct StoreLink {
     pub(crate) completions: mpsc::UnboundedReceiver<Completion>,
 }
 
+/// What the router task holds of the cluster (cluster mode).
+pub(crate) struct ClusterLink {
+    /// Where the router's cluster units go, a batch at a time.
+    pub(crate) units: mpsc::Sender<Vec<ClusterUnit>>,
+    /// Units done (or failed), in order.
+    pub(crate) completions: mpsc::UnboundedReceiver<Completion>,
+}
+
 /// Runs `router` until every sender of its channel is gone.
 pub(crate) async fn run(
     mut router: Router,
     mut rx: mpsc::Receiver<ToRouter>,
     mut store: Option<StoreLink>,
+    mut cluster: Option<ClusterLink>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
@@ -49,9 +61,16 @@ pub(crate) async fn run(
                 None => std::future::pending().await,
             }
         };
+        let clustered = async {
+            match cluster.as_mut() {
+                Some(link) => link.completions.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             Some(done) = completion => complete(&mut router, done),
+            Some(done) = clustered => complete(&mut router, done),
             n = rx.recv_many(&mut batch, BATCH) => {
                 if n == 0 {
                     break;
@@ -61,6 +80,12 @@ pub(crate) async fn run(
                     let units = router.take_units();
                     if !units.is_empty() {
                         link.store.submit(units);
+                    }
+                }
+                if let Some(link) = &cluster {
+                    let units = router.take_cluster_units();
+                    if !units.is_empty() && link.units.send(units).await.is_err() {
+                        tracing::error!("cluster writer gone");
                     }
                 }
             }
@@ -75,6 +100,7 @@ fn handle_batch(router: &mut Router, batch: &mut Vec<ToRouter>) {
         match item {
             ToRouter::Command(cmd) => router.handle(cmd),
             ToRouter::Admin(job) => job(router),
+            ToRouter::Cluster(event) => router.cluster_event(event),
         }
     }
     router.flush_metrics();

@@ -110,6 +110,8 @@ struct Setup {
     config: Arc<BrokerConfig>,
     upstream: Option<Arc<Upstream>>,
     store: Option<(StoreLink, Recovered)>,
+    /// Cluster mode: the NATS connection made at start.
+    cluster: Option<ClusterConnection>,
     metrics: Arc<Metrics>,
     auth: Authenticator,
     specs: Vec<ListenSpec>,
@@ -145,7 +147,10 @@ impl Setup {
             .clone()
             .filter(|_| config.tls.is_configured() && !config.admin.listen.is_empty());
         let metrics = Arc::new(Metrics::default());
-        let store = match upstream.is_none() && !config.store.in_memory {
+        let mut config = config;
+        let cluster = connect_cluster(Arc::make_mut(&mut config)).await?;
+        // In cluster mode JetStream keeps what the store would.
+        let store = match upstream.is_none() && !config.store.in_memory && cluster.is_none() {
             true => Some(open_store(&config.store, metrics.clone()).await?),
             false => None,
         };
@@ -153,6 +158,7 @@ impl Setup {
             config,
             upstream,
             store,
+            cluster,
             metrics,
             auth,
             specs,
@@ -206,6 +212,62 @@ impl Bound {
     }
 }
 
+/// The NATS connection of cluster mode (none in a build without it).
+#[cfg(feature = "cluster")]
+type ClusterConnection = crate::cluster::Connection;
+/// The NATS connection of cluster mode (none in a build without it).
+#[cfg(not(feature = "cluster"))]
+type ClusterConnection = std::convert::Infallible;
+
+/// Cluster mode: connects to NATS (fitting `config`'s frame limits to it).
+#[cfg(feature = "cluster")]
+async fn connect_cluster(
+    config: &mut BrokerConfig,
+) -> Result<Option<ClusterConnection>, StartError> {
+    match config.cluster.is_enabled() {
+        true => crate::cluster::connect(config).await.map(Some),
+        false => Ok(None),
+    }
+}
+
+/// Cluster mode: refused earlier in a build without it (`check.rs`).
+#[cfg(not(feature = "cluster"))]
+async fn connect_cluster(_: &mut BrokerConfig) -> Result<Option<ClusterConnection>, StartError> {
+    Ok(None)
+}
+
+/// Cluster mode: the router goes through the cluster, whose tasks start.
+fn start_cluster(
+    router: Router,
+    cluster: Option<ClusterConnection>,
+    config: &BrokerConfig,
+    router_tx: &tokio::sync::mpsc::Sender<crate::shared::ToRouter>,
+    metrics: &Arc<Metrics>,
+) -> (
+    Router,
+    Option<router_task::ClusterLink>,
+    Vec<JoinHandle<()>>,
+) {
+    let Some(connection) = cluster else {
+        return (router, None, Vec::new());
+    };
+    #[cfg(feature = "cluster")]
+    {
+        let (link, tasks) = crate::cluster::start(
+            connection,
+            &config.cluster,
+            router_tx.clone(),
+            metrics.clone(),
+        );
+        (router.with_cluster(), Some(link), tasks)
+    }
+    #[cfg(not(feature = "cluster"))]
+    {
+        let _ = (config, router_tx, metrics);
+        match connection {}
+    }
+}
+
 /// Starts the router task, one accept loop per listener, the metrics endpoint
 /// and the admin listener.
 fn start(setup: Setup, bound: Bound) -> RunningBroker {
@@ -214,6 +276,7 @@ fn start(setup: Setup, bound: Bound) -> RunningBroker {
         config,
         upstream,
         store,
+        cluster,
         metrics,
         auth,
         specs,
@@ -231,6 +294,8 @@ fn start(setup: Setup, bound: Bound) -> RunningBroker {
         ),
         None => (Router::new(destinations, metrics.clone()), None),
     };
+    let (router, cluster, mut tasks) =
+        start_cluster(router, cluster, &config, &router_tx, &metrics);
     let shared = Arc::new(
         Shared::new(
             config.clone(),
@@ -242,7 +307,9 @@ fn start(setup: Setup, bound: Bound) -> RunningBroker {
         )
         .with_certificates(certificates),
     );
-    let mut tasks = vec![tokio::spawn(router_task::run(router, router_rx, store))];
+    tasks.push(tokio::spawn(router_task::run(
+        router, router_rx, store, cluster,
+    )));
     let mut listeners = Vec::new();
     for ((tcp, spec), addr) in bound.listeners.into_iter().zip(&specs).zip(&bound.addrs) {
         let websocket = spec.websocket.then(|| ws_server_config(&config, *addr));

@@ -25,6 +25,9 @@ pub(crate) enum ToRouter {
     /// The admin API's or the metrics endpoint's question or change, run on
     /// the router task ([`Shared::ask`]).
     Admin(Box<dyn FnOnce(&mut Router) + Send>),
+    /// What the cluster hands the router (cluster mode).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    Cluster(crate::router::ClusterEvent),
 }
 
 /// State every connection task shares.

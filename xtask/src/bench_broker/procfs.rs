@@ -1,5 +1,6 @@
-//! What `/proc` tells about the machine and a broker process: resident memory,
-//! which process listens on a port, CPU model, memory, kernel, load.
+//! What `/proc` tells about the machine and a broker process: resident memory
+//! (now and peak), which process listens on a port, CPU model, memory, kernel,
+//! load.
 //!
 //! Linux only; every reader returns `None` where the file is missing or odd.
 
@@ -9,6 +10,12 @@ use std::path::Path;
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     kib_field(&status, "VmRSS:").map(|kib| kib * 1024)
+}
+
+/// Peak resident set size of `pid` in bytes (`VmHWM`).
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    kib_field(&status, "VmHWM:").map(|kib| kib * 1024)
 }
 
 /// A `Name:   123 kB` field of a `/proc` file, in KiB.
@@ -97,6 +104,7 @@ mod tests {
         assert_eq!(listener_pid(port), None);
         let rss = rss_bytes(std::process::id()).unwrap();
         assert!(rss > 1024 * 1024, "{rss}");
+        assert!(peak_rss_bytes(std::process::id()).unwrap() >= rss);
     }
 
     #[test]

@@ -60,8 +60,26 @@ pub(super) async fn overview(admin: &Admin) -> Answer {
         messages_delivered: crate::metrics::Metrics::get(&metrics.messages_out),
         rates: admin.history.rates(),
         history: admin.history.samples(),
+        cluster: cluster(admin),
     };
     Ok(Reply::json(200, &overview))
+}
+
+/// Cluster mode's state, for the overview.
+fn cluster(admin: &Admin) -> Option<json::Cluster> {
+    let metrics = &admin.shared.metrics;
+    let connected = metrics.cluster_up()?;
+    let config = &admin.shared.config.cluster;
+    let count = crate::metrics::Metrics::get;
+    Some(json::Cluster {
+        node: config.node_name(),
+        servers: config.servers.clone(),
+        connected,
+        published: count(&metrics.cluster_published),
+        received: count(&metrics.cluster_received),
+        local_only: count(&metrics.cluster_local_only),
+        reconnects: count(&metrics.cluster_reconnects),
+    })
 }
 
 /// `GET /api/connections`: the registered sessions with the router's counts.

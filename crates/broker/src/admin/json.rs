@@ -26,6 +26,20 @@ pub(super) struct Overview {
     pub(super) messages_delivered: u64,
     pub(super) rates: Rates,
     pub(super) history: Vec<Sample>,
+    /// Cluster mode's state; `null` for a single broker.
+    pub(super) cluster: Option<Cluster>,
+}
+
+/// `cluster` in `GET /api/overview`: this node and its NATS connection.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct Cluster {
+    pub(super) node: String,
+    pub(super) servers: Vec<String>,
+    pub(super) connected: bool,
+    pub(super) published: u64,
+    pub(super) received: u64,
+    pub(super) local_only: u64,
+    pub(super) reconnects: u64,
 }
 
 /// One of `GET /api/connections`.

@@ -65,6 +65,7 @@ impl Collector for Scrape {
         self.connections(&mut enc)?;
         self.traffic(&mut enc)?;
         self.fates(&mut enc)?;
+        self.cluster(&mut enc)?;
         self.reasons(&mut enc)?;
         self.queues(&mut enc)?;
         let latency = self.metrics.store_write();
@@ -143,6 +144,47 @@ impl Scrape {
         ];
         for (name, help, unit, value) in families {
             counter(enc, name, help, unit.as_ref(), read(value))?;
+        }
+        Ok(())
+    }
+
+    /// Cluster mode's state and traffic (nothing when not clustered).
+    fn cluster(&self, enc: &mut DescriptorEncoder) -> fmt::Result {
+        let m = &*self.metrics;
+        let Some(up) = m.cluster_up() else {
+            return Ok(());
+        };
+        gauge(
+            enc,
+            "stompkit_cluster_connected",
+            "1 while NATS is reachable, 0 while not (cluster mode).",
+            None,
+            u64::from(up),
+        )?;
+        let families = [
+            (
+                "stompkit_cluster_local_only",
+                "Topic SENDs that reached this node's subscribers only, NATS being unreachable.",
+                &m.cluster_local_only,
+            ),
+            (
+                "stompkit_cluster_published",
+                "Messages this node published to NATS and JetStream.",
+                &m.cluster_published,
+            ),
+            (
+                "stompkit_cluster_received",
+                "Messages this node received from NATS and JetStream.",
+                &m.cluster_received,
+            ),
+            (
+                "stompkit_cluster_reconnects",
+                "Times NATS became reachable again after an outage.",
+                &m.cluster_reconnects,
+            ),
+        ];
+        for (name, help, value) in families {
+            counter(enc, name, help, None, read(value))?;
         }
         Ok(())
     }

@@ -97,19 +97,23 @@ impl Router {
     /// Removes the durable subscription whose queue is `backing`, with what it
     /// holds (nothing if `backing` is no durable subscription's queue).
     pub(super) fn forget_durable(&mut self, backing: DestKey) {
-        let Some(topic) = self.dests[backing].as_ref().and_then(|d| d.durable_of) else {
-            return;
-        };
-        let Some(d) = self.dests[backing].take() else {
-            return;
-        };
+        if let Some(name) = self.drop_durable(backing) {
+            self.journal.unsubscribe(&name);
+        }
+    }
+
+    /// Removes the durable subscription whose queue is `backing` here only
+    /// (recording nothing); returns its key.
+    pub(super) fn drop_durable(&mut self, backing: DestKey) -> Option<Arc<str>> {
+        let topic = self.dests[backing].as_ref().and_then(|d| d.durable_of)?;
+        let d = self.dests[backing].take()?;
         self.names.remove(&d.name);
         self.free_dests.push(backing);
-        self.journal.unsubscribe(&d.name);
         if let Some(t) = self.dests[topic].as_mut() {
             t.durables.retain(|&k| k != backing);
         }
         self.collect(topic);
+        Some(d.name)
     }
 
     /// A message published to topic `topic`: a copy of its own for each
@@ -139,21 +143,27 @@ impl Router {
         }
     }
 
+    /// Makes the queue of a durable subscription made elsewhere (the store,
+    /// or another node), without a subscriber.
+    pub(super) fn restore_durable(&mut self, subscription: &StoredSubscription) {
+        let kind = topic_kind(&subscription.destination);
+        let Ok(topic) = self.forced_destination(&subscription.destination, kind) else {
+            tracing::warn!(
+                topic = subscription.destination,
+                "durable subscription not restored"
+            );
+            return;
+        };
+        let selector = restored_selector(subscription);
+        self.attach_durable(subscription, topic, selector);
+    }
+
     /// Restores what the store recovered: durable subscriptions first (their
     /// topics are created), then every queue's messages in order. Beyond
     /// `max_destinations` they are restored anyway (logged).
     pub(super) fn restore(&mut self, recovered: Recovered) {
         for subscription in &recovered.subscriptions {
-            let kind = topic_kind(&subscription.destination);
-            let Ok(topic) = self.forced_destination(&subscription.destination, kind) else {
-                tracing::warn!(
-                    topic = subscription.destination,
-                    "durable subscription not restored"
-                );
-                continue;
-            };
-            let selector = restored_selector(subscription);
-            self.attach_durable(subscription, topic, selector);
+            self.restore_durable(subscription);
         }
         for (queue, messages) in recovered.queues {
             let key = match self.names.get(queue.as_str()) {

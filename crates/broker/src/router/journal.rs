@@ -8,12 +8,16 @@
 //! the store reports that unit durable (a RECEIPT goes only when every earlier
 //! persistent SEND, ACK and NACK of its connection is on disk). When writing
 //! fails, the connections whose units were lost get ERROR. Without a store
-//! (`in_memory`) it records nothing and holds nothing.
+//! (`in_memory`) it records nothing and holds nothing. In cluster mode the
+//! same units carry the cluster's ops ([`ClusterOp`]: a RECEIPT waits for
+//! JetStream as it would for the disk), and what the store would record of
+//! durable subscriptions and settled messages becomes cluster ops.
 //!
 //! It does not write files (the store does) nor decide which messages are
 //! persistent (`queues.rs`, `acks.rs` and `subscriptions.rs` do).
 
 use super::ConnId;
+use super::cluster::{ClusterOp, ClusterUnit, Settle};
 use crate::message::Message;
 use crate::outbox::Outbox;
 use crate::store::{Op, StoredMessage, StoredSubscription, Unit};
@@ -54,10 +58,16 @@ pub(super) struct Lost {
 pub(super) struct Journal {
     /// A store is open: record ops and hold RECEIPTs.
     enabled: bool,
+    /// Cluster mode: record cluster ops.
+    clustered: bool,
     /// Ops of the command being handled.
     open: Vec<Op>,
+    /// Cluster ops of the command being handled.
+    open_cluster: Vec<ClusterOp>,
     /// Sealed units not yet taken by the router task.
     sealed: Vec<Unit>,
+    /// Sealed cluster units not yet taken by the router task.
+    sealed_cluster: Vec<ClusterUnit>,
     /// The next unit's number.
     next_seq: u64,
     /// Every unit up to this one is durable.
@@ -85,22 +95,53 @@ impl Journal {
         }
     }
 
-    /// Records that persistent message `id` was written to a subscriber: with
-    /// `auto` acknowledgement it is done, else delivered once more.
+    /// Switches cluster mode on.
+    pub(super) fn set_clustered(&mut self) {
+        self.clustered = true;
+    }
+
+    /// Records a cluster op of the command being handled.
     #[inline]
-    pub(super) fn delivered_or_done(&mut self, id: u64, ack: AckMode) {
+    pub(super) fn cluster(&mut self, op: ClusterOp) {
+        self.open_cluster.push(op);
+    }
+
+    /// Records that message `id` (`persistent`, or pulled from JetStream
+    /// with `token`) was written to a subscriber: with `auto`
+    /// acknowledgement it is done, else delivered once more.
+    #[inline]
+    pub(super) fn delivered_or_done(
+        &mut self,
+        id: u64,
+        persistent: bool,
+        token: Option<Arc<str>>,
+        ack: AckMode,
+    ) {
         match ack {
-            AckMode::Auto => self.removed(id),
-            _ if self.enabled => self.open.push(Op::Delivered { id }),
+            AckMode::Auto => {
+                if persistent {
+                    self.removed(id);
+                }
+                if let Some(token) = token {
+                    let how = Settle::Ack;
+                    self.open_cluster.push(ClusterOp::Settle { token, how });
+                }
+            }
+            _ if self.enabled && persistent => self.open.push(Op::Delivered { id }),
             _ => {}
         }
     }
 
-    /// Records that `message` left its queue (if persistent).
+    /// Records that `message` left its queue (if persistent, or pulled from
+    /// JetStream: settled there).
     #[inline]
     pub(super) fn remove(&mut self, message: &Message) {
         if message.persistent {
             self.removed(message.num);
+        }
+        if let Some(token) = &message.token {
+            let (token, how) = (token.clone(), Settle::Ack);
+            self.open_cluster.push(ClusterOp::Settle { token, how });
         }
     }
 
@@ -113,6 +154,10 @@ impl Journal {
 
     /// Records a durable subscription.
     pub(super) fn subscribe(&mut self, subscription: StoredSubscription) {
+        if self.clustered {
+            self.open_cluster
+                .push(ClusterOp::Durable(subscription.clone()));
+        }
         if self.enabled {
             self.open.push(Op::Subscribe(subscription));
         }
@@ -120,6 +165,10 @@ impl Journal {
 
     /// Records that a durable subscription (and its messages) is gone.
     pub(super) fn unsubscribe(&mut self, key: &str) {
+        if self.clustered {
+            let key = key.to_owned();
+            self.open_cluster.push(ClusterOp::Forget { key });
+        }
         if self.enabled {
             self.open.push(Op::Unsubscribe {
                 key: key.to_owned(),
@@ -135,19 +184,25 @@ impl Journal {
     /// Whether the command being handled recorded anything.
     #[inline]
     pub(super) fn has_open(&self) -> bool {
-        !self.open.is_empty()
+        !self.open.is_empty() || !self.open_cluster.is_empty()
     }
 
     /// The command of `conn` is done: its ops become one unit. Returns that
     /// unit's number, which `conn`'s later RECEIPTs wait for.
     pub(super) fn seal(&mut self, conn: Option<(ConnId, &Arc<Outbox>, Encoder)>) -> Option<u64> {
-        if self.open.is_empty() {
+        if !self.has_open() {
             return None;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let ops = std::mem::take(&mut self.open);
-        self.sealed.push(Unit { seq, ops });
+        if !self.open.is_empty() {
+            let ops = std::mem::take(&mut self.open);
+            self.sealed.push(Unit { seq, ops });
+        }
+        if !self.open_cluster.is_empty() {
+            let ops = std::mem::take(&mut self.open_cluster);
+            self.sealed_cluster.push(ClusterUnit { seq, ops });
+        }
         if let Some((conn, outbox, encoder)) = conn {
             self.owners.push_back((seq, conn, outbox.clone(), encoder));
         }
@@ -158,7 +213,7 @@ impl Journal {
     /// `last_seq` must wait for, if any: the ops of the command being handled
     /// (sealed next) or that last unit.
     pub(super) fn wait_for(&self, last_seq: u64) -> Option<u64> {
-        let seq = if self.open.is_empty() {
+        let seq = if !self.has_open() {
             last_seq
         } else {
             self.next_seq
@@ -189,6 +244,11 @@ impl Journal {
     /// The sealed units, for the store.
     pub(super) fn take_units(&mut self) -> Vec<Unit> {
         std::mem::take(&mut self.sealed)
+    }
+
+    /// The sealed cluster units, in order, for the cluster.
+    pub(super) fn take_cluster_units(&mut self) -> Vec<ClusterUnit> {
+        std::mem::take(&mut self.sealed_cluster)
     }
 
     /// Every unit up to `seq` is durable: writes the RECEIPTs that waited for

@@ -65,6 +65,8 @@
 //!   `reply-to` rewrite, reply destinations and their lifecycle).
 //! - `wildcards.rs`: the trie of subscribed topic patterns, and routing a
 //!   topic's message to the patterns it matches.
+//! - `cluster.rs`: cluster mode's ops and events (messages through NATS
+//!   and JetStream instead of local queues; see there).
 //! - `admin.rs` (and `admin/changes.rs`): what the admin API sees of the
 //!   router, and the operator's changes (purge, delete a queue, remove a
 //!   durable subscription); never on the routing path.
@@ -79,6 +81,7 @@
 
 mod acks;
 mod admin;
+mod cluster;
 mod dead_letters;
 mod destinations;
 mod durable;
@@ -109,6 +112,7 @@ use wildcards::Wildcards;
 pub use admin::{
     AdminRefusal, ConnectionCounts, Overview, PeekedMessage, QueueInfo, SubscriptionInfo, TopicInfo,
 };
+pub use cluster::{ClusterEvent, ClusterOp, ClusterUnit, Settle, Wire};
 pub use destinations::is_valid_destination;
 pub use reply_queues::{PrivateAccess, is_reserved_subscription_id, private_destination};
 
@@ -280,6 +284,7 @@ enum Refusal {
     TooManyTempQueues,
     BadReplyTo,
     NoRandomness,
+    ClusterDown,
 }
 
 impl Refusal {
@@ -297,6 +302,9 @@ impl Refusal {
                 "invalid reply-to header: /temp-queue/ and /temp-topic/ need a name"
             }
             Refusal::NoRandomness => "no reply destination could be made (no random source)",
+            Refusal::ClusterDown => {
+                "cluster unavailable: NATS is unreachable, so this node cannot promise the message reaches other nodes or a queue"
+            }
         }
     }
 }
@@ -347,6 +355,8 @@ pub struct Router {
     wildcards: Wildcards,
     /// Now, in ms since the Unix epoch (for expiry; set by the router task).
     now: u64,
+    /// Cluster mode (`cluster.rs`).
+    cluster: Option<cluster::ClusterState>,
 }
 
 impl Router {
@@ -371,6 +381,7 @@ impl Router {
             journal: Journal::new(false),
             wildcards: Wildcards::new(),
             now: 0,
+            cluster: None,
         }
     }
 
@@ -403,11 +414,17 @@ impl Router {
     /// The store could not write units `first..=last`: every connection that
     /// needed them gets ERROR (naming its held RECEIPT) and is closed; the
     /// messages stay in memory only.
+    /// In cluster mode the cluster could not do them (NATS unreachable,
+    /// JetStream refused): the ERROR says so.
     pub fn write_failed(&mut self, first: u64, last: u64, error: &str) {
-        tracing::error!(first, last, %error, "store write failed");
-        let why = format!("message could not be made durable: {error}");
+        let what = match self.is_clustered() {
+            true => "cluster unavailable",
+            false => "message could not be made durable",
+        };
+        tracing::error!(first, last, %error, "{what}");
+        let why = format!("{what}: {error}");
         for lost in self.journal.failed(first, last) {
-            let mut frame = Frame::error("message could not be made durable");
+            let mut frame = Frame::error(what);
             if let Some(r) = &lost.receipt {
                 frame = frame.header(names::RECEIPT_ID, r);
             }
@@ -549,6 +566,10 @@ impl Router {
         let Some(name) = frame.destination() else {
             return Err(Refusal::BadDestination);
         };
+        let receipted = frame.receipt().is_some();
+        if self.is_remote_reply(name) {
+            return self.publish_remote(conn, frame, receipted);
+        }
         let Some((key, reply)) = self.target(name)? else {
             return Ok(());
         };
@@ -568,6 +589,13 @@ impl Router {
         }
         let kind = self.dests[key].as_ref().map(|d| d.kind);
         match kind {
+            Some(Kind::Topic) if self.is_clustered() && !reply => {
+                self.publish_clustered_topic(key, message, publisher.as_ref(), receipted)
+            }
+            Some(Kind::Queue) if self.cluster_down() && self.in_jetstream(key) => {
+                self.collect(key);
+                Err(Refusal::ClusterDown)
+            }
             Some(Kind::Topic) => {
                 self.copy_to_durable_subscriptions(key, &message, publisher.as_ref());
                 self.fan_out_wildcards(key, &mut message, publisher.as_ref());
@@ -759,6 +787,8 @@ fn encode_or_log(encoder: &Encoder, frame: &Frame, buf: &mut bytes::BytesMut, co
     }
 }
 
+#[cfg(test)]
+mod cluster_tests;
 #[cfg(test)]
 mod durability_tests;
 #[cfg(test)]

@@ -156,6 +156,10 @@ impl Router {
         message: Message,
         publisher: Option<&Arc<Outbox>>,
     ) -> Result<(), Refusal> {
+        if self.in_jetstream(key) && message.token.is_none() {
+            self.enqueue_clustered(key, &message);
+            return Ok(());
+        }
         let Some(dest) = self.dests[key].as_mut() else {
             return Ok(());
         };
@@ -254,6 +258,7 @@ impl Router {
             }
             message.deliveries += 1;
             let (persistent, num) = (message.persistent, message.num);
+            let token = message.token.clone();
             let own = shows_sent_to.then(|| sent_to_lines(&message, sub.version));
             let lines = own.as_ref().and_then(Option::as_ref).unwrap_or(&dest.lines);
             let payload = Payload::Held(message);
@@ -262,7 +267,10 @@ impl Router {
                     message.deliveries -= 1;
                     dest.messages.push_front(message);
                 }
-                None if persistent => self.journal.delivered_or_done(num, sub.ack),
+                None if persistent || token.is_some() => {
+                    self.journal
+                        .delivered_or_done(num, persistent, token, sub.ack);
+                }
                 None => {}
             }
         }

@@ -102,6 +102,7 @@ impl Router {
             };
             message.deliveries += 1;
             let (persistent, num) = (message.persistent, message.num);
+            let token = message.token.clone();
             let payload = Payload::Held(message);
             match sub.deliver(sk, &dest.lines, payload, publisher, &mut self.counters) {
                 // Not written (its connection is closing, so it is skipped next).
@@ -109,7 +110,10 @@ impl Router {
                     message.deliveries -= 1;
                     dest.messages.insert(at, message);
                 }
-                None if persistent => self.journal.delivered_or_done(num, sub.ack),
+                None if persistent || token.is_some() => {
+                    self.journal
+                        .delivered_or_done(num, persistent, token, sub.ack);
+                }
                 None => {}
             }
         }

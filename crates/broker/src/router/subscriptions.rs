@@ -219,6 +219,7 @@ impl Router {
             d.joined += 1;
         }
         Metrics::add(&self.counters.metrics.subscriptions, 1);
+        self.subscribers_changed(dest, true);
         self.pump(dest);
     }
 
@@ -271,6 +272,7 @@ impl Router {
     fn settle_removed(&mut self, sub: Subscription) {
         self.requeue(sub.dest, sub.unacked.into_iter(), true);
         self.pump(sub.dest);
+        self.subscribers_changed(sub.dest, false);
         self.collect(sub.dest);
     }
 }

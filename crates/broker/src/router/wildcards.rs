@@ -284,6 +284,39 @@ impl Router {
         self.wildcards.matched = matched;
     }
 
+    /// Cluster mode: a topic's copies for the durable subscriptions on
+    /// patterns matching it (its subscribers get it back from NATS).
+    pub(super) fn copy_to_durable_patterns(
+        &mut self,
+        topic: DestKey,
+        message: &Message,
+        publisher: Option<&Arc<Outbox>>,
+    ) {
+        if self.wildcards.is_empty() {
+            return;
+        }
+        for pattern in self.matching_patterns(topic) {
+            self.copy_to_durable_subscriptions(pattern, message, publisher);
+        }
+    }
+
+    /// Whether the pattern `pattern` matches the topic `topic`.
+    pub(super) fn pattern_matches(&mut self, pattern: DestKey, topic: DestKey) -> bool {
+        self.matching_patterns(topic).contains(&pattern)
+    }
+
+    /// The patterns matching the topic `topic`.
+    fn matching_patterns(&mut self, topic: DestKey) -> Vec<DestKey> {
+        let Some(name) = self.dests[topic].as_ref().map(|d| d.name.clone()) else {
+            return Vec::new();
+        };
+        let Some(name) = name.strip_prefix(TOPIC_PREFIX) else {
+            return Vec::new();
+        };
+        self.wildcards.find(name);
+        self.wildcards.matched.clone()
+    }
+
     /// Whether the queue `key` is a durable subscription on a pattern: its
     /// MESSAGEs name where each message was sent.
     pub(super) fn shows_sent_to(&self, key: DestKey) -> bool {

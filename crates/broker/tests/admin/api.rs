@@ -57,6 +57,7 @@ async fn overview_and_queues_with_their_field_names() {
     assert_eq!(
         keys(&overview),
         [
+            "cluster",
             "connections",
             "history",
             "messages_delivered",
@@ -70,6 +71,7 @@ async fn overview_and_queues_with_their_field_names() {
         ]
     );
     assert_eq!(overview["version"], env!("CARGO_PKG_VERSION"));
+    assert!(overview["cluster"].is_null(), "not clustered");
     assert_eq!(overview["connections"], 1);
     assert_eq!(overview["queues"], 1);
     assert_eq!(overview["messages_published"], 3);

@@ -53,7 +53,7 @@ fn overview(v: &Value) -> String {
         r.map_or_else(String::new, |r| format!(" ({r:.1}/s)"))
     };
     let uptime = v.get("uptime_s").and_then(Value::as_u64).map(duration);
-    let lines = [
+    let mut lines = vec![
         ("version", text(v, "version")),
         ("uptime", uptime.unwrap_or_default()),
         ("connections", text(v, "connections")),
@@ -69,12 +69,24 @@ fn overview(v: &Value) -> String {
             text(v, "messages_delivered") + &rate("delivered_per_s"),
         ),
     ];
+    if let Some(cluster) = v.get("cluster").filter(|c| !c.is_null()) {
+        lines.push(("cluster", cluster_state(cluster)));
+    }
     let mut t = Table::new(&[("", Align::Left), ("", Align::Left)]);
     for (name, value) in lines {
         t.row(vec![name.to_owned(), value]);
     }
     // The title row is blank: leave it out.
     t.render().trim_start_matches('\n').to_owned()
+}
+
+/// The overview's `cluster`: this node and whether NATS is reachable.
+fn cluster_state(c: &Value) -> String {
+    let reach = match c.get("connected").and_then(Value::as_bool) {
+        Some(true) => "NATS connected",
+        _ => "NATS UNREACHABLE",
+    };
+    format!("node {}, {reach}", text(c, "node"))
 }
 
 /// `/api/connections` as a table.
@@ -334,6 +346,13 @@ mod tests {
         );
         assert!(out.contains("\npublished      100 (1.5/s)\n"), "{out}");
         assert!(out.ends_with("delivered      98 (1.2/s)\n"), "{out}");
+        let mut v = v;
+        v["cluster"] = json!({"node": "n1", "connected": false});
+        let out = overview(&v);
+        assert!(
+            out.ends_with("cluster        node n1, NATS UNREACHABLE\n"),
+            "{out}"
+        );
     }
 
     #[test]
