@@ -85,7 +85,8 @@ enum Task {
     /// Measure stompkit-broker against RabbitMQ and ActiveMQ (throughput, latency,
     /// memory, WebSocket; durable queues: receipted persistent publishes, draining,
     /// RECEIPT latency, recovery of 1M stored messages) and write the tables into
-    /// target/, the README and docs/.
+    /// target/, the README and docs/; with --cluster, three cluster nodes on a
+    /// throwaway nats-server against one node (target/bench-broker-cluster.md).
     BenchBroker(bench_broker::BenchBrokerArgs),
 }
 

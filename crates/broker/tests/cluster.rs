@@ -13,7 +13,10 @@
 //! - NATS stopped and restarted mid-traffic: receipted messages survive, the
 //!   nodes reconnect by themselves, and while it is away a topic SEND reaches
 //!   the node's own subscribers while receipted and queue SENDs get ERROR;
-//! - durable subscriptions moving between nodes; request/reply across nodes.
+//! - durable subscriptions moving between nodes; request/reply across nodes;
+//!   transactions, NACK, dead letters and TTL across nodes;
+//! - NATS's `max_payload` fitted or refused at start, an unreachable NATS
+//!   refused, NATS credentials and TLS used.
 //!
 //! Every test is `#[ignore]`d in `cargo test` (they need nats-server):
 //! `cargo xtask ci` runs them in the step `cluster-tests`, which installs
@@ -596,6 +599,68 @@ fn a_nats_max_payload_below_the_frame_limits_is_fitted_or_refused() {
     let url = tiny.url();
     drop(tiny);
     let (status, log) = scratch.in_memory().arg("--cluster").arg(url).run_to_exit();
+    assert!(!status.success());
+    assert!(log.contains("cannot reach NATS at"), "{log}");
+}
+
+/// A node of `nats` started with these `[cluster]` variables; a topic
+/// message goes through NATS and back to a subscriber on it.
+async fn round_trip(scratch: &Scratch, url: &str, env: &[(&str, &str)]) {
+    let mut launch = scratch.in_memory().arg("--cluster").arg(url);
+    for (key, value) in env {
+        launch = launch.env(key, value);
+    }
+    let node = launch.start();
+    let mut sub = Conn::connect(node.addr).await;
+    sub.subscribe("/topic/secure", "s", "auto", &[]).await;
+    let mut publisher = Conn::connect(node.addr).await;
+    publisher
+        .request(transient("/topic/secure", "through NATS", &[]))
+        .await;
+    assert_eq!(bodies(&messages(&mut sub, 1).await), ["through NATS"]);
+}
+
+#[tokio::test]
+#[ignore = "needs nats-server: cargo xtask ci runs it (cluster-tests)"]
+async fn nats_credentials_and_tls_are_used() {
+    let scratch = Scratch::new("cluster-auth");
+    let login =
+        Nats::start_with_config("authorization { user: stomp, password: s3cret }\n").unwrap();
+    let user = ("STOMPKIT_CLUSTER_USER", "stomp");
+    round_trip(
+        &scratch,
+        &login.url(),
+        &[user, ("STOMPKIT_CLUSTER_PASSWORD", "s3cret")],
+    )
+    .await;
+    let (status, log) = scratch
+        .in_memory()
+        .arg("--cluster")
+        .arg(login.url())
+        .env(user.0, user.1)
+        .env("STOMPKIT_CLUSTER_PASSWORD", "wrong")
+        .run_to_exit();
+    assert!(!status.success());
+    assert!(log.contains("cannot reach NATS at"), "{log}");
+
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (
+        scratch.root().join("nats.pem"),
+        scratch.root().join("nats.key"),
+    );
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let config = format!(
+        "tls {{ cert_file: {:?}, key_file: {:?} }}\n",
+        cert.display().to_string(),
+        key.display().to_string()
+    );
+    let secure = Nats::start_with_config(&config).unwrap();
+    let url = format!("tls://127.0.0.1:{}", secure.port());
+    let ca = cert.display().to_string();
+    round_trip(&scratch, &url, &[("STOMPKIT_CLUSTER_CA_FILE", &ca)]).await;
+    // Not trusting the server's certificate: one line, no start.
+    let (status, log) = scratch.in_memory().arg("--cluster").arg(&url).run_to_exit();
     assert!(!status.success());
     assert!(log.contains("cannot reach NATS at"), "{log}");
 }

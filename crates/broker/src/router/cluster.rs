@@ -7,11 +7,12 @@
 //! - a topic message becomes [`ClusterOp::Publish`] (core NATS) and reaches
 //!   local subscribers as [`ClusterEvent::Topic`], through the NATS
 //!   subscription of the one local destination (topic or pattern) it was
-//!   received for, so overlapping patterns never deliver it twice. The
-//!   first local subscriber of a topic or pattern asks for
-//!   [`ClusterOp::Interest`] (its RECEIPT waits until NATS has it), the last
-//!   one gone gives it up. While NATS is unreachable a topic SEND reaches
-//!   local subscribers only (counted) and one with a receipt is refused;
+//!   received for, so overlapping patterns never deliver it twice. Every
+//!   local SUBSCRIBE to a topic or pattern asks for [`ClusterOp::Interest`]
+//!   (the first one subscribes on NATS; each RECEIPT waits until NATS has
+//!   it), the last subscriber gone gives it up. While NATS is unreachable a
+//!   topic SEND reaches local subscribers only (counted) and one with a
+//!   receipt is refused;
 //! - a queue message (a `/queue/` SEND, a dead letter, a durable
 //!   subscription's copy) becomes [`ClusterOp::Enqueue`] into its JetStream
 //!   stream, and the unit's RECEIPT waits for JetStream's acknowledgement.
