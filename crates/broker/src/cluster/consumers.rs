@@ -246,7 +246,16 @@ async fn pull_loop(consumers: Consumers, queue: Arc<str>, pull: Arc<Pull>) {
     while !consumers.inner.cx.router.is_closed() {
         let room =
             (*window.borrow_and_update()).saturating_sub(pull.outstanding.load(Ordering::Relaxed));
+        if *window.borrow() == 0 {
+            // No local consumer: asleep until one comes (or the router goes).
+            tokio::select! {
+                changed = window.changed() => if changed.is_err() { return },
+                () = consumers.inner.cx.router.closed() => return,
+            }
+            continue;
+        }
         if room == 0 {
+            // Full: until something is settled (the timer only as a backstop).
             tokio::select! {
                 _ = window.changed() => {}
                 () = pull.settled.notified() => {}
