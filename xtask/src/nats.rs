@@ -16,7 +16,7 @@
 //! failure is an error; otherwise a missing one is a [`Missing`](crate::process::Missing)
 //! error, which `cargo xtask ci` reports as skipped.
 
-use crate::process::{install_or_missing, signal, wait_ready};
+use crate::process::{install_or_missing, kill_group, stop_group, wait_ready};
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -24,7 +24,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where Debian installs the server (not on a non-root user's `PATH`).
 const DEBIAN_SERVER: &str = "/usr/sbin/nats-server";
@@ -317,9 +317,8 @@ impl Nats {
     /// Kills the server at once, as a crash would: SIGKILL to its process
     /// group. Its files stay, for [`respawn`](Self::respawn).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal(&format!("-{}", child.id()), "KILL");
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            kill_group(child);
         }
     }
 
@@ -333,19 +332,8 @@ impl Nats {
     /// Stops the server: SIGTERM to its process group, SIGKILL if it has not
     /// exited after a grace period. Its files stay (dropping removes them).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if let Ok(None) = child.try_wait() {
-                signal(&format!("-{}", child.id()), "TERM");
-                let deadline = Instant::now() + STOP_TIMEOUT;
-                while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-            // Only while not yet reaped: afterwards the group id may be reused.
-            if let Ok(None) = child.try_wait() {
-                signal(&format!("-{}", child.id()), "KILL");
-            }
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            stop_group(child, STOP_TIMEOUT);
         }
     }
 }

@@ -154,6 +154,28 @@ pub fn stomp_connect(addr: SocketAddr) -> Result<()> {
     }
 }
 
+/// Kills `child`'s process group at once (SIGKILL, as a crash would) and
+/// reaps it.
+pub fn kill_group(mut child: Child) {
+    signal(&format!("-{}", child.id()), "KILL");
+    let _ = child.wait();
+}
+
+/// Stops `child`'s process group: SIGTERM, up to `grace` for its leader to
+/// exit, then SIGKILL to whatever is left of the group, and reaps it.
+pub fn stop_group(mut child: Child, grace: Duration) {
+    let group = format!("-{}", child.id());
+    if let Ok(None) = child.try_wait() {
+        signal(&group, "TERM");
+        let deadline = Instant::now() + grace;
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    signal(&group, "KILL");
+    let _ = child.wait();
+}
+
 /// Sends `SIG<name>` to `target` (a pid, or `-pgid` for a process group).
 pub fn signal(target: &str, name: &str) {
     let _ = Command::new("kill")

@@ -17,7 +17,7 @@
 //! `cargo xtask ci` reports as skipped.
 
 pub use crate::process::stomp_connect;
-use crate::process::{Missing, may_install, signal, wait_ready};
+use crate::process::{Missing, kill_group, may_install, stop_group, wait_ready};
 use anyhow::{Context, Result};
 use std::io::{Read, Seek, SeekFrom};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -25,7 +25,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where Debian puts the real server script (`/usr/sbin/rabbitmq-server` is a
 /// wrapper that switches to the `rabbitmq` user and drops our environment).
@@ -269,9 +269,8 @@ impl RabbitMq {
     /// without letting it write anything more. Its files (and its epmd) stay, for
     /// [`respawn`](Self::respawn).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal(&format!("-{}", child.id()), "KILL");
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            kill_group(child);
         }
     }
 
@@ -309,18 +308,10 @@ impl RabbitMq {
     /// Stops the node now (what dropping does): SIGTERM to its process group,
     /// SIGKILL after a grace period, then its epmd, then its directory.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let group = format!("-{}", child.id());
-            if let Ok(None) = child.try_wait() {
-                signal(&group, "TERM");
-                let deadline = Instant::now() + STOP_TIMEOUT;
-                while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            }
-            // Whatever is left in the group (erl_child_setup, inet_gethost, ...).
-            signal(&group, "KILL");
-            let _ = child.wait();
+        // The KILL also ends what is left in the group (erl_child_setup,
+        // inet_gethost, ...).
+        if let Some(child) = self.child.take() {
+            stop_group(child, STOP_TIMEOUT);
         }
         // erl started an epmd daemon on our port; it left our process group.
         let _ = Command::new("epmd")

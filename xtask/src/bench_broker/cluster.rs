@@ -145,24 +145,8 @@ fn cluster_rows() -> Result<Vec<Row>> {
 /// `stompkit-broker` in memory on an ephemeral loopback port, warnings only,
 /// with the main table's limits; with `cluster`, a node of that NATS named `name`.
 fn node_command(bin: &Path, cluster: Option<&str>, name: &str) -> Command {
-    let mut command = Command::new(bin.join("stompkit-broker"));
-    command
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-level",
-            "warn",
-            "--in-memory",
-        ])
-        .env("STOMPKIT_LIMITS_MAX_CONNECTIONS", "20000")
-        .env(
-            "STOMPKIT_DESTINATIONS_QUEUE_MAX_MESSAGES",
-            stompkit::QUEUE_LIMITS.0,
-        )
-        .env(
-            "STOMPKIT_DESTINATIONS_QUEUE_MAX_BYTES",
-            stompkit::QUEUE_LIMITS.1,
-        );
+    let mut command = stompkit::base_command(bin);
+    command.arg("--in-memory");
     if let Some(url) = cluster {
         command
             .args(["--cluster", url])

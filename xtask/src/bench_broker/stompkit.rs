@@ -51,16 +51,18 @@ impl Drop for DataDir {
 /// `stompkit-broker` on an ephemeral loopback port with `data_dir`, warnings
 /// only, room for 20,000 connections and the raised queue limits.
 pub fn command(bin: &Path, data_dir: &Path) -> Command {
+    let mut command = base_command(bin);
+    command.arg("--data-dir").arg(data_dir);
+    command
+}
+
+/// `stompkit-broker` on an ephemeral loopback port, warnings only, room for
+/// 20,000 connections and the raised queue limits (where its data goes is
+/// the caller's).
+pub fn base_command(bin: &Path) -> Command {
     let mut command = Command::new(bin.join("stompkit-broker"));
     command
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-level",
-            "warn",
-            "--data-dir",
-        ])
-        .arg(data_dir)
+        .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
         .env("STOMPKIT_LIMITS_MAX_CONNECTIONS", "20000")
         .env("STOMPKIT_DESTINATIONS_QUEUE_MAX_MESSAGES", QUEUE_LIMITS.0)
         .env("STOMPKIT_DESTINATIONS_QUEUE_MAX_BYTES", QUEUE_LIMITS.1);

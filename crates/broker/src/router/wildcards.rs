@@ -295,26 +295,32 @@ impl Router {
         if self.wildcards.is_empty() {
             return;
         }
-        for pattern in self.matching_patterns(topic) {
+        if !self.find_patterns(topic) {
+            return;
+        }
+        let matched = std::mem::take(&mut self.wildcards.matched);
+        for &pattern in &matched {
             self.copy_to_durable_subscriptions(pattern, message, publisher);
         }
+        self.wildcards.matched = matched;
     }
 
     /// Whether the pattern `pattern` matches the topic `topic`.
     pub(super) fn pattern_matches(&mut self, pattern: DestKey, topic: DestKey) -> bool {
-        self.matching_patterns(topic).contains(&pattern)
+        self.find_patterns(topic) && self.wildcards.matched.contains(&pattern)
     }
 
-    /// The patterns matching the topic `topic`.
-    fn matching_patterns(&mut self, topic: DestKey) -> Vec<DestKey> {
+    /// Finds the patterns matching the topic `topic` (into
+    /// `wildcards.matched`); false if it is no topic.
+    fn find_patterns(&mut self, topic: DestKey) -> bool {
         let Some(name) = self.dests[topic].as_ref().map(|d| d.name.clone()) else {
-            return Vec::new();
+            return false;
         };
         let Some(name) = name.strip_prefix(TOPIC_PREFIX) else {
-            return Vec::new();
+            return false;
         };
         self.wildcards.find(name);
-        self.wildcards.matched.clone()
+        true
     }
 
     /// Whether the queue `key` is a durable subscription on a pattern: its
