@@ -8,7 +8,7 @@
 //! - a subscription's pattern maps onto NATS wildcards (`*` → `*`, a last `>`
 //!   → `>`); a `#` (zero or more segments, anywhere) has no NATS spelling, so
 //!   the pattern is widened to the nearest subject that covers it (the
-//!   segments before the `#`, less one when the `#` is last, then `>`) and
+//!   segments before the `#`, less one when only `#`s follow it, then `>`) and
 //!   the node filters what arrives with the STOMP pattern itself;
 //! - a queue `/queue/q` is the JetStream stream `STOMPKIT_Q_<token>` on the
 //!   subject `stompkit.q.<token>`, a durable subscription the stream
@@ -126,8 +126,12 @@ pub(crate) fn interest_subject(destination: &str) -> Option<String> {
     };
     let segments = pattern.segments();
     let widened = segments.iter().position(|s| *s == Segment::ZeroOrMore);
+    // What follows the first `#` may match zero segments when it is all
+    // `#`s: then the segment before it may be the topic's last one.
     let kept = match widened {
-        Some(at) if at + 1 == segments.len() => at.saturating_sub(1),
+        Some(at) if segments[at..].iter().all(|s| *s == Segment::ZeroOrMore) => {
+            at.saturating_sub(1)
+        }
         Some(at) => at,
         None => segments.len(),
     };
@@ -215,6 +219,7 @@ mod tests {
             ("/topic/a.#.c", "stompkit.t.a.>"),
             ("/topic/a.b.#", "stompkit.t.a.>"),
             ("/topic/a.#", "stompkit.t.>"),
+            ("/topic/*.*.#.#", "stompkit.t.*.>"),
             ("/topic/#", "stompkit.t.>"),
             ("/topic/*.#.x.#", "stompkit.t.*.>"),
             ("/topic/a.b", "stompkit.t.a.b"),
